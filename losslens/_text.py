@@ -1,0 +1,161 @@
+"""Read a log source into normalised text: bytes -> str -> logical lines.
+
+Real logs are messy. This module is the one place that deals with the container and the
+terminal, so that format parsers see clean lines:
+
+* gzip (detected from the magic bytes, not the file name), ``-`` for stdin;
+* UTF-8 with a BOM, UTF-16 with a BOM, and invalid bytes (replaced, counted);
+* Windows line endings; ``\\r`` progress bars (each segment becomes its own logical line);
+* ANSI colour codes and erase-line sequences (removed);
+* several records glued onto one physical line (logs pasted from web pages, a progress bar
+  without a trailing newline): split before every log-record prefix that is not at a line start.
+
+Logical lines keep the physical line number of the line they came from, so that every error
+and every skipped line can be shown to the user where their editor shows it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
+
+#: Marks a logical line break that is not a physical one (a ``\r`` or a split glued record).
+_SOFT_BREAK = "\x00"
+_ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# Prefixes that start a log record in the frameworks we read (see the format modules for the
+# sources). A prefix that is not at a line start marks a glued record.
+_RECORD_PREFIX = (
+    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+ - [A-Z]+ - "  # mmcv, logging default
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [A-Z]+ - "  # mmcv 0.2 (no logger name)
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [\w.]+ [A-Z]+: "  # maskrcnn_benchmark
+    r"|(?:\d{4}/)?\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "  # mmengine file / console
+    r"|\[\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"  # detectron2
+    r"|json_stats: \{)"  # Detectron
+)
+_GLUED_RE = re.compile(r"(?<=[^\n\x00])[ \t]*(?=" + _RECORD_PREFIX + ")")
+_GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF_BYTES = 65536
+
+
+@dataclass
+class LogText:
+    """A log's normalised text and the physical line number of each logical line."""
+
+    path: str
+    text: str
+    lines: list[str]
+    #: Physical (1-based) line number of each logical line; ``None`` when it is index + 1.
+    line_nos: list[int] | None = None
+    mtime: float | None = None
+    decode_errors: int = 0
+    notes: dict[str, int] = field(default_factory=dict)
+    #: False when the last line has no line ending: it may have been cut off mid-write.
+    ends_with_newline: bool = True
+
+    def line_no(self, index: int) -> int:
+        """Physical 1-based line number of logical line ``index``."""
+        return index + 1 if self.line_nos is None else self.line_nos[index]
+
+    @property
+    def n_physical_lines(self) -> int:
+        if not self.lines:
+            return 0
+        return self.line_no(len(self.lines) - 1)
+
+
+def read_bytes(source: str | os.PathLike[str]) -> tuple[bytes, str, float | None]:
+    """Return (raw bytes, display name, mtime) for a path, or stdin when ``source`` is ``-``."""
+    if str(source) == "-":
+        return sys.stdin.buffer.read(), "<stdin>", None
+    path = Path(source)
+    name = str(source)
+    if not path.exists():
+        raise LogNotFoundError("no such file", path=name)
+    if path.is_dir():
+        raise LogNotFoundError("is a directory; pass a log file (or use load_many for a directory)", path=name)
+    raw = path.read_bytes()
+    return raw, name, path.stat().st_mtime
+
+
+def decode(raw: bytes, name: str) -> tuple[str, int]:
+    """Bytes -> str. Returns the text and the number of undecodable bytes replaced."""
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError):
+            # A truncated gzip stream still holds readable text up to the break.
+            raw = _gunzip_partial(raw)
+    if not raw.strip():
+        raise EmptyLogError("the file is empty; expected a training log", path=name)
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16"), 0
+    head = raw[:_SNIFF_BYTES]
+    if b"\x00" in head:
+        kind = "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
+        raise BinaryLogError(f"this is {kind}, not a text training log", path=name)
+    if raw[:3] == b"\xef\xbb\xbf":
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        return text, text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+
+
+def _gunzip_partial(raw: bytes) -> bytes:
+    decompressor = gzip.zlib.decompressobj(16 + gzip.zlib.MAX_WBITS)  # type: ignore[attr-defined]
+    try:
+        return bytes(decompressor.decompress(raw))
+    except Exception:
+        return b""
+
+
+def normalise(text: str, name: str = "<text>", mtime: float | None = None) -> LogText:
+    """Clean terminal artefacts and split into logical lines (see the module docstring)."""
+    notes: dict[str, int] = {}
+    if "\x1b" in text:
+        notes["ansi_sequences"] = len(_ANSI_RE.findall(text))
+        text = _ANSI_RE.sub("", text)
+    if "\x00" in text:  # stray NULs past the sniffed head: never let them act as soft breaks
+        text = text.replace("\x00", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        n_cr = text.count("\r")
+        if n_cr:
+            notes["carriage_returns"] = n_cr
+            text = text.replace("\r", _SOFT_BREAK)
+    text, n_glued = _GLUED_RE.subn(_SOFT_BREAK, text)
+    if n_glued:
+        notes["glued_records"] = n_glued
+    ends_with_newline = text.endswith("\n")
+    if ends_with_newline:
+        text = text[:-1]
+    physical = text.split("\n")
+    if _SOFT_BREAK not in text:
+        return LogText(name, text, physical, None, mtime, 0, notes, ends_with_newline)
+    lines: list[str] = []
+    line_nos: list[int] = []
+    for number, line in enumerate(physical, start=1):
+        if _SOFT_BREAK in line:
+            pieces = [p for p in line.split(_SOFT_BREAK) if p.strip()] or [""]
+            lines.extend(pieces)
+            line_nos.extend([number] * len(pieces))
+        else:
+            lines.append(line)
+            line_nos.append(number)
+    return LogText(name, "\n".join(lines), lines, line_nos, mtime, 0, notes, ends_with_newline)
+
+
+def read_log(source: str | os.PathLike[str]) -> LogText:
+    """Read, decode and normalise one log source."""
+    raw, name, mtime = read_bytes(source)
+    text, n_bad = decode(raw, name)
+    log = normalise(text, name, mtime)
+    log.decode_errors = n_bad
+    return log

@@ -1,0 +1,125 @@
+"""The line walk shared by the text formats.
+
+Every text log is a stream of *log records* (``<prefix> message``), multi-line messages whose
+continuation lines carry no prefix (config dumps, environment tables, model reprs), and bare
+prints (pycocotools). :func:`walk` routes each logical line:
+
+1. the format's record handler (training / validation lines) -> placed, or skipped when the
+   handler raises :class:`RecordError` (a line that looks like a record but cannot be read);
+2. the :class:`~losslens.formats._evalblocks.EvalCollector` (tables, summaries) -> placed;
+3. a config or environment block start -> its text is kept in ``meta``;
+4. any other prefixed message, or a continuation line after one -> placed (a log message);
+5. anything else (text before the first log record that nothing recognises) -> skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from losslens._text import LogText
+from losslens.formats._common import SkippedLine
+from losslens.formats._evalblocks import EvalCollector
+
+#: A Ray actor prefix, ``(MMCVRayEpochRunner pid=188889) ``, seen before mmcv records.
+RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
+_BLOCK_STARTS = (
+    ("env", re.compile(r"^(?:Environment info:|System environment:|\s*-{20,}\s*$)")),
+    ("config", re.compile(r"^(?:Config:|Running with full config|Contents of args\.config_file|Full config)")),
+)
+#: ``key: value`` items as mmcv/mmengine/detectron2/maskrcnn_benchmark print them.
+KEY_RE = re.compile(r"(?:(?<=^)|(?<=[\s,]))([A-Za-z_][\w.@/\-]*(?: mem)?): ")
+
+
+class RecordError(ValueError):
+    """A line that looks like a training/validation record but cannot be read."""
+
+
+def split_items(body: str) -> list[tuple[str, str]]:
+    """``'lr: 1e-2, eta: 1 day, 0:03:53, loss: 0.5'`` -> ``[('lr', '1e-2'), ('eta', ...), ...]``.
+
+    Values run to the next key; separators (``, `` or runs of spaces) are stripped.
+    """
+    found = list(KEY_RE.finditer(body))
+    items = []
+    for k, match in enumerate(found):
+        end = found[k + 1].start() if k + 1 < len(found) else len(body)
+        value = body[match.end() : end].strip().rstrip(",").strip()
+        items.append((match.group(1), value))
+    return items
+
+
+@dataclass
+class WalkResult:
+    skipped: list[SkippedLine] = field(default_factory=list)
+    blocks: dict[str, str] = field(default_factory=dict)
+    n_messages: int = 0
+
+
+RecordHandler = Callable[[str, int, str | None], bool]
+
+
+def walk(
+    log: LogText,
+    prefix_re: re.Pattern[str],
+    on_record: RecordHandler,
+    collector: EvalCollector,
+) -> WalkResult:
+    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group."""
+    result = WalkResult()
+    block: str | None = None
+    block_lines: list[str] = []
+    seen_record = False
+
+    def end_block() -> None:
+        nonlocal block
+        if block is not None and block not in result.blocks:
+            result.blocks[block] = "\n".join(block_lines).strip("\n")
+        block = None
+
+    for index, raw in enumerate(log.lines):
+        line = RAY_PREFIX_RE.sub("", raw, count=1) if raw.startswith("(") else raw
+        match = prefix_re.match(line)
+        if match is not None:
+            message = line[match.end() :]
+            stamp = match.groupdict().get("ts")
+            seen_record = True
+            end_block()
+        else:
+            message, stamp = line, None
+        try:
+            if on_record(message, index, stamp):
+                continue
+        except RecordError:
+            result.skipped.append(SkippedLine(log.line_no(index), raw))
+            continue
+        if collector.feed(message):
+            continue
+        if match is not None:
+            result.n_messages += 1
+            for name, pattern in _BLOCK_STARTS:
+                if pattern.match(message):
+                    block, block_lines = name, [message]
+                    break
+            continue
+        if block is not None:
+            block_lines.append(line)
+            continue
+        if seen_record or not line.strip():
+            continue
+        result.skipped.append(SkippedLine(log.line_no(index), raw))
+    end_block()
+    return result
+
+
+def most_common(values: list[int]) -> int | None:
+    counted = Counter(v for v in values if v is not None)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+def log_interval(iters: list[int | None]) -> int | None:
+    """The usual gap between consecutive logged iterations (within an epoch)."""
+    gaps = [b - a for a, b in zip(iters, iters[1:], strict=False) if a is not None and b is not None and b > a]
+    return most_common(gaps)
