@@ -47,7 +47,14 @@ def _terms(progress: float, rng: random.Random) -> dict[str, float]:
 def main() -> None:
     rng = random.Random(20220227)
     clock = datetime(2022, 2, 27, 12, 40, 0)
-    lines = [f"{clock:%Y-%m-%d %H:%M:%S},000 - mmdet - INFO - Environment info:", "-" * 60, "sys.platform: linux", "MMDetection: 2.25.0 (simulated by losslens)", "-" * 60, ""]
+    lines = [
+        f"{clock:%Y-%m-%d %H:%M:%S},000 - mmdet - INFO - Environment info:",
+        "-" * 60,
+        "sys.platform: linux",
+        "MMDetection: 2.25.0 (simulated by losslens)",
+        "-" * 60,
+        "",
+    ]
     total = EPOCHS * ITERS
     for epoch in range(1, EPOCHS + 1):
         for it in range(INTERVAL, ITERS + 1, INTERVAL):
@@ -55,25 +62,52 @@ def main() -> None:
             clock += timedelta(seconds=INTERVAL * 0.33)
             t = _terms(step / total, rng)
             eta = str(timedelta(seconds=round((total - step) * 0.33)))
-            items = [f"lr: {_lr(epoch, step):.3e}", f"eta: {eta}", "time: 0.330", "data_time: 0.021", "memory: 2213"]
+            items = [
+                f"lr: {_lr(epoch, step):.3e}",
+                f"eta: {eta}",
+                "time: 0.330",
+                "data_time: 0.021",
+                "memory: 2213",
+            ]
             items += [f"{k}: {v:.4f}" for k, v in t.items()]
-            lines.append(f"{clock:%Y-%m-%d %H:%M:%S},{rng.randrange(1000):03d} - mmdet - INFO - Epoch [{epoch}][{it}/{ITERS}]\t" + ", ".join(items))
+            lines.append(
+                f"{clock:%Y-%m-%d %H:%M:%S},{rng.randrange(1000):03d} - mmdet - INFO - Epoch [{epoch}][{it}/{ITERS}]\t"
+                + ", ".join(items)
+            )
         clock += timedelta(seconds=4)
-        aps = {c: min(0.95, (0.9, 0.75, 0.15)[i] * (1 - math.exp(-0.35 * epoch))) for i, c in enumerate(VAL_GTS)}
+        aps = {
+            c: min(0.95, (0.9, 0.75, 0.15)[i] * (1 - math.exp(-0.35 * epoch)))
+            for i, c in enumerate(VAL_GTS)
+        }
         lines += _voc_table(clock, aps, rng)
         mean = sum(aps.values()) / len(aps)
-        lines.append(f"{clock:%Y-%m-%d %H:%M:%S},500 - mmdet - INFO - Epoch(val) [{epoch}][25]\tAP50: {mean:.4f}, mAP: {mean:.4f}")
+        lines.append(
+            f"{clock:%Y-%m-%d %H:%M:%S},500 - mmdet - INFO - Epoch(val) [{epoch}][25]\tAP50: {mean:.4f}, mAP: {mean:.4f}"
+        )
     OUT.write_text("\n".join(lines) + "\n")
 
 
 def _voc_table(clock: datetime, aps: dict[str, float], rng: random.Random) -> list[str]:
     border = "+------------+-----+------+--------+-------+"
-    rows = [f"{clock:%Y-%m-%d %H:%M:%S},400 - mmdet - INFO - ", "---------------iou_thr: 0.5---------------", f"{clock:%Y-%m-%d %H:%M:%S},450 - mmdet - INFO - ", border, "| class      | gts | dets | recall | ap    |", border]
+    rows = [
+        f"{clock:%Y-%m-%d %H:%M:%S},400 - mmdet - INFO - ",
+        "---------------iou_thr: 0.5---------------",
+        f"{clock:%Y-%m-%d %H:%M:%S},450 - mmdet - INFO - ",
+        border,
+        "| class      | gts | dets | recall | ap    |",
+        border,
+    ]
     for cls, ap in aps.items():
         gts = VAL_GTS[cls]
         recall = min(1.0, ap + 0.1)
-        rows.append(f"| {cls:<10} | {gts:<3} | {int(gts * 2.4 + rng.randrange(5)):<4} | {recall:.3f}  | {ap:.3f} |")
-    rows += [border, f"| mAP        |     |      |        | {sum(aps.values()) / len(aps):.3f} |", border]
+        rows.append(
+            f"| {cls:<10} | {gts:<3} | {int(gts * 2.4 + rng.randrange(5)):<4} | {recall:.3f}  | {ap:.3f} |"
+        )
+    rows += [
+        border,
+        f"| mAP        |     |      |        | {sum(aps.values()) / len(aps):.3f} |",
+        border,
+    ]
     return rows
 
 

@@ -28,7 +28,10 @@ def _stacked(runs: list[Run], table: str) -> pd.DataFrame:
     if len(runs) == 1:
         return frames[0]
     return pd.concat(
-        [f.assign(run=r.name).pipe(lambda d: d[["run", *[c for c in d.columns if c != "run"]]]) for r, f in zip(runs, frames, strict=True)],
+        [
+            f.assign(run=r.name).pipe(lambda d: d[["run", *[c for c in d.columns if c != "run"]]])
+            for r, f in zip(runs, frames, strict=True)
+        ],
         ignore_index=True,
     )
 
@@ -53,14 +56,17 @@ def _jsonable(value: Any) -> Any:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = frame.astype(object).where(frame.notna(), None)
-    return [{k: _jsonable(v) for k, v in row.items()} for row in out.to_dict(orient="records")]
+    return [{str(k): _jsonable(v) for k, v in row.items()} for row in out.to_dict(orient="records")]
 
 
 def write(runs: list[Run], out: Path) -> list[Path]:
     """Write ``runs`` to ``out`` (format from its suffix); returns the files written."""
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
-        raise FormatOptionError(f"cannot write {suffix or 'a file without suffix'}; expected one of {', '.join(SUFFIXES)}", path=str(out))
+        raise FormatOptionError(
+            f"cannot write {suffix or 'a file without suffix'}; expected one of {', '.join(SUFFIXES)}",
+            path=str(out),
+        )
     if suffix == ".json":
         doc = {
             "runs": [

@@ -75,13 +75,15 @@ def summarize(run: Run) -> RunSummary:
     epochs = None
     if "epoch" in train and train["epoch"].notna().any():
         epochs = int(train["epoch"].max())
-    stamps = train["timestamp"].dropna() if "timestamp" in train else pd.Series(dtype="datetime64[ns]")
+    stamps = (
+        train["timestamp"].dropna() if "timestamp" in train else pd.Series(dtype="datetime64[ns]")
+    )
     final_eval: dict[str, float] = {}
     final_pc = pd.DataFrame()
     if len(run.evals):
         last = run.evals.iloc[-1]
         final_eval = {
-            k: float(v) for k, v in last.items() if k not in _INDEX_COLUMNS and pd.notna(v)
+            str(k): float(v) for k, v in last.items() if k not in _INDEX_COLUMNS and pd.notna(v)
         }
         if len(run.per_class):
             index = run.per_class["eval_index"].max()

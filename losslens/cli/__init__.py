@@ -18,7 +18,9 @@ app.command("parse")(_parse.parse)
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True
+    ),
 ) -> None:
     """Read, plot, diagnose and compare object-detector training logs."""
     if version:
