@@ -128,7 +128,7 @@ def _render(s: RunSummary, all_columns: bool) -> None:
     for col in ("term", "first", "min", "last", "non-finite"):
         table.add_column(col, justify="left" if col == "term" else "right")
     for row in terms.itertuples(index=False):
-        nf = f"[red]{int(row.non_finite)}[/red]" if row.non_finite else "0"
+        nf = f"[red]{fmt(row.non_finite)}[/red]" if row.non_finite else "0"
         table.add_row(str(row.term), fmt(row.first), fmt(row.min), fmt(row.last), nf)
     console.print(table)
     if len(s.terms) > len(terms):
