@@ -67,8 +67,14 @@ def walk(
     prefix_re: re.Pattern[str],
     on_record: RecordHandler,
     collector: EvalCollector,
+    bulk: list[bool] | None = None,
+    on_bulk: Callable[[int], None] | None = None,
 ) -> WalkResult:
-    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group."""
+    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group.
+
+    ``bulk[i]`` marks lines already read as records by a bulk parser: they are passed over,
+    except that ``on_bulk(i)`` is called when an evaluation is pending (a record closes it).
+    """
     result = WalkResult()
     block: str | None = None
     block_lines: list[str] = []
@@ -81,6 +87,13 @@ def walk(
         block = None
 
     for index, raw in enumerate(log.lines):
+        if bulk is not None and bulk[index]:
+            seen_record = True
+            if block is not None:
+                end_block()
+            if on_bulk is not None and collector.pending:
+                on_bulk(index)
+            continue
         line = RAY_PREFIX_RE.sub("", raw, count=1) if raw.startswith("(") else raw
         match = prefix_re.match(line)
         if match is not None:
