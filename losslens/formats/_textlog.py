@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from losslens._text import LogText
@@ -128,12 +128,12 @@ def walk(
     return result
 
 
-def most_common(values: list[int]) -> int | None:
+def most_common(values: Sequence[int | None]) -> int | None:
     counted = Counter(v for v in values if v is not None)
     return counted.most_common(1)[0][0] if counted else None
 
 
-def log_interval(iters: list[int | None]) -> int | None:
+def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
     gaps = [b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a]
     return most_common(gaps)

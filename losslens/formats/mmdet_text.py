@@ -144,7 +144,7 @@ def concat_sorted(parts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 def _where(row: dict[str, Any]) -> dict[str, Any]:
     """Where an evaluation closed right after training ``row`` stands (``_per``: iters/epoch)."""
-    per = row.get("_iters_per_epoch")
+    per = row.get("_iters_per_epoch") or 0
     epoch = row.get("epoch")
     if epoch is not None and not (isinstance(epoch, float) and np.isnan(epoch)):
         step = (int(epoch) - 1) * int(per) + int(row["iter"])
