@@ -69,6 +69,12 @@ class LogText:
     notes: dict[str, int] = field(default_factory=dict)
     #: False when the last line has no line ending: it may have been cut off mid-write.
     ends_with_newline: bool = True
+    #: The cleaned head of the file (see :func:`sample_text`); None: the head of ``text``.
+    sample: str | None = None
+
+    def head(self, n: int) -> str:
+        """The first ``n`` characters of the log (from ``sample`` when there is one)."""
+        return (self.text if self.sample is None else self.sample)[:n]
 
     def line_no(self, index: int) -> int:
         """Physical 1-based line number of logical line ``index``."""
@@ -95,8 +101,8 @@ def read_bytes(source: str | os.PathLike[str]) -> tuple[bytes, str, float | None
     return raw, name, path.stat().st_mtime
 
 
-def decode(raw: bytes, name: str) -> tuple[str, int]:
-    """Bytes -> str. Returns the text and the number of undecodable bytes replaced."""
+def unwrap(raw: bytes, name: str) -> bytes:
+    """Gunzip if gzipped; reject empty and binary content (checked on the head of the file)."""
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
@@ -106,11 +112,22 @@ def decode(raw: bytes, name: str) -> tuple[str, int]:
     if not raw.strip():
         raise EmptyLogError("the file is empty; expected a training log", path=name)
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return raw.decode("utf-16"), 0
+        return raw
     head = raw[:_SNIFF_BYTES]
     if b"\x00" in head:
         kind = "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
         raise BinaryLogError(f"this is {kind}, not a text training log", path=name)
+    return raw
+
+
+def is_utf16(raw: bytes) -> bool:
+    return raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+
+
+def to_text(raw: bytes) -> tuple[str, int]:
+    """Unwrapped bytes -> str. Returns the text and the number of undecodable bytes replaced."""
+    if is_utf16(raw):
+        return raw.decode("utf-16", errors="replace"), 0
     if raw[:3] == b"\xef\xbb\xbf":
         raw = raw[3:]
     try:
@@ -118,6 +135,20 @@ def decode(raw: bytes, name: str) -> tuple[str, int]:
     except UnicodeDecodeError:
         text = raw.decode("utf-8", errors="replace")
         return text, text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+
+
+def decode(raw: bytes, name: str) -> tuple[str, int]:
+    """Bytes -> str. Returns the text and the number of undecodable bytes replaced."""
+    return to_text(unwrap(raw, name))
+
+
+def sample_text(raw: bytes, n_bytes: int = 4 * _GLUE_HEAD) -> str:
+    """The cleaned head of unwrapped bytes: what sniffing and glue detection look at.
+
+    Computed the same way whichever path then parses the file, so that both decide alike.
+    """
+    text, _ = to_text(raw[:n_bytes])
+    return _clean(text, {})[:_GLUE_HEAD]
 
 
 def _gunzip_partial(raw: bytes) -> bytes:
@@ -128,9 +159,8 @@ def _gunzip_partial(raw: bytes) -> bytes:
         return b""
 
 
-def normalise(text: str, name: str = "<text>", mtime: float | None = None) -> LogText:
-    """Clean terminal artefacts and split into logical lines (see the module docstring)."""
-    notes: dict[str, int] = {}
+def _clean(text: str, notes: dict[str, int]) -> str:
+    """Remove ANSI codes and NULs; ``\r\n`` -> ``\n``; other ``\r`` -> soft breaks."""
     if "\x1b" in text:
         notes["ansi_sequences"] = len(_ANSI_RE.findall(text))
         text = _ANSI_RE.sub("", text)
@@ -142,8 +172,21 @@ def normalise(text: str, name: str = "<text>", mtime: float | None = None) -> Lo
         if n_cr:
             notes["carriage_returns"] = n_cr
             text = text.replace("\r", _SOFT_BREAK)
+    return text
+
+
+def normalise(
+    text: str, name: str = "<text>", mtime: float | None = None, *, glue_sample: str | None = None
+) -> LogText:
+    """Clean terminal artefacts and split into logical lines (see the module docstring).
+
+    ``glue_sample`` (default: the head of the cleaned text) decides which record prefixes are
+    looked for when splitting glued records.
+    """
+    notes: dict[str, int] = {}
+    text = _clean(text, notes)
     n_glued = 0
-    head = text[:_GLUE_HEAD]
+    head = text[:_GLUE_HEAD] if glue_sample is None else glue_sample
     for marker, pattern in _GLUE_PATTERNS:
         if marker.search(head):
             text, n = pattern.subn(lambda m: _SOFT_BREAK + m.group(0), text)
@@ -172,7 +215,14 @@ def normalise(text: str, name: str = "<text>", mtime: float | None = None) -> Lo
 def read_log(source: str | os.PathLike[str]) -> LogText:
     """Read, decode and normalise one log source."""
     raw, name, mtime = read_bytes(source)
-    text, n_bad = decode(raw, name)
-    log = normalise(text, name, mtime)
+    return log_from_bytes(unwrap(raw, name), name, mtime)
+
+
+def log_from_bytes(raw: bytes, name: str, mtime: float | None, sample: str | None = None) -> LogText:
+    """Decode and normalise unwrapped bytes (see :func:`unwrap`) into a :class:`LogText`."""
+    sample = sample_text(raw) if sample is None else sample
+    text, n_bad = to_text(raw)
+    log = normalise(text, name, mtime, glue_sample=sample)
     log.decode_errors = n_bad
+    log.sample = sample
     return log

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
 from losslens import formats
-from losslens._text import LogText, read_log
+from losslens._text import LogText, is_utf16, log_from_bytes, normalise, read_bytes, sample_text, unwrap
 from losslens.errors import LossLensError, NoLogsFoundError, ParseError
-from losslens.formats._common import SkippedLine
+from losslens.formats._common import Parsed, SkippedLine
 
 Source = str | os.PathLike[str]
 #: File names that are logs whatever their extension, and extensions worth sniffing in a directory.
@@ -74,11 +76,25 @@ class Run:
         )
 
 
-def parse_text(log: LogText, format: str | None = None) -> Run:
-    """Parse an already-read :class:`LogText` (``format`` forces a parser)."""
-    name = format or formats.sniff(log)
+def parse_text(log: LogText, format: str | None = None, *, fast: bool = True) -> Run:
+    """Parse an already-read :class:`LogText` (``format`` forces a parser).
+
+    ``fast=False`` makes the parser read every line on its own (the reference the fast paths
+    are tested against).
+    """
+    return _parse_log(log, format or formats.sniff(log), format, fast)
+
+
+def _parse_log(log: LogText, name: str, format: str | None, fast: bool) -> Run:
     module = formats.get(name)
-    parsed = module.parse(log)
+    if not fast and "bulk" in inspect.signature(module.parse).parameters:
+        parsed = module.parse(log, bulk=False)
+    else:
+        parsed = module.parse(log)
+    return _run(log, name, module, parsed, format)
+
+
+def _run(log: LogText, name: str, module: ModuleType, parsed: Parsed, format: str | None) -> Run:
     if format is not None and parsed.train.empty and parsed.evals.empty:
         raise ParseError(f"no {name} records found; is this really a {name} log?", path=log.path)
     meta = dict(parsed.meta)
@@ -91,7 +107,33 @@ def parse_text(log: LogText, format: str | None = None) -> Run:
     return Run(log.path, name, parsed.train, parsed.evals, parsed.per_class, parsed.skipped, meta)
 
 
-def load(source: Source, format: str | None = None) -> Run:
+def parse_bytes(
+    raw: bytes, path: str, mtime: float | None = None, format: str | None = None, *, fast: bool = True
+) -> Run:
+    """Parse a log's unwrapped bytes (see :func:`losslens._text.unwrap`).
+
+    The format is sniffed on the cleaned head of the file, then on the whole text if the head
+    shows none. Formats with a byte-level fast path (``parse_bytes`` in their module) read
+    their record lines straight from ``raw``; ``fast=False`` reads every line on its own.
+    """
+    sample = sample_text(raw)
+    name = format or formats.sniff_sample(normalise(sample, glue_sample=sample).text)
+    log = None
+    if name is None:
+        log = log_from_bytes(raw, path, mtime, sample)
+        name = formats.sniff(log)
+    module = formats.get(name)
+    if fast and not is_utf16(raw) and hasattr(module, "parse_bytes"):
+        got = module.parse_bytes(raw, path, mtime, sample)
+        if got is not None:
+            parsed, rest = got
+            return _run(rest, name, module, parsed, format)
+    if log is None:
+        log = log_from_bytes(raw, path, mtime, sample)
+    return _parse_log(log, name, format, fast)
+
+
+def load(source: Source, format: str | None = None, *, fast: bool = True) -> Run:
     """Read one training log (path, ``Path``, ``-`` for stdin; gzip is detected) into a :class:`Run`.
 
     The format is detected from the content; ``format`` (one of :data:`losslens.FORMATS`)
@@ -99,7 +141,8 @@ def load(source: Source, format: str | None = None) -> Run:
     """
     if format is not None:
         formats.get(format)  # fail early, listing the valid names
-    return parse_text(read_log(source), format)
+    raw, name, mtime = read_bytes(source)
+    return parse_bytes(unwrap(raw, name), name, mtime, format, fast=fast)
 
 
 def discover(directory: Path) -> list[Path]:

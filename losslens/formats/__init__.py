@@ -50,12 +50,18 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(_MODULES[name])
 
 
+def sniff_sample(sample: str) -> str | None:
+    """The best-scoring format for a text sample; None when no format recognises it."""
+    scores = {name: get(name).sniff(sample) for name in FORMATS}
+    best = max(scores, key=lambda n: scores[n])
+    return best if scores[best] > 0 else None
+
+
 def sniff(log: LogText) -> str:
-    """Detect the format from content (never from the file name)."""
+    """Detect the format from content (never from the file name): the head, then everything."""
     for sample in (log.text[:SNIFF_CHARS], log.text):
-        scores = {name: get(name).sniff(sample) for name in FORMATS}
-        best = max(scores, key=lambda n: scores[n])
-        if scores[best] > 0:
+        best = sniff_sample(sample)
+        if best is not None:
             return best
         if len(log.text) <= SNIFF_CHARS:
             break

@@ -17,15 +17,24 @@ belong to the same evaluation row.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from losslens._text import LogText
+from losslens.formats import _bytelines as bl
 from losslens.formats._bulk import parse_shapes
-from losslens.formats._common import Parsed, SkippedLine, parse_eta, standard_name, to_float
+from losslens.formats._fasttext import FastRead, read_fast
+from losslens.formats._common import (
+    Parsed,
+    SkippedLine,
+    parse_eta,
+    parse_timestamps,
+    standard_name,
+    to_float,
+)
 from losslens.formats._evalblocks import EvalCollector
-from losslens.formats._textlog import RecordError, log_interval, most_common, split_items, walk
+from losslens.formats._textlog import RecordError, log_interval, split_items, walk
 from losslens.frame import Columns, build_frames
 
 NAME = "mmdet_text"
@@ -129,7 +138,9 @@ def concat_sorted(parts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for key in keys:
         kind: Any = object if key == "timestamp" else np.float64
-        pad = None if key == "timestamp" else np.nan
+        pad: Any = None if key == "timestamp" else np.nan
+        if any(key in p and np.asarray(p[key]).dtype.kind == "M" for p in parts):
+            kind, pad = "datetime64[us]", np.datetime64("NaT")
         out[key] = np.concatenate(
             [
                 np.asarray(p[key], dtype=kind)
@@ -155,10 +166,20 @@ def _where(row: dict[str, Any]) -> dict[str, Any]:
         "epoch": epoch,
         "iter": None,
         "step": step,
-        "timestamp": row["timestamp"],
+        "timestamp": _stamp_text(row["timestamp"]),
         "_line": int(row["_line"]),
         "_per": per,
     }
+
+
+def _stamp_text(stamp: Any) -> str | None:
+    """A fast-path timestamp (datetime64) back in the log's own text form, as per-line rows keep it."""
+    if not isinstance(stamp, np.datetime64):
+        return stamp
+    if np.isnat(stamp):
+        return None
+    text = str(stamp.astype("datetime64[ms]"))  # 2020-10-13T20:19:44.317
+    return text[:10] + " " + text[11:19] + "," + text[20:23]
 
 
 class _State:
@@ -236,14 +257,34 @@ class _State:
         self.collector.close(where, metrics)
 
 
-def parse(log: LogText) -> Parsed:
-    bulk = _read_bulk(log)
-    state = _State(bulk)
+def parse(log: LogText, *, bulk: bool = True) -> Parsed:
+    """Parse a normalised log; ``bulk=False`` reads every line on its own (the reference path)."""
+    cols = _read_bulk(log) if bulk else None
     mask = None
-    if bulk is not None:
+    if cols is not None:
         mask = [False] * len(log.lines)
-        for i in bulk["_line"].tolist():
+        for i in cols["_line"].tolist():
             mask[int(i)] = True
+    return _parse_rest(log, cols, mask)
+
+
+def parse_bytes(
+    raw: bytes, name: str, mtime: float | None, sample: str | None
+) -> tuple[Parsed, LogText] | None:
+    """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
+
+    Returns the parse and the rest log (for line counts and notes), or None when no line could
+    be read this way.
+    """
+    fast = read_fast(raw, name, mtime, _ByteReader(), sample)
+    if fast is None:
+        return None
+    fast.log.sample = sample
+    return _parse_rest(fast.log, fast.columns, fast.placeholders), fast.log
+
+
+def _parse_rest(log: LogText, bulk: dict[str, np.ndarray] | None, mask: list[bool] | None) -> Parsed:
+    state = _State(bulk)
     walked = walk(log, PREFIX_RE, state.on_record, state.collector, mask, state.close_pending)
     state.close_pending(len(log.lines))
     skipped = list(walked.skipped)
@@ -259,6 +300,139 @@ def parse(log: LogText) -> Parsed:
     return Parsed(train, evals, per_class, sorted(skipped), meta)
 
 
+#: Length of the python-logging timestamp ``2020-10-13 20:19:44,317`` that opens every record.
+_TS_LEN = 23
+#: New line shapes tried per chunk before the remaining candidate lines go to the per-line path.
+_MAX_NEW_SHAPES_PER_CHUNK = 64
+
+
+class _Shape(NamedTuple):
+    """One training-line shape: the bytes between timestamp and numbers, and the keys."""
+
+    head: bytes  # e.g. b" - mmdet - INFO - Epoch ["
+    epoch_based: bool
+    keys: tuple[bytes, ...]
+    columns: tuple[str | None, ...]  # column per key; None: not numeric (``*_copypaste``)
+
+
+def _shape_of(line: bytes) -> _Shape | None:
+    """The shape of one training line, from the per-line regexes; None if it is not one."""
+    try:
+        text = line.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    prefix = PREFIX_RE.match(text)
+    match = TRAIN_RE.match(text[prefix.end() :]) if prefix else None
+    if prefix is None or match is None:
+        return None
+    message = text[prefix.end() :]
+    body_at = match.start("body")
+    epoch_based = match["epoch"] is not None
+    opening = "Epoch [" if epoch_based else "Iter ["
+    if not message.startswith(opening) or message[body_at - 2 : body_at] != "]\t":
+        return None
+    items = split_items(match["body"])
+    keys = tuple(key for key, _ in items)
+    if not keys or not match["body"].startswith(keys[0] + ": "):
+        return None
+    columns = tuple(None if _is_text_value(k) else standard_name(k) for k in keys)
+    named = [c for c in columns if c is not None]
+    if len(set(named)) != len(named):
+        return None
+    head = (text[_TS_LEN : prefix.end()] + opening).encode()
+    return _Shape(head, epoch_based, tuple(k.encode() for k in keys), columns)
+
+
+class _ByteReader:
+    """Reads mmcv training lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
+
+    def __init__(self) -> None:
+        self.shapes: list[_Shape] = []
+
+    def read_chunk(
+        self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
+    ) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        colons = bl.colon_positions(buf, int(starts[0]), int(ends[-1]))
+        first = np.searchsorted(colons, starts)
+        count = np.searchsorted(colons, ends) - first
+        stamps, ok = bl.timestamps_ymd_hms_ms(buf, starts, bl.DASH, bl.COMMA)
+        todo = np.flatnonzero(candidates & ok & (count > 0) & (ends - starts > _TS_LEN + 8))
+        found = []
+        tried = 0
+        shape_id = 0
+        while len(todo):
+            if shape_id == len(self.shapes):
+                if tried == _MAX_NEW_SHAPES_PER_CHUNK:
+                    break
+                tried += 1
+                line = todo[0]
+                shape = _shape_of(bytes(buf[starts[line] : ends[line]]))
+                if shape is None or shape in self.shapes:
+                    todo = todo[1:]
+                    continue
+                self.shapes.append(shape)
+            shape = self.shapes[shape_id]
+            fits = todo[count[todo] == len(shape.keys)]
+            if len(fits):
+                positions, cols = _read_shape(buf, starts, ends, colons, first, fits, shape)
+                if len(positions):
+                    cols["timestamp"] = stamps[positions]
+                    found.append((shape_id, positions, cols))
+                    todo = np.setdiff1d(todo, positions, assume_unique=True)
+            shape_id += 1
+        return found
+
+
+def _read_shape(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    colons: np.ndarray,
+    first: np.ndarray,
+    lines: np.ndarray,
+    shape: _Shape,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Read ``lines`` (chunk positions) as ``shape``: (positions read, columns)."""
+    n_keys = len(shape.keys)
+    at_colon = colons[first[lines][:, None] + np.arange(n_keys)]  # [L, K]
+    pos = starts[lines] + _TS_LEN
+    ok = bl.literal_at(buf, pos, shape.head)
+    pos = pos + len(shape.head)
+    cols: dict[str, np.ndarray] = {}
+    if shape.epoch_based:
+        epoch, pos_end = bl.scan_uint(buf, pos)
+        ok &= (pos_end > pos) & bl.literal_at(buf, pos_end, b"][")
+        cols["epoch"] = epoch
+        pos = pos_end + 2
+    it, pos_end = bl.scan_uint(buf, pos)
+    ok &= (pos_end > pos) & (bl.at(buf, pos_end) == ord("/"))
+    per, per_end = bl.scan_uint(buf, pos_end + 1)
+    ok &= (per_end > pos_end + 1) & bl.literal_at(buf, per_end, b"]\t")
+    spans = bl.key_spans(buf, at_colon, ends[lines], list(shape.keys), b", ", per_end + 2)
+    ok &= spans.ok
+    cols["iter"], cols["_iters_per_epoch"] = it, per
+    if not shape.epoch_based:
+        cols["step"] = it
+    keep = np.flatnonzero(ok)
+    numeric = [k for k, c in enumerate(shape.columns) if c is not None and shape.keys[k] != b"eta"]
+    values, good = bl.floats(
+        buf, spans.value_starts[keep][:, numeric].ravel(), spans.value_ends[keep][:, numeric].ravel()
+    )
+    values = values.reshape(len(keep), len(numeric))
+    row_ok = good.reshape(len(keep), len(numeric)).all(axis=1)
+    out = {k: np.asarray(v[keep], dtype=np.float64) for k, v in cols.items()}
+    for j, k in enumerate(numeric):
+        out[str(shape.columns[k])] = values[:, j]
+    for k, key in enumerate(shape.keys):
+        if key == b"eta":
+            eta, eta_ok = bl.eta_seconds(buf, spans.value_starts[keep, k], spans.value_ends[keep, k])
+            out["eta_s"] = eta
+            row_ok &= eta_ok
+    order = [c for c in ("epoch", "iter", "_iters_per_epoch", "step") if c in out]
+    order += [str(c) for c in shape.columns if c is not None]
+    return lines[keep[row_ok]], {c: out[c][row_ok] for c in order}
+
+
 def _merge_train(bulk: dict[str, np.ndarray] | None, rows: Columns) -> Columns:
     """Bulk-read and line-by-line rows as one table in file order."""
     if bulk is None:
@@ -269,6 +443,9 @@ def _merge_train(bulk: dict[str, np.ndarray] | None, rows: Columns) -> Columns:
             k: np.asarray(v, dtype=object if k == "timestamp" else np.float64)
             for k, v in rows.to_dict().items()
         }
+        if "timestamp" in per_line and bulk["timestamp"].dtype.kind == "M":
+            stamps = parse_timestamps(list(per_line["timestamp"]), _TIMESTAMP_FORMAT)
+            per_line["timestamp"] = np.asarray(stamps).astype("datetime64[us]")
         merged = concat_sorted([bulk, per_line])
     return Columns.from_arrays(merged)
 
@@ -311,27 +488,42 @@ def _meta(log: LogText, train_cols: Columns, blocks: dict[str, str], train: Any)
         guess = "mmdetection 1.x (pre-1.0 key names)"
     else:
         guess = _guess_from_lr_format(log)
-    iters = [int(v) for v in _column(train_cols, "iter")]
-    per = [int(v) for v in _column(train_cols, "_iters_per_epoch")]
+    iters = [int(v) for v in _column(train_cols, "iter")[-10_001:]]
+    per = _column(train_cols, "_iters_per_epoch")
     return {
         "framework": FRAMEWORK,
         "version_guess": guess,
         "smoothing": {c: _SMOOTHING_OVERRIDES.get(c, SMOOTHING) for c in columns},
         "log_interval": log_interval(iters[-10_000:]),
-        "iters_per_epoch": most_common(per) if "epoch" in train.columns else None,
+        "iters_per_epoch": _most_common(per) if "epoch" in train.columns else None,
         "eval_units": "fraction",
         "config": blocks.get("config"),
         "env": blocks.get("env"),
     }
 
 
-def _column(cols: Columns, key: str) -> list[Any]:
+def _column(cols: Columns, key: str) -> np.ndarray:
+    """The present (not None, not NaN) values of a numeric column, as float64."""
     col = cols.column(key)
-    return [] if col is None else [v for v in col if v is not None and v == v]
+    if col is None:
+        return np.zeros(0)
+    values = np.asarray(col, dtype=np.float64) if isinstance(col, np.ndarray) else np.asarray(
+        [np.nan if v is None else v for v in col], dtype=np.float64
+    )
+    return values[~np.isnan(values)]
+
+
+def _most_common(values: np.ndarray) -> int | None:
+    """The most frequent value; ties go to the one seen first (as ``Counter.most_common``)."""
+    if len(values) == 0:
+        return None
+    unique, first, counts = np.unique(values, return_index=True, return_counts=True)
+    best = counts == counts.max()
+    return int(unique[best][np.argmin(first[best])])
 
 
 def _guess_from_lr_format(log: LogText) -> str:
-    sample = log.text[:200_000]
+    sample = log.head(200_000)
     if re.search(r"\d - [A-Z]+ - Epoch \[", sample):
         return "mmdetection 1.x (mmcv 0.2.x: no logger name)"
     if re.search(r"\]\s+lr: \d\.\d{5},", sample):

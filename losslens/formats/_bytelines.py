@@ -1,0 +1,260 @@
+"""Vectorised reading of fixed-shape ``key: value`` record lines straight from the raw bytes.
+
+A training log repeats one line shape (the same head, the same keys in the same order) hundreds
+of thousands of times. This module reads such lines without making a Python object per line or
+per value: the file is a ``uint8`` array, lines are spans between newline positions, and every
+field is located and converted with whole-array numpy operations. Floats go through one
+``pyarrow`` string -> float64 cast (correctly rounded, like Python's ``float``; ``nan``/``inf``
+accepted, anything else rejected).
+
+Shape shorthand used below: ``L`` lines in a chunk, ``K`` keys in a shape, ``B`` bytes in a chunk.
+
+Everything here is strict: a line is *read* only when every byte of its head, every key and every
+separator is exactly where the shape says, and every value converts. Anything else is returned
+as "not read" and goes to the format's per-line parser, so a line read here yields exactly the
+values the per-line parser would give it (``tests/test_fast_path.py`` checks that on the corpus).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NEWLINE, CR, TAB, SPACE = 10, 13, 9, 32
+COLON, COMMA, DASH, DOT = 58, 44, 45, 46
+#: Bytes per chunk of the file processed at once: keeps the byte-sized temporaries (masks,
+#: comparisons) small next to the file itself.
+CHUNK_BYTES = 1 << 23
+#: Most digits an integer field (epoch, iteration, ETA hours) may have in the fast path.
+MAX_INT_DIGITS = 12
+
+
+def line_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start (inclusive) and end (exclusive, before the newline) of every physical line.
+
+    ``buf: uint8[B]``. A last line without a newline is included; an empty trailing piece after
+    a final newline is not.
+    """
+    parts = []
+    for lo in range(0, len(buf), CHUNK_BYTES):
+        parts.append(np.flatnonzero(buf[lo : lo + CHUNK_BYTES] == NEWLINE) + lo)
+    newlines = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    starts = np.concatenate([[0], newlines + 1]).astype(np.int64)
+    ends = np.concatenate([newlines, [len(buf)]]).astype(np.int64)
+    if len(buf) and buf[-1] == NEWLINE:
+        starts, ends = starts[:-1], ends[:-1]
+    return starts, ends
+
+
+def chunks(starts: np.ndarray, ends: np.ndarray) -> Iterator[slice]:
+    """Consecutive line ranges each spanning about :data:`CHUNK_BYTES` bytes."""
+    n = len(starts)
+    lo = 0
+    while lo < n:
+        hi = int(np.searchsorted(starts, starts[lo] + CHUNK_BYTES, side="left"))
+        hi = max(hi, lo + 1)
+        yield slice(lo, hi)
+        lo = hi
+
+
+#: Zero bytes after the end of a chunk (see :func:`padded`): reads a little past a line's end
+#: (digit scans, literal checks) stay inside the array and see bytes that match nothing.
+PAD = 64
+
+
+def padded(buf: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """A copy of ``buf[lo:hi]`` followed by :data:`PAD` zero bytes: the chunk the readers use."""
+    out = np.zeros(hi - lo + PAD, dtype=np.uint8)
+    out[: hi - lo] = buf[lo:hi]
+    return out
+
+
+def at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``buf[pos]``; ``buf`` is padded (see :func:`padded`) so reads past a line's end are safe."""
+    return buf[pos]
+
+
+def literal_at(buf: np.ndarray, pos: np.ndarray, literal: bytes) -> np.ndarray:
+    """Mask: ``buf[pos : pos + len(literal)] == literal`` for every position (8 bytes a step)."""
+    ok = np.ones(len(pos), dtype=bool)
+    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    for j in range(0, len(literal), 8):
+        block = literal[j : j + 8]
+        expected = int.from_bytes(block, "little")
+        got = words[pos + j]
+        if len(block) < 8:
+            got = got & np.uint64((1 << (8 * len(block))) - 1)
+        ok &= got == np.uint64(expected)
+    return ok
+
+
+def literal_before(buf: np.ndarray, end: np.ndarray, literal: bytes) -> np.ndarray:
+    """Mask: ``buf[end - len(literal) : end] == literal`` (``end`` exclusive)."""
+    return (end >= len(literal)) & literal_at(buf, np.maximum(end - len(literal), 0), literal)
+
+
+def scan_uint(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Read the decimal digits starting at ``pos``: (value as int64, end position).
+
+    ``end == pos`` where there is no digit; more than :data:`MAX_INT_DIGITS` digits stop there
+    (the caller's next literal check then fails).
+    """
+    value = np.zeros(len(pos), dtype=np.int64)
+    end = pos.copy()
+    active = np.ones(len(pos), dtype=bool)
+    for j in range(MAX_INT_DIGITS):
+        digit = at(buf, pos + j).astype(np.int64) - 48
+        active &= (digit >= 0) & (digit <= 9)
+        if not active.any():
+            break
+        value = np.where(active, value * 10 + digit, value)
+        end += active
+    return value, end
+
+
+def fixed_digits(buf: np.ndarray, pos: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly ``width`` digits at ``pos``: (value, mask of positions where they are digits)."""
+    value = np.zeros(len(pos), dtype=np.int64)
+    ok = np.ones(len(pos), dtype=bool)
+    for j in range(width):
+        digit = at(buf, pos + j).astype(np.int64) - 48
+        ok &= (digit >= 0) & (digit <= 9)
+        value = value * 10 + digit
+    return value, ok
+
+
+def floats(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse the byte spans ``[starts, ends)`` as numbers: (float64 values, mask of valid ones).
+
+    The spans' bytes are gathered back to back and converted with one pyarrow cast; when some
+    span is not a number, the valid ones are found and cast alone.
+    """
+    n = len(starts)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    lengths = ends - starts
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # gather the spans' bytes back to back: index = span start + position within the span
+    data = buf[np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])]
+    text = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    ok = lengths > 0
+    try:
+        if not ok.all() or (data == ord("(")).any():  # pyarrow reads 'nan(1)', Python does not
+            raise pa.ArrowInvalid("not a plain number")
+        return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False), ok
+    except pa.ArrowInvalid:
+        ok &= np.asarray(pc.match_substring_regex(text, _NUMBER_RE).to_numpy(zero_copy_only=False))
+        out = np.full(n, np.nan)
+        out[ok] = pc.cast(text.filter(pa.array(ok)), pa.float64()).to_numpy(zero_copy_only=False)
+        return out, ok
+
+
+#: What both Python's ``float`` and pyarrow's cast read, and read alike.
+_NUMBER_RE = r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))$"
+
+
+def timestamps_ymd_hms_ms(
+    buf: np.ndarray, pos: np.ndarray, date_sep: int, ms_sep: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``YYYY?MM?DD HH:MM:SS`` (+ ``<ms_sep>mmm``) at ``pos``: (datetime64[us], valid mask).
+
+    ``date_sep`` is ``-`` (python logging) or ``/`` (mmengine). Impossible dates (month 13,
+    February 30) are invalid here, as ``pandas.to_datetime(errors='coerce')`` makes them NaT.
+    """
+    year, ok = fixed_digits(buf, pos, 4)
+    month, ok_m = fixed_digits(buf, pos + 5, 2)
+    day, ok_d = fixed_digits(buf, pos + 8, 2)
+    hour, ok_h = fixed_digits(buf, pos + 11, 2)
+    minute, ok_mi = fixed_digits(buf, pos + 14, 2)
+    second, ok_s = fixed_digits(buf, pos + 17, 2)
+    ok &= ok_m & ok_d & ok_h & ok_mi & ok_s
+    ok &= (at(buf, pos + 4) == date_sep) & (at(buf, pos + 7) == date_sep)
+    ok &= (at(buf, pos + 10) == SPACE) & (at(buf, pos + 13) == COLON) & (at(buf, pos + 16) == COLON)
+    millis = np.zeros(len(pos), dtype=np.int64)
+    if ms_sep is not None:
+        millis, ok_ms = fixed_digits(buf, pos + 20, 3)
+        ok &= ok_ms & (at(buf, pos + 19) == ms_sep)
+    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (hour < 24) & (minute < 60) & (second < 60)
+    months = (np.clip(year, 1, 9999) - 1970) * 12 + np.clip(month, 1, 12) - 1
+    first = months.astype("datetime64[M]").astype("datetime64[D]")
+    next_first = (months + 1).astype("datetime64[M]").astype("datetime64[D]")
+    ok &= day <= (next_first - first).astype(np.int64)
+    micros = (first.astype(np.int64) + day - 1) * 86_400_000_000 + (
+        (hour * 3600 + minute * 60 + second) * 1000 + millis
+    ) * 1000
+    out = micros.astype("datetime64[us]")
+    out[~ok] = np.datetime64("NaT")
+    return out, ok
+
+
+@dataclass
+class KeySpans:
+    """Where the ``K`` keys of a shape sit in each of ``L`` lines, and their value spans."""
+
+    ok: np.ndarray  # bool[L]: every key and separator where the shape says
+    value_starts: np.ndarray  # int64[L, K]
+    value_ends: np.ndarray  # int64[L, K]
+
+
+def key_spans(
+    buf: np.ndarray,
+    colons: np.ndarray,
+    line_end: np.ndarray,
+    keys: list[bytes],
+    item_sep: bytes,
+    first_key_start: np.ndarray,
+) -> KeySpans:
+    """Check the keys of lines whose ``": "`` positions are ``colons: int64[L, K]``.
+
+    Key ``k`` must end at ``colons[:, k]``; key 0 must start at ``first_key_start``; key ``k > 0``
+    must be preceded by ``item_sep``, which ends value ``k - 1``; the last value ends at
+    ``line_end``.
+    """
+    n_lines, n_keys = colons.shape
+    ok = np.ones(n_lines, dtype=bool)
+    value_starts = colons + 2
+    value_ends = np.empty_like(colons)
+    for k, key in enumerate(keys):
+        key_start = colons[:, k] - len(key)
+        ok &= literal_at(buf, key_start, key)
+        if k == 0:
+            ok &= key_start == first_key_start
+        else:
+            sep_start = key_start - len(item_sep)
+            ok &= literal_at(buf, sep_start, item_sep)
+            value_ends[:, k - 1] = sep_start
+    value_ends[:, n_keys - 1] = line_end
+    ok &= (value_ends >= value_starts).all(axis=1)
+    return KeySpans(ok, value_starts, value_ends)
+
+
+def colon_positions(buf: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Positions of ``": "`` in ``buf[lo:hi]`` (absolute)."""
+    part = buf[lo:hi]
+    return np.flatnonzero((part[:-1] == COLON) & (part[1:] == SPACE)) + lo
+
+
+def eta_seconds(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``str(timedelta)`` spans (``0:03:53``, ``1 day, 5:45:02``, ``3 days, 4:37:24``) -> seconds.
+
+    Negative and fractional-second renderings are left invalid (the per-line parser reads them).
+    """
+    first, after_first = scan_uint(buf, starts)
+    ok = after_first > starts
+    has_days = literal_at(buf, after_first, b" day")
+    plural = has_days & (at(buf, after_first + 4) == ord("s"))
+    clock_start = np.where(has_days, after_first + 4 + plural + 2, starts)
+    ok &= ~has_days | literal_at(buf, after_first + 4 + plural, b", ")
+    hours, after_hours = scan_uint(buf, clock_start)
+    ok &= (after_hours > clock_start) & (at(buf, after_hours) == COLON)
+    minutes, ok_m = fixed_digits(buf, after_hours + 1, 2)
+    seconds, ok_s = fixed_digits(buf, after_hours + 4, 2)
+    ok &= ok_m & ok_s & (at(buf, after_hours + 3) == COLON) & (after_hours + 6 == ends)
+    days = np.where(has_days, first, 0)
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    return total.astype(np.float64), ok

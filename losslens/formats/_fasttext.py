@@ -1,0 +1,143 @@
+"""The fast path of the text formats: read record lines from the raw bytes, the rest per line.
+
+A format supplies a :class:`LineReader` (how to find and read its training lines of one shape in
+a chunk of the file, see :mod:`losslens.formats._bytelines`). :func:`read_fast` runs it over the
+file chunk by chunk and returns the columns it read plus a *rest log*: a :class:`LogText` of
+every line it did not read, with one placeholder line standing for each run of consecutive read
+lines of one shape. The format's per-line walk then goes over that small rest log exactly as it
+would over the whole file: a placeholder is a record the walk passes over (it closes pending
+evaluations and ends config blocks), and the read rows carry the placeholder's logical index as
+``_line``, so that evaluations, segments and file order come out as in the per-line path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from losslens._text import LogText, normalise, to_text
+from losslens.formats import _bytelines as bl
+
+
+class LineReader(Protocol):
+    """Reads one chunk of lines; remembers the shapes it has seen across chunks."""
+
+    def read_chunk(
+        self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
+    ) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        """-> [(shape id, line positions within the chunk, columns)] for the lines it read."""
+        ...
+
+
+@dataclass
+class FastRead:
+    """What :func:`read_fast` returns."""
+
+    columns: dict[str, np.ndarray]  # read rows, file order, with ``_line`` (rest-log index)
+    log: LogText  # the rest log, physical line numbers; placeholders flagged in ``placeholders``
+    placeholders: list[bool] = field(default_factory=list)
+    n_read: int = 0
+
+
+def read_fast(
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    reader: LineReader,
+    glue_sample: str | None,
+) -> FastRead | None:
+    """Read what ``reader`` can from ``raw``; None when it reads no line (use the slow path)."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    starts, ends = bl.line_spans(buf)
+    if len(starts) == 0:
+        return None
+    clean_ends = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == bl.CR))
+    shape_of_line = np.full(len(starts), -1, dtype=np.int64)
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    for chunk in bl.chunks(starts, ends):
+        candidates = np.ones(chunk.stop - chunk.start, dtype=bool)
+        if chunk.stop == len(starts) and not raw.endswith(b"\n"):
+            candidates[-1] = False  # maybe cut off mid-write: the per-line path judges it
+        lo, hi = int(starts[chunk.start]), int(ends[chunk.stop - 1])
+        for shape_id, positions, cols in reader.read_chunk(
+            bl.padded(buf, lo, hi), starts[chunk] - lo, clean_ends[chunk] - lo, candidates
+        ):
+            lines = positions + chunk.start
+            shape_of_line[lines] = shape_id
+            parts.append((lines, cols))
+    if not parts:
+        return None
+    return _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample)
+
+
+def _assemble(
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    starts: np.ndarray,
+    clean_ends: np.ndarray,
+    shape_of_line: np.ndarray,
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]],
+    glue_sample: str | None,
+) -> FastRead:
+    n = len(starts)
+    read = shape_of_line >= 0
+    previous = np.concatenate([[-1], shape_of_line[:-1]])
+    run_starts = np.flatnonzero(read & (previous != shape_of_line))
+    # a run ends at the first line that is not read or has another shape
+    stop = np.flatnonzero(~read | (shape_of_line != np.concatenate([shape_of_line[1:], [-1]])))
+    run_ends = stop[np.searchsorted(stop, run_starts)]
+    pieces = np.sort(np.concatenate([np.flatnonzero(~read), run_starts]))
+    is_placeholder = read[pieces]
+    # physical (1-based) line number of each piece: a placeholder counts as its run's last line
+    physical = pieces + 1
+    physical[is_placeholder] = run_ends + 1
+    text_ends = np.where(is_placeholder, clean_ends[pieces], _raw_ends(raw, starts, pieces))
+    rest = b"\n".join(raw[s:e] for s, e in zip(starts[pieces].tolist(), text_ends.tolist(), strict=True))
+    text, n_bad = to_text(rest + b"\n")
+    log = normalise(text, name, mtime, glue_sample=glue_sample)
+    log.decode_errors = n_bad
+    log.ends_with_newline = raw.endswith(b"\n")
+    relative = (
+        np.arange(1, len(log.lines) + 1) if log.line_nos is None else np.asarray(log.line_nos)
+    )
+    log.line_nos = physical[relative - 1].tolist()
+    # logical index of each placeholder (never split: a read line has no break in it)
+    logical = np.searchsorted(relative, np.flatnonzero(is_placeholder) + 1)
+    flags = [False] * len(log.lines)
+    for index in logical.tolist():
+        flags[index] = True
+    parts.sort(key=lambda part: int(part[0][0]))  # column order: first appearance in the file
+    lines = np.concatenate([p[0] for p in parts])
+    run_of_line = np.searchsorted(run_starts, lines, side="right") - 1
+    columns = concat_columns([cols for _, cols in parts])
+    order = np.argsort(lines, kind="stable")
+    columns = {k: v[order] for k, v in columns.items()}
+    columns["_line"] = logical[run_of_line[order]]
+    return FastRead(columns, log, flags, len(lines))
+
+
+def _raw_ends(raw: bytes, starts: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """End of each piece's line in the raw bytes, keeping a ``\\r`` (normalise handles it)."""
+    nxt = np.concatenate([starts[1:] - 1, [len(raw) - (1 if raw.endswith(b"\n") else 0)]])
+    return nxt[pieces]
+
+
+def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Row-wise concatenation of column dicts: the union of keys, NaN (or NaT) where absent."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    keys = list(dict.fromkeys(k for part in parts for k in part))
+    out = {}
+    for key in keys:
+        like = next(part[key] for part in parts if key in part)
+        pad = np.datetime64("NaT") if like.dtype.kind == "M" else np.nan
+        out[key] = np.concatenate(
+            [
+                part[key] if key in part else np.full(len(next(iter(part.values()))), pad, like.dtype)
+                for part in parts
+            ]
+        )
+    return out
