@@ -38,7 +38,9 @@ _RECORD_PREFIX = (
     r"|\[\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"  # detectron2
     r"|json_stats: \{)"  # Detectron
 )
-_GLUED_RE = re.compile(r"(?<=[^\n\x00])[ \t]*(?=" + _RECORD_PREFIX + ")")
+# Anchored on the last non-blank character before the prefix, so that one glued record is one
+# match (an empty second match right after the blanks would count it twice).
+_GLUED_RE = re.compile(r"(?<=[^\n\x00 \t])[ \t]*(?=" + _RECORD_PREFIX + ")")
 _GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 65536
 

@@ -162,7 +162,9 @@ def test_evaluations(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> No
     last_eval = truth.get("last_eval", {})
     per_class = run.per_class[run.per_class["eval_index"] == len(run.evals) - 1]
     for key, expected in last_eval.items():
-        if "-" in key.split("/", 1)[1]:
+        if "/" not in key:  # bookkeeping such as "iteration" (the eval row's iter)
+            _same(last[_col(key)], expected, key)
+        elif "-" in key.split("/", 1)[1]:
             task, name = key.split("/", 1)
             cls = name.split("-", 1)[1]
             row = per_class[(per_class["class"] == cls) & (per_class["task"] == task)]
