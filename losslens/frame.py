@@ -169,9 +169,13 @@ def evals_frame(cols: Columns) -> pd.DataFrame:
 
 
 def per_class_frame(cols: Columns) -> pd.DataFrame:
-    data = cols.to_dict()
+    """The per-class table always has every column of ``PER_CLASS_COLUMNS`` (NA where a
+    format's table does not print it, e.g. ``gts`` in detectron2's category/AP tables)."""
+    data = dict(cols.to_dict())
     if cols.n == 0:
         return pd.DataFrame({c: _typed(c, []) for c in PER_CLASS_COLUMNS})
+    for name in PER_CLASS_COLUMNS:
+        data.setdefault(name, [None] * cols.n)
     return make_frame(data, PER_CLASS_COLUMNS, cols.n)
 
 
