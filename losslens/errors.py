@@ -10,7 +10,11 @@ class LossLensError(Exception):
     """Base class: ``path``, optional ``line_no`` (1-based) and ``line`` (the offending text)."""
 
     def __init__(
-        self, message: str, path: str | None = None, line_no: int | None = None, line: str | None = None
+        self,
+        message: str,
+        path: str | None = None,
+        line_no: int | None = None,
+        line: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -21,7 +25,9 @@ class LossLensError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
-            where = f"{self.path}:{self.line_no}: " if self.line_no is not None else f"{self.path}: "
+            where = (
+                f"{self.path}:{self.line_no}: " if self.line_no is not None else f"{self.path}: "
+            )
         text = f"{where}{self.message}"
         if self.line is not None:
             shown = self.line if len(self.line) <= 120 else self.line[:117] + "..."

@@ -144,7 +144,7 @@ def train_frame(cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = Fa
             step = np.where(np.isnan(ep), it, (ep - 1) * per + it)
         else:
             step = it + (1 if zero_based_iter else 0)
-        data["step"] = pd.array(np.where(np.isnan(step), None, step).tolist(), dtype="Int64") if n else []
+        data["step"] = pd.array(step, dtype="Float64").astype("Int64") if n else []
     if "step" in data and "segment" not in data:
         step_f = pd.array(data["step"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
         data["segment"] = segments_from_steps(step_f)

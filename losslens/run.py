@@ -19,7 +19,15 @@ Source = str | os.PathLike[str]
 #: File names that are logs whatever their extension, and extensions worth sniffing in a directory.
 _LOG_NAMES = ("log.txt", "metrics.json", "scalars.json", "diagnostics.jsonl")
 _LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".gz")
-_GENERIC_STEMS = {"log", "metrics", "scalars", "diagnostics", "log.txt", "metrics.json", "scalars.json"}
+_GENERIC_STEMS = {
+    "log",
+    "metrics",
+    "scalars",
+    "diagnostics",
+    "log.txt",
+    "metrics.json",
+    "scalars.json",
+}
 
 
 @dataclass
@@ -127,7 +135,10 @@ def expand_sources(sources: Source | Iterable[Source]) -> tuple[list[str], set[s
         if str(source) != "-" and path.is_dir():
             inside = [str(p) for p in discover(path)]
             if not inside:
-                raise NoLogsFoundError("no training logs in this directory (looked for *.log, *.json, log.txt ...)", path=str(source))
+                raise NoLogsFoundError(
+                    "no training logs in this directory (looked for *.log, *.json, log.txt ...)",
+                    path=str(source),
+                )
             files.extend(inside)
             discovered.update(inside)
         else:
@@ -150,5 +161,7 @@ def load_many(sources: Source | Iterable[Source], format: str | None = None) -> 
             if path not in discovered:
                 raise
     if not runs:
-        raise NoLogsFoundError("none of these files is a training log we can read", path=", ".join(files[:3]))
+        raise NoLogsFoundError(
+            "none of these files is a training log we can read", path=", ".join(files[:3])
+        )
     return runs

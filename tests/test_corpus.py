@@ -68,7 +68,9 @@ def _col(key: str) -> str:
 
 def _same(actual: Any, expected: Any, key: str) -> None:
     if expected == "NaN" or (isinstance(expected, float) and math.isnan(expected)):
-        assert actual is not None and math.isnan(float(actual)), f"{key}: expected NaN, got {actual}"
+        assert actual is not None and math.isnan(float(actual)), (
+            f"{key}: expected NaN, got {actual}"
+        )
     elif isinstance(expected, (int, float)):
         assert actual is not None and not pd.isna(actual), f"{key}: expected {expected}, got NA"
         assert float(actual) == pytest.approx(float(expected), rel=1e-9, abs=1e-12), key
@@ -139,7 +141,17 @@ def test_evaluations(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> No
     run = _load(entry, runs)
     truth = entry["truth"]
     count = next(
-        (truth[k] for k in ("n_eval_records", "n_val_records", "n_val_metric_records", "n_eval_copypaste", "n_eval_results") if k in truth),
+        (
+            truth[k]
+            for k in (
+                "n_eval_records",
+                "n_val_records",
+                "n_val_metric_records",
+                "n_eval_copypaste",
+                "n_eval_results",
+            )
+            if k in truth
+        ),
         None,
     )
     if count is None:
@@ -185,7 +197,11 @@ def test_tables(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> None:
         assert voc["eval_index"].nunique() == truth["n_voc_tables"]
         import json
 
-        rows = json.loads(truth["last_voc_table"])["rows"] if isinstance(truth["last_voc_table"], str) else truth["last_voc_table"]["rows"]
+        rows = (
+            json.loads(truth["last_voc_table"])["rows"]
+            if isinstance(truth["last_voc_table"], str)
+            else truth["last_voc_table"]["rows"]
+        )
         last = voc[voc["eval_index"] == voc["eval_index"].max()]
         assert last["class"].tolist() == [r["class"] for r in rows]
         for col in ("gts", "dets", "recall", "ap"):
@@ -198,7 +214,9 @@ def test_tables(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> None:
 
         expected = truth["last_per_category_ap"]
         expected = json.loads(expected) if isinstance(expected, str) else expected
-        assert dict(zip(last["class"], last["ap"].astype(float), strict=True)) == pytest.approx(expected)
+        assert dict(zip(last["class"], last["ap"].astype(float), strict=True)) == pytest.approx(
+            expected
+        )
     if truth.get("n_coco_summary_blocks"):
         ar = [c for c in run.evals.columns if "AR@" in c]
         assert int(run.evals[ar].notna().any(axis=1).sum()) == truth["n_coco_summary_blocks"]

@@ -8,6 +8,7 @@ lines of ``sample`` look like its training records; 0 = not this format) and
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from losslens._text import LogText

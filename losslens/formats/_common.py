@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ class YearGuesser:
     """
 
     def __init__(self, hint_year: int, months: list[int]) -> None:
-        rollovers = sum(1 for a, b in zip(months, months[1:], strict=False) if b < a)
+        rollovers = sum(1 for a, b in itertools.pairwise(months) if b < a)
         self.year = hint_year - rollovers
         self._last_month = months[0] if months else 1
 

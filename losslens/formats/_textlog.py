@@ -14,6 +14,7 @@ prints (pycocotools). :func:`walk` routes each logical line:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -121,5 +122,5 @@ def most_common(values: list[int]) -> int | None:
 
 def log_interval(iters: list[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
-    gaps = [b - a for a, b in zip(iters, iters[1:], strict=False) if a is not None and b is not None and b > a]
+    gaps = [b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a]
     return most_common(gaps)

@@ -1,0 +1,34 @@
+"""The ``losslens`` command line: one thin module per command, registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from losslens.cli import parse as _parse
+
+app = typer.Typer(
+    name="losslens",
+    help="Read, plot, diagnose and compare object-detector training logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("parse")(_parse.parse)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True
+    ),
+) -> None:
+    """Read, plot, diagnose and compare object-detector training logs."""
+    if version:
+        from losslens import __version__
+
+        typer.echo(f"losslens {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()

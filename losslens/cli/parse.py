@@ -1,0 +1,165 @@
+"""``losslens parse LOG...``: read logs and show what is in them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from losslens import export
+from losslens.cli._common import cli_errors, console, fmt, progress
+from losslens.errors import LossLensError
+from losslens.run import Run, expand_sources, load
+from losslens.summary import RunSummary, summarize
+
+#: Terms shown in the summary without --all-columns (bookkeeping first, then losses).
+_DEFAULT_TERM_LIMIT = 16
+#: Above this many runs the summary is one table with a row per run.
+_COMPACT_ABOVE = 3
+
+
+@cli_errors
+def parse(
+    logs: Annotated[
+        list[Path],
+        typer.Argument(help="Log files or directories ('-' reads stdin).", show_default=False),
+    ],
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Force a format instead of detecting it.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the tables: FILE.csv/.parquet gets the train table, FILE.evals.* the "
+            "evaluations and FILE.per_class.* the per-class rows; FILE.json gets all of it "
+            "(and meta) in one document. Several runs add a 'run' column.",
+        ),
+    ] = None,
+    all_columns: Annotated[
+        bool, typer.Option("--all-columns", help="Show every term, not the first 16.")
+    ] = False,
+    show_skipped: Annotated[
+        bool, typer.Option("--show-skipped", help="List the lines that could not be placed.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Read training logs and summarise them: records, steps, terms, evaluations, skipped lines."""
+    files, discovered = expand_sources([str(p) for p in logs])
+    runs: list[Run] = []
+    with progress(len(files), "parsing", quiet) as advance:
+        for path in files:
+            try:
+                runs.append(load(path, format))
+            except LossLensError:
+                if path not in discovered:
+                    raise
+            advance()
+    if not runs:
+        from losslens.errors import NoLogsFoundError
+
+        raise NoLogsFoundError("no training logs found", path=", ".join(str(p) for p in logs))
+    summaries = [summarize(r) for r in runs]
+    if len(runs) > _COMPACT_ABOVE:
+        console.print(_runs_table(summaries))
+    else:
+        for run, summary in zip(runs, summaries, strict=True):
+            _render(summary, all_columns)
+            if show_skipped and run.skipped:
+                _render_skipped(run)
+    if out is not None:
+        for written in export.write(runs, out):
+            console.print(f"wrote {written}")
+
+
+def _runs_table(summaries: list[RunSummary]) -> Table:
+    table = Table(title=f"{len(summaries)} runs", title_justify="left")
+    for col in ("run", "format", "records", "steps", "epochs", "evals", "final metric", "skipped"):
+        table.add_column(
+            col, justify="right" if col not in ("run", "format", "final metric") else "left"
+        )
+    for s in summaries:
+        metric = next(iter(s.final_eval.items()), None)
+        table.add_row(
+            s.name,
+            s.format,
+            str(s.records),
+            f"{fmt(s.first_step)}-{fmt(s.last_step)}",
+            fmt(s.epochs),
+            str(s.evaluations),
+            f"{metric[0]} {fmt(metric[1])}" if metric else "-",
+            str(s.skipped),
+        )
+    return table
+
+
+def _render(s: RunSummary, all_columns: bool) -> None:
+    console.rule(f"[bold]{s.name}[/bold]")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim")
+    facts.add_column()
+    facts.add_row("file", s.path)
+    facts.add_row("format", f"{s.format} ({s.framework}; {s.version_guess or 'version unknown'})")
+    facts.add_row(
+        "records",
+        f"{s.records} training records, steps {fmt(s.first_step)}-{fmt(s.last_step)}"
+        + (f", {s.epochs} epochs" if s.epochs else ""),
+    )
+    if s.segments > 1:
+        facts.add_row(
+            "segments", f"{s.segments} runs in one file (the step went backwards: resumed)"
+        )
+    if s.start is not None:
+        facts.add_row("time span", f"{s.start} -> {s.end} ({s.duration})")
+    if s.log_interval:
+        facts.add_row("log interval", f"every {s.log_interval} iterations")
+    facts.add_row("evaluations", str(s.evaluations))
+    style = "yellow" if s.skipped else "green"
+    facts.add_row(
+        "skipped lines",
+        f"[{style}]{s.skipped}[/{style}]" + (" (--show-skipped lists them)" if s.skipped else ""),
+    )
+    console.print(facts)
+    terms = s.terms if all_columns else s.terms.head(_DEFAULT_TERM_LIMIT)
+    table = Table(title="terms", title_justify="left")
+    for col in ("term", "first", "min", "last", "non-finite"):
+        table.add_column(col, justify="left" if col == "term" else "right")
+    for row in terms.itertuples(index=False):
+        nf = f"[red]{fmt(row.non_finite)}[/red]" if row.non_finite else "0"
+        table.add_row(str(row.term), fmt(row.first), fmt(row.min), fmt(row.last), nf)
+    console.print(table)
+    if len(s.terms) > len(terms):
+        console.print(f"[dim]... {len(s.terms) - len(terms)} more terms (--all-columns)[/dim]")
+    if s.final_eval:
+        ev = Table(
+            title=f"final evaluation ({s.eval_units or 'units unknown'})", title_justify="left"
+        )
+        ev.add_column("metric")
+        ev.add_column("value", justify="right")
+        for key, value in s.final_eval.items():
+            ev.add_row(key, fmt(value))
+        console.print(ev)
+    if len(s.final_per_class):
+        pc = Table(title="per class (final evaluation)", title_justify="left")
+        cols = [
+            c
+            for c in ("task", "iou_thr", "class", "gts", "dets", "recall", "ap")
+            if c in s.final_per_class and s.final_per_class[c].notna().any()
+        ]
+        for col in cols:
+            pc.add_column(col, justify="left" if col in ("class", "task") else "right")
+        for row in s.final_per_class[cols].itertuples(index=False):
+            pc.add_row(*(fmt(v) if not isinstance(v, str) else v for v in row))
+        console.print(pc)
+
+
+def _render_skipped(run: Run) -> None:
+    table = Table(title=f"skipped lines of {run.name}", title_justify="left")
+    table.add_column("line", justify="right")
+    table.add_column("text", overflow="fold")
+    for item in run.skipped:
+        table.add_row(str(item.line_no), item.text)
+    console.print(table)

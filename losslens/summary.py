@@ -1,0 +1,111 @@
+"""What ``losslens parse`` shows about a run, as plain values (the CLI renders them)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from losslens.run import Run
+
+#: Bookkeeping columns that are not terms.
+_INDEX_COLUMNS = ("epoch", "iter", "step", "segment", "timestamp")
+
+
+@dataclass
+class RunSummary:
+    name: str
+    path: str
+    format: str
+    framework: str
+    version_guess: str | None
+    records: int
+    first_step: int | None
+    last_step: int | None
+    epochs: int | None
+    segments: int
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    log_interval: int | None
+    skipped: int
+    #: One row per term: first, min, last value, NaN count, smoothing the framework applied.
+    terms: pd.DataFrame
+    evaluations: int
+    final_eval: dict[str, float] = field(default_factory=dict)
+    final_per_class: pd.DataFrame = field(default_factory=pd.DataFrame)
+    eval_units: str | None = None
+
+    @property
+    def duration(self) -> pd.Timedelta | None:
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def term_table(run: Run) -> pd.DataFrame:
+    """Value at the first and last record, finite minimum and non-finite count of each term."""
+    rows = []
+    smoothing = run.meta.get("smoothing", {})
+    for name in run.terms():
+        values = run.train[name].to_numpy(dtype="float64", na_value=math.nan)
+        finite = values[np.isfinite(values)]
+        rows.append(
+            {
+                "term": name,
+                "first": float(values[0]) if len(values) else math.nan,
+                "min": float(finite.min()) if len(finite) else math.nan,
+                "last": float(values[-1]) if len(values) else math.nan,
+                "non_finite": int(len(values) - len(finite)),
+                "smoothing": smoothing.get(name, ""),
+            }
+        )
+    return pd.DataFrame(rows, columns=["term", "first", "min", "last", "non_finite", "smoothing"])
+
+
+def summarize(run: Run) -> RunSummary:
+    train = run.train
+    step = train["step"] if "step" in train else pd.Series(dtype="Int64")
+    epochs = None
+    if "epoch" in train and train["epoch"].notna().any():
+        epochs = int(train["epoch"].max())
+    stamps = (
+        train["timestamp"].dropna() if "timestamp" in train else pd.Series(dtype="datetime64[ns]")
+    )
+    final_eval: dict[str, float] = {}
+    final_pc = pd.DataFrame()
+    if len(run.evals):
+        last = run.evals.iloc[-1]
+        final_eval = {
+            str(k): float(v) for k, v in last.items() if k not in _INDEX_COLUMNS and pd.notna(v)
+        }
+        if len(run.per_class):
+            index = run.per_class["eval_index"].max()
+            final_pc = run.per_class[run.per_class["eval_index"] == index].reset_index(drop=True)
+    return RunSummary(
+        name=run.name,
+        path=run.path,
+        format=run.format,
+        framework=run.framework,
+        version_guess=run.meta.get("version_guess"),
+        records=len(train),
+        first_step=_int_or_none(step.min()) if len(step) else None,
+        last_step=_int_or_none(step.max()) if len(step) else None,
+        epochs=epochs,
+        segments=int(train["segment"].max()) + 1 if "segment" in train and len(train) else 1,
+        start=stamps.min() if len(stamps) else None,
+        end=stamps.max() if len(stamps) else None,
+        log_interval=run.meta.get("log_interval"),
+        skipped=len(run.skipped),
+        terms=term_table(run),
+        evaluations=len(run.evals),
+        final_eval=final_eval,
+        final_per_class=final_pc,
+        eval_units=run.meta.get("eval_units"),
+    )

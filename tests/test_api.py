@@ -1,0 +1,58 @@
+"""The public face: load / load_many / FORMATS, and the import-weight promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import losslens
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
+
+
+def test_public_names() -> None:
+    for name in ("load", "load_many", "Run", "FORMATS", "LossLensError"):
+        assert name in losslens.__all__
+    assert "mmdet_text" in losslens.FORMATS
+
+
+def test_load_accepts_str_and_path_and_forced_format() -> None:
+    a = losslens.load(str(EXAMPLE))
+    b = losslens.load(EXAMPLE, format="mmdet_text")
+    assert a.train.equals(b.train) and a.name == "simulated_faster_rcnn_kitti_tiny"
+
+
+def test_forced_format_that_does_not_fit(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    path.write_text("hello\n")
+    with pytest.raises(losslens.ParseError, match="no mmdet_text records"):
+        losslens.load(path, format="mmdet_text")
+
+
+def test_load_many_directory_skips_non_logs_but_not_named_files(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "20220227_124437.log").write_text(EXAMPLE.read_text())
+    (tmp_path / "config.txt").write_text("lr = 0.02\n")
+    runs = losslens.load_many(tmp_path)
+    assert [r.name for r in runs] == ["20220227_124437"]
+    with pytest.raises(losslens.UnknownFormatError):
+        losslens.load_many([tmp_path / "config.txt"])
+
+
+def test_generic_file_names_take_the_folder_name(tmp_path: Path) -> None:
+    (tmp_path / "faster_rcnn_lr0.02").mkdir()
+    path = tmp_path / "faster_rcnn_lr0.02" / "log.txt"
+    path.write_text(EXAMPLE.read_text())
+    assert losslens.load(path).name == "faster_rcnn_lr0.02"
+
+
+def test_log_tools_do_not_import_torch_or_matplotlib() -> None:
+    code = (
+        "import sys, losslens, losslens.cli; losslens.load(sys.argv[1]);"
+        "bad = [m for m in ('torch', 'matplotlib', 'reference_model') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], check=True)

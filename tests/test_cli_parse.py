@@ -1,0 +1,115 @@
+"""``losslens parse`` through typer's CliRunner: the summary, --out round trips, every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import losslens
+from losslens.cli import app
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
+runner = CliRunner()
+
+
+def test_parse_summary_shows_terms_final_eval_and_classes() -> None:
+    result = runner.invoke(app, ["parse", str(EXAMPLE)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for text in (
+        "mmdet_text",
+        "24 training records",
+        "steps 10-295",
+        "12 epochs",
+        "loss_rpn_bbox",
+        "Cyclist",
+        "skipped lines  0",
+    ):
+        assert text in out
+    run = losslens.load(EXAMPLE)
+    assert f"{run.evals['mAP'].iloc[-1]:.4g}" in out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_out_tables_round_trip(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"tables{suffix}"
+    result = runner.invoke(app, ["parse", str(EXAMPLE), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    read = pd.read_csv if suffix == ".csv" else pd.read_parquet
+    run = losslens.load(EXAMPLE)
+    train = read(out)
+    assert len(train) == len(run.train) and train["loss"].tolist() == run.train["loss"].tolist()
+    evals = read(tmp_path / f"tables.evals{suffix}")
+    assert evals["mAP"].tolist() == run.evals["mAP"].tolist()
+    per_class = read(tmp_path / f"tables.per_class{suffix}")
+    assert per_class["class"].tolist() == run.per_class["class"].tolist()
+
+
+def test_out_json_holds_all_tables_and_meta(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    assert runner.invoke(app, ["parse", str(EXAMPLE), "-o", str(out)]).exit_code == 0
+    doc = json.loads(out.read_text())
+    (run,) = doc["runs"]
+    assert run["format"] == "mmdet_text" and len(run["train"]) == 24 and len(run["evals"]) == 12
+    assert run["per_class"][0]["class"] == "Car" and run["meta"]["iters_per_epoch"] == 25
+
+
+def test_directory_of_runs_gives_one_table(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"run{i}.log").write_text(EXAMPLE.read_text())
+    (tmp_path / "notes.txt").write_text("not a log\n")
+    result = runner.invoke(app, ["parse", str(tmp_path), "-q"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "5 runs" in result.output and "notes" not in result.output
+
+
+def test_show_skipped_lists_lines(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    path.write_text("garbage first line\n" + EXAMPLE.read_text())
+    result = runner.invoke(app, ["parse", str(path), "--show-skipped"], terminal_width=200)
+    assert "skipped lines  1" in result.output and "garbage first line" in result.output
+
+
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        (lambda d: d / "missing.log", "no such file"),
+        (lambda d: _write(d / "empty.log", b""), "empty"),
+        (lambda d: _write(d / "model.pth", b"PK\x03\x04\x00\x00data"), "not a text training log"),
+        (lambda d: _write(d / "notes.log", b"hello\nworld\n"), "no known training-log format"),
+        (lambda d: d, "no training logs in this directory"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, setup, words: str) -> None:  # type: ignore[no-untyped-def]
+    target = setup(tmp_path)
+    result = runner.invoke(app, ["parse", str(target)])
+    assert result.exit_code == 2
+    assert words in result.output and str(target) in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unknown_format_lists_the_formats(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["parse", str(_write(tmp_path / "a.log", b"hello\n"))])
+    for name in losslens.FORMATS:
+        assert name in result.output
+
+
+def test_bad_format_option_and_bad_out_suffix(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["parse", str(EXAMPLE), "--format", "nope"])
+    assert result.exit_code == 2 and "unknown format 'nope'" in result.output
+    result = runner.invoke(app, ["parse", str(EXAMPLE), "--out", str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 2 and ".csv" in result.output
+
+
+def test_stdin(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["parse", "-"], input=EXAMPLE.read_text(), terminal_width=200)
+    assert result.exit_code == 0 and "24 training records" in result.output
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,103 @@
+"""Reading and normalising: the container and terminal mess, before any format parser runs."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from losslens._text import decode, normalise, read_log
+from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
+
+MMCV = "2022-02-27 12:45:27,667 - mmdet - INFO - Epoch [11][10/25]\tlr: 2.500e-04, loss: 0.2179"
+
+
+def test_plain_lines_keep_their_numbers() -> None:
+    log = normalise("a\nb\nc\n")
+    assert log.lines == ["a", "b", "c"]
+    assert [log.line_no(i) for i in range(3)] == [1, 2, 3]
+    assert log.ends_with_newline
+
+
+def test_crlf_and_missing_final_newline() -> None:
+    log = normalise("a\r\nb\r\nc")
+    assert log.lines == ["a", "b", "c"]
+    assert not log.ends_with_newline
+
+
+def test_carriage_return_progress_bar_becomes_logical_lines_on_one_physical_line() -> None:
+    # mmcv ProgressBar rewrites itself with '\r' (mmcv/utils/progressbar.py)
+    text = "x\n\r[>>   ] 1/3, 1.0 task/s\r[>>>>>] 3/3, 2.0 task/s\n" + MMCV + "\n"
+    log = normalise(text)
+    assert log.lines == ["x", "[>>   ] 1/3, 1.0 task/s", "[>>>>>] 3/3, 2.0 task/s", MMCV]
+    assert [log.line_no(i) for i in range(4)] == [1, 2, 2, 3]
+    assert log.notes["carriage_returns"] == 2
+
+
+def test_ansi_colour_codes_are_removed() -> None:
+    log = normalise("\x1b[32m[11/01 11:23:38 d2.utils.events]: \x1b[0meta: 1:00:00\x1b[K\n")
+    assert log.lines == ["[11/01 11:23:38 d2.utils.events]: eta: 1:00:00"]
+    assert log.notes["ansi_sequences"] == 3
+
+
+def test_glued_records_are_split_before_each_record_prefix() -> None:
+    # a log pasted from a web page: newlines became spaces (../shared/seeds/000 is one)
+    second = MMCV.replace("27,667", "28,485").replace("[10/25]", "[20/25]")
+    log = normalise(MMCV + " " + second + "\n")
+    assert log.lines == [MMCV, second]
+    assert [log.line_no(i) for i in range(2)] == [1, 1]
+
+
+def test_progress_bar_without_newline_glued_to_next_record() -> None:
+    log = normalise("[>>>>] 200/200, 5.1 task/s, elapsed: 39s, ETA:     0s" + MMCV + "\n")
+    assert log.lines == ["[>>>>] 200/200, 5.1 task/s, elapsed: 39s, ETA:     0s", MMCV]
+
+
+def test_decode_utf8_bom_and_invalid_bytes() -> None:
+    text, bad = decode(b"\xef\xbb\xbfok\n", "f")
+    assert (text, bad) == ("ok\n", 0)
+    text, bad = decode(b"caf\xe9 ok\n", "f")  # latin-1 byte in a UTF-8 file
+    assert text == "caf\ufffd ok\n" and bad == 1
+
+
+def test_gzip_detected_by_magic_not_name(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"  # no .gz suffix on purpose
+    path.write_bytes(gzip.compress((MMCV + "\n").encode()))
+    assert read_log(path).lines == [MMCV]
+
+
+def test_truncated_gzip_keeps_what_it_has(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    lines_in = [MMCV.replace("0.2179", f"{rng.random():.4f}") for _ in range(200)]
+    data = gzip.compress(("\n".join(lines_in) + "\n").encode())
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(data[: len(data) // 2])
+    lines = read_log(path).lines
+    assert 0 < len(lines) < 200 and lines[:-1] == lines_in[: len(lines) - 1]
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "words"),
+    [
+        (b"", EmptyLogError, "empty"),
+        (b"  \n\n", EmptyLogError, "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", BinaryLogError, "binary"),
+        (b"PK\x03\x04\x00\x00archive/data.pkl", BinaryLogError, "checkpoint"),
+    ],
+)
+def test_bad_files_raise_one_clear_error(
+    tmp_path: Path, content: bytes, error: type, words: str
+) -> None:
+    path = tmp_path / "bad.log"
+    path.write_bytes(content)
+    with pytest.raises(error) as info:
+        read_log(path)
+    assert words in str(info.value) and str(path) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(LogNotFoundError, match="no such file"):
+        read_log(tmp_path / "nope.log")
