@@ -248,17 +248,17 @@ def lr_schedule(run: Run) -> LrSchedule:
 
 
 def _warmup_end(lr: np.ndarray) -> int:
-    """Index where a rising start reaches its plateau (0 when the lr does not rise first)."""
-    finite = np.isfinite(lr)
-    if finite.sum() < 3 or not finite[0]:
-        return 0
-    peak = np.nanmax(lr)
-    if lr[0] >= 0.9 * peak:
+    """Index where the initial rising ramp ends (0 when the lr does not rise first).
+
+    A warmup is at least two consecutive increases from the first log; it ends at the last of
+    them, whether a constant stretch (step schedules) or a decay (cosine) follows.
+    """
+    if len(lr) < 3 or not np.isfinite(lr[:3]).all():
         return 0
     k = 0
-    while k + 1 < len(lr) and np.isfinite(lr[k + 1]) and lr[k + 1] >= lr[k] and lr[k] < 0.999 * peak:
+    while k + 1 < len(lr) and np.isfinite(lr[k + 1]) and lr[k + 1] > lr[k] * (1 + 1e-9):
         k += 1
-    return k
+    return k if k >= 2 else 0
 
 
 def _discrete_changes(sub: pd.DataFrame, lr: np.ndarray, steps: np.ndarray, start: int) -> list[LrChange]:
@@ -329,7 +329,8 @@ def _check_nonfinite(ctx: _Context) -> list[Finding]:
             evidence.append(f"{trend_col} over the {len(before)} logs before: {values}")
     lr_note = ""
     if "lr" in frame and len(before) >= 2 and before["lr"].iloc[-1] > before["lr"].iloc[0] * 1.05:
-        lr_note = " The lr was still rising (warmup) when it happened."
+        still = frame["lr"].iloc[pos] > before["lr"].iloc[-1] * 1.001
+        lr_note = " The lr was still rising (warmup)." if still else " It came just after the lr warmup reached its peak."
     return [
         Finding(
             "nonfinite-loss",
@@ -430,34 +431,40 @@ def _check_divergence(ctx: _Context) -> list[Finding]:
 def _check_plateau(ctx: _Context) -> list[Finding]:
     frame = ctx.frame
     got = _log_loss(frame)
-    if got is None or "lr" not in frame or len(frame) < PLATEAU_MIN_ROWS:
+    if got is None or "lr" not in frame or len(frame) < PLATEAU_MIN_ROWS or ctx.schedule.decay == "smooth":
         return []
     col, logy = got
     lr = _col(frame, "lr")
-    start = _warmup_end(lr)
-    bounds = [start] + [int(np.searchsorted(_col(frame, "step"), c.step)) for c in ctx.schedule.changes] + [len(frame)]
-    if ctx.schedule.decay == "smooth":
-        return []
-    for a, b in zip(bounds, bounds[1:], strict=False):
-        n = b - a
-        if n < PLATEAU_MIN_ROWS or n < PLATEAU_MIN_SHARE * len(frame) or b == len(frame) and len(bounds) > 2:
-            continue  # the stretch after the last decay is where a run is meant to flatten
+    steps = _col(frame, "step")
+    cuts = [int(np.searchsorted(steps, c.step)) for c in ctx.schedule.changes]
+    bounds = [_warmup_end(lr), *cuts, len(frame)]
+    stretches = list(zip(bounds, bounds[1:], strict=False))
+    if cuts:
+        stretches = stretches[:-1]  # after the last decay a run is meant to flatten out
+    for a, b in stretches:
         y = logy[a:b]
-        k = max(3, n // 5)
-        head, tail = _nanmedian(y[:k]), _nanmedian(y[-k:])
-        if not (np.isfinite(head) and np.isfinite(tail)) or head - tail > PLATEAU_MAX_GAIN:
+        if np.isfinite(y).sum() < PLATEAU_MIN_ROWS:
+            continue
+        smoothed = _rolling_median(y, max(5, (b - a) // 10))
+        final = _nanmedian(y[-max(5, (b - a) // 10) :])
+        reached = np.flatnonzero(smoothed <= final + PLATEAU_MAX_GAIN)
+        if not len(reached):
+            continue
+        j = a + int(reached[0])
+        n_flat = b - j
+        if n_flat < PLATEAU_MIN_ROWS or n_flat < PLATEAU_MIN_SHARE * len(frame):
             continue
         return [
             Finding(
                 "plateau",
                 "warning",
-                f"{col} did not improve over {n} logs ({n / len(frame):.0%} of the run) at constant "
-                f"lr {lr[a]:.4g}: median {math.exp(head):.4g} at the start of the stretch, "
-                f"{math.exp(tail):.4g} at its end.",
-                steps=[int(frame["step"].iloc[a]), int(frame["step"].iloc[b - 1])],
-                epoch=_where(frame, a)["epoch"],
-                iter=_where(frame, a)["iter"],
-                evidence=[format_row(frame, a, [col, "lr"]), format_row(frame, b - 1, [col, "lr"])],
+                f"{col} stopped improving for {n_flat} logs ({n_flat / len(frame):.0%} of the run) at "
+                f"constant lr {lr[j]:.4g}: it was already within 1% of {math.exp(final):.4g} at step "
+                f"{int(steps[j])} and stayed there until step {int(steps[b - 1])}.",
+                steps=[int(steps[j]), int(steps[b - 1])],
+                epoch=_where(frame, j)["epoch"],
+                iter=_where(frame, j)["iter"],
+                evidence=[format_row(frame, j, [col, "lr"]), format_row(frame, b - 1, [col, "lr"])],
                 advice="Decay the lr earlier (the loss only drops at the next lr step), or check that the "
                 "weights are actually updated (frozen layers, lr too small).",
             )

@@ -666,6 +666,8 @@ def _missing_message(run: Run, name: str, mapping: Mapping[str, CanonicalColumn]
         hints = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
     available = ", ".join(available_terms(run)) or "none (no training records)"
     text = f"term {name!r} is not in this {run.format} log"
+    if not is_two_stage(mapping) and (name in _RPN_SIGNS or name in TERMS and TERMS[name].stage in ("rpn", "roi")):
+        text += " (a single-stage detector: no RPN or RoI head terms)"
     if hints:
         text += f"; did you mean {' or '.join(dict.fromkeys(hints))}?"
     return text + f" Available: {available}"
@@ -684,7 +686,7 @@ def term_for(name: str) -> Term:
     if canon:
         return TERMS[canon[0]]
     close = difflib.get_close_matches(name, list(TERMS) + list(SHORT_NAMES) + list(all_aliases()), n=3)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
     raise TermNotFoundError(f"unknown term {name!r}{hint} Known terms: {', '.join(TERMS)}")
 
 
