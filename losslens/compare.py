@@ -27,7 +27,14 @@ DIVERGE_CONSECUTIVE = 3
 #: Rolling-median window (records) used to separate a curve from its noise.
 NOISE_WINDOW = 9
 #: Meta keys shown in the differences table.
-META_KEYS = ("format", "framework", "version_guess", "log_interval", "iters_per_epoch", "eval_units")
+META_KEYS = (
+    "format",
+    "framework",
+    "version_guess",
+    "log_interval",
+    "iters_per_epoch",
+    "eval_units",
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,9 @@ def _unique_names(runs: Sequence[Run]) -> list[str]:
     return names
 
 
-def _series(run: Run, frame: pd.DataFrame, col: str, x: str, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _series(
+    run: Run, frame: pd.DataFrame, col: str, x: str, batch_size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of the last segment of a run (a resumed file's final attempt), finite only."""
     if "segment" in frame and frame["segment"].nunique() > 1:
         frame = frame[frame["segment"] == frame["segment"].max()]
@@ -101,11 +110,16 @@ def compare(
     names = _unique_names(runs)
     frames = [r.canonical() for r in runs]
     wanted = list(term_names) if term_names else _shared_terms(frames)
-    columns = [[terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)]
+    columns = [
+        [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)
+    ]
     rows = []
     divergences: list[Divergence] = []
-    for j, term in enumerate(wanted):
-        series = [_series(r, f, cols[j], x, batch_size) for r, f, cols in zip(runs, frames, columns, strict=True)]
+    for j, _term in enumerate(wanted):
+        series = [
+            _series(r, f, cols[j], x, batch_size)
+            for r, f, cols in zip(runs, frames, columns, strict=True)
+        ]
         starts = [s[0][0] for s in series if len(s[0])]
         ends = [s[0][-1] for s in series if len(s[0])]
         lo, hi = (max(starts), min(ends)) if starts else (math.nan, math.nan)
@@ -116,7 +130,7 @@ def compare(
                 {
                     "term": columns[0][j],
                     "run": name,
-                    "logged_as": columns[k][j],
+                    "logged_as": ", ".join(frames[k].attrs["columns"][columns[k][j]].sources),
                     "final": final,
                     "min": low,
                     "auc": auc,
@@ -129,7 +143,9 @@ def compare(
     return Comparison(
         runs=names,
         x=x,
-        terms=pd.DataFrame(rows, columns=["term", "run", "logged_as", "final", "min", "auc", "ratio_to_first"]),
+        terms=pd.DataFrame(
+            rows, columns=["term", "run", "logged_as", "final", "min", "auc", "ratio_to_first"]
+        ),
         metrics=final_metrics(runs, names),
         meta=meta_differences(runs, names),
         divergences=divergences,
@@ -142,7 +158,9 @@ def _shared_terms(frames: Sequence[pd.DataFrame]) -> list[str]:
     shared = [t for t in first if all(t in f.columns for f in frames[1:])]
     if not shared:
         have = "; ".join(", ".join(terms.loss_columns(f)) or "none" for f in frames)
-        raise FormatOptionError(f"the runs share no loss term (canonical names per run: {have}); name them with --terms")
+        raise FormatOptionError(
+            f"the runs share no loss term (canonical names per run: {have}); name them with --terms"
+        )
     return shared
 
 
@@ -154,7 +172,9 @@ def _noise(y: np.ndarray) -> tuple[np.ndarray, float]:
     return smooth, sigma
 
 
-def first_divergence(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[float | None, float | None]:
+def first_divergence(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[float | None, float | None]:
     """First x where curve b leaves curve a by more than their combined noise (log scale).
 
     Both are compared on a's x values inside the shared range; ``DIVERGE_CONSECUTIVE``
@@ -175,7 +195,8 @@ def first_divergence(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.n
     beyond = np.abs(diff) > limit
     for k in range(len(beyond) - DIVERGE_CONSECUTIVE + 1):
         if beyond[k : k + DIVERGE_CONSECUTIVE].all():
-            return float(grid[k]), float(math.exp(diff[k]))
+            # the typical ratio from there on, not the first (partly smoothed) point
+            return float(grid[k]), float(math.exp(np.median(diff[k:])))
     return None, None
 
 
@@ -212,7 +233,10 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
             rows[key] = values
     extra = {
         "training records": [str(len(r.train)) for r in runs],
-        "last step": [str(int(r.train["step"].max())) if "step" in r.train and len(r.train) else "" for r in runs],
+        "last step": [
+            str(int(r.train["step"].max())) if "step" in r.train and len(r.train) else ""
+            for r in runs
+        ],
     }
     rows.update({k: v for k, v in extra.items() if len(set(v)) > 1})
     configs = [_config_items(r) for r in runs]
@@ -244,9 +268,14 @@ def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[
     for col in columns:
         keys = {terms.comparable_key(col, f) for f in fams}
         if len(keys) > 1:
-            detail = "; ".join(f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}" for f in dict.fromkeys(fams))
+            detail = "; ".join(
+                f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}"
+                for f in dict.fromkeys(fams)
+            )
             out.append(f"{col} is not comparable across these frameworks ({detail})")
     smoothing = {terms.SMOOTHING_BY_FAMILY.get(f, "") for f in fams}
     if len(smoothing) > 1:
-        out.append("the runs were smoothed differently before printing: " + "; ".join(sorted(smoothing)))
+        out.append(
+            "the runs were smoothed differently before printing: " + "; ".join(sorted(smoothing))
+        )
     return out

@@ -12,6 +12,7 @@ median absolute deviation (MAD), so that one bad interval does not decide anythi
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -58,7 +59,16 @@ MEMORY_CREEP_RATIO = 1.10
 SGD_LR_PER_IMAGE = 0.02 / 16
 LR_PER_IMAGE_FACTOR = 4.0
 #: Main evaluation metric, in order of preference.
-MAIN_METRICS = ("bbox_mAP", "coco/bbox_mAP", "bbox/AP", "mAP", "pascal_voc/mAP", "AP50", "bbox_mAP_50", "segm_mAP")
+MAIN_METRICS = (
+    "bbox_mAP",
+    "coco/bbox_mAP",
+    "bbox/AP",
+    "mAP",
+    "pascal_voc/mAP",
+    "AP50",
+    "bbox_mAP_50",
+    "segm_mAP",
+)
 #: Parameter names of class-specific heads (re-initialised when fine-tuning to new classes).
 _HEAD_PARAM_RE = re.compile(
     r"(fc_cls|fc_reg|cls_score|bbox_pred|conv_cls|conv_reg|retina_cls|retina_reg|atss_cls|rtm_cls|"
@@ -69,7 +79,9 @@ _SIZE_MISMATCH_RE = re.compile(
     r"size mismatch for ([\w.]+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from "
     r"checkpoint, the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
 )
-_MISSING_KEYS_RE = re.compile(r"(missing keys in source state_dict|unexpected key in source state_dict)[:]?\s*(.*)", re.I)
+_MISSING_KEYS_RE = re.compile(
+    r"(missing keys in source state_dict|unexpected key in source state_dict)[:]?\s*(.*)", re.I
+)
 
 
 @dataclass
@@ -162,9 +174,15 @@ def format_row(frame: pd.DataFrame, pos: int, columns: Sequence[str] | None = No
     for key in ("step", "epoch", "iter"):
         if key in frame and pd.notna(row[key]):
             head.append(f"{key} {int(row[key])}")
-    cols = columns if columns is not None else [c for c in frame.columns if c not in terms.INDEX_COLUMNS]
+    cols = (
+        columns
+        if columns is not None
+        else [c for c in frame.columns if c not in terms.INDEX_COLUMNS]
+    )
     values = ", ".join(f"{c}={_fmt(row[c])}" for c in cols if c in frame)
-    where = head[0] + (f" ({', '.join(head[1:])})" if len(head) > 1 else "") if head else f"row {pos}"
+    where = (
+        head[0] + (f" ({', '.join(head[1:])})" if len(head) > 1 else "") if head else f"row {pos}"
+    )
     return f"{where}: {values}"
 
 
@@ -241,7 +259,9 @@ def lr_schedule(run: Run) -> LrSchedule:
             warmup_steps = int(steps[start])
             diffs = np.diff(lr[: start + 1])
             diffs = diffs[:-1] if len(diffs) > 2 else diffs  # the last step is clipped at the peak
-            warmup_kind = "linear" if np.nanstd(diffs) <= 0.25 * abs(np.nanmean(diffs)) else "non-linear"
+            warmup_kind = (
+                "linear" if np.nanstd(diffs) <= 0.25 * abs(np.nanmean(diffs)) else "non-linear"
+            )
         changes.extend(_discrete_changes(sub, lr, steps, start))
     decay = _decay_kind(train, changes)
     return LrSchedule(peak, warmup_steps, warmup_kind, tuple(changes), decay)
@@ -261,7 +281,9 @@ def _warmup_end(lr: np.ndarray) -> int:
     return k if k >= 2 else 0
 
 
-def _discrete_changes(sub: pd.DataFrame, lr: np.ndarray, steps: np.ndarray, start: int) -> list[LrChange]:
+def _discrete_changes(
+    sub: pd.DataFrame, lr: np.ndarray, steps: np.ndarray, start: int
+) -> list[LrChange]:
     out = []
     stamps = sub["timestamp"].to_numpy() if "timestamp" in sub else [None] * len(sub)
     for i in range(max(start + 1, 1), len(lr)):
@@ -300,8 +322,16 @@ def _logged_nonfinite(frame: pd.DataFrame, col: str) -> np.ndarray:
     present = np.zeros(len(frame), dtype=bool)
     for rows in _segment_rows(frame):
         present[rows] = np.isfinite(values[rows]).any() or np.isinf(values[rows]).any()
-    others = [c for c in frame.columns if c not in terms.INDEX_COLUMNS and c != col and frame[c].dtype.kind == "f"]
-    has_other = np.isfinite(frame[others].to_numpy(dtype="float64", na_value=np.nan)).any(axis=1) if others else np.ones(len(frame), bool)
+    others = [
+        c
+        for c in frame.columns
+        if c not in terms.INDEX_COLUMNS and c != col and frame[c].dtype.kind == "f"
+    ]
+    has_other = (
+        np.isfinite(frame[others].to_numpy(dtype="float64", na_value=np.nan)).any(axis=1)
+        if others
+        else np.ones(len(frame), bool)
+    )
     return bad & (np.isinf(values) | (present & has_other))
 
 
@@ -321,7 +351,9 @@ def _check_nonfinite(ctx: _Context) -> list[Finding]:
     n_bad = int(bad_any.sum())
     pos, col = first
     value = frame[col].iloc[pos]
-    evidence = [format_row(frame, pos)] + ([f"the log before, {format_row(frame, pos - 1)}"] if pos else [])
+    evidence = [format_row(frame, pos)] + (
+        [f"the log before, {format_row(frame, pos - 1)}"] if pos else []
+    )
     before = frame.iloc[max(0, pos - 5) : pos]
     for trend_col in ("lr", "grad_norm"):
         if trend_col in before and len(before):
@@ -330,7 +362,11 @@ def _check_nonfinite(ctx: _Context) -> list[Finding]:
     lr_note = ""
     if "lr" in frame and len(before) >= 2 and before["lr"].iloc[-1] > before["lr"].iloc[0] * 1.05:
         still = frame["lr"].iloc[pos] > before["lr"].iloc[-1] * 1.001
-        lr_note = " The lr was still rising (warmup)." if still else " It came just after the lr warmup reached its peak."
+        lr_note = (
+            " The lr was still rising (warmup)."
+            if still
+            else " It came just after the lr warmup reached its peak."
+        )
     return [
         Finding(
             "nonfinite-loss",
@@ -380,10 +416,17 @@ def _check_spikes(ctx: _Context) -> list[Finding]:
             "warning" if len(spikes) > 2 else "info",
             f"{col} spiked {len(spikes)} time(s) well above its running median (largest at "
             f"{format_row(frame, shown[0], [col]).split(':')[0]}).",
-            steps=[int(frame["step"].iloc[p]) for p in sorted(spikes) if "step" in frame and pd.notna(frame["step"].iloc[p])],
+            steps=[
+                int(frame["step"].iloc[p])
+                for p in sorted(spikes)
+                if "step" in frame and pd.notna(frame["step"].iloc[p])
+            ],
             epoch=_where(frame, shown[0])["epoch"],
             iter=_where(frame, shown[0])["iter"],
-            evidence=[format_row(frame, p, [col, "lr"] + (["grad_norm"] if "grad_norm" in frame else [])) for p in shown],
+            evidence=[
+                format_row(frame, p, [col, "lr"] + (["grad_norm"] if "grad_norm" in frame else []))
+                for p in shown
+            ],
             advice="Isolated spikes usually come from a few hard or broken images (huge boxes, wrong "
             "labels); repeated ones from an lr at the edge of stability: add gradient clipping or "
             "lower the lr.",
@@ -417,10 +460,15 @@ def _check_divergence(ctx: _Context) -> list[Finding]:
                 "error" if worse_than_start else "warning",
                 f"{col} rose {math.exp(rise):.1f}x from its best (smoothed) value and ends "
                 + ("above where it started." if worse_than_start else "well above its best."),
-                steps=[int(ctx.frame["step"].iloc[p]) for p in (pos, last)] if "step" in ctx.frame else [],
+                steps=[int(ctx.frame["step"].iloc[p]) for p in (pos, last)]
+                if "step" in ctx.frame
+                else [],
                 epoch=_where(ctx.frame, pos)["epoch"],
                 iter=_where(ctx.frame, pos)["iter"],
-                evidence=[format_row(ctx.frame, pos, [col, "lr"]), format_row(ctx.frame, last, [col, "lr"])],
+                evidence=[
+                    format_row(ctx.frame, pos, [col, "lr"]),
+                    format_row(ctx.frame, last, [col, "lr"]),
+                ],
                 advice="Lower the lr or add warmup/gradient clipping; if the rise starts at an lr change "
                 "or a resume, check the schedule and the checkpoint that was loaded.",
             )
@@ -431,14 +479,19 @@ def _check_divergence(ctx: _Context) -> list[Finding]:
 def _check_plateau(ctx: _Context) -> list[Finding]:
     frame = ctx.frame
     got = _log_loss(frame)
-    if got is None or "lr" not in frame or len(frame) < PLATEAU_MIN_ROWS or ctx.schedule.decay == "smooth":
+    if (
+        got is None
+        or "lr" not in frame
+        or len(frame) < PLATEAU_MIN_ROWS
+        or ctx.schedule.decay == "smooth"
+    ):
         return []
     col, logy = got
     lr = _col(frame, "lr")
     steps = _col(frame, "step")
     cuts = [int(np.searchsorted(steps, c.step)) for c in ctx.schedule.changes]
     bounds = [_warmup_end(lr), *cuts, len(frame)]
-    stretches = list(zip(bounds, bounds[1:], strict=False))
+    stretches = list(itertools.pairwise(bounds))
     if cuts:
         stretches = stretches[:-1]  # after the last decay a run is meant to flatten out
     for a, b in stretches:
@@ -477,7 +530,11 @@ def _reg_cls_pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
     for col in frame.columns:
         base = col.split(".", 1)[1] if re.match(r"^s\d+\.", col) else col
         prefix = col[: len(col) - len(base)]
-        partner = {"loss_rpn_bbox": "loss_rpn_cls", "loss_bbox": "loss_cls", "dense_bbox": "dense_cls"}.get(base)
+        partner = {
+            "loss_rpn_bbox": "loss_rpn_cls",
+            "loss_bbox": "loss_cls",
+            "dense_bbox": "dense_cls",
+        }.get(base)
         if partner and prefix + partner in frame:
             pairs.append((col, prefix + partner))
     return pairs
@@ -537,7 +594,11 @@ def _check_bg_only(ctx: _Context) -> list[Finding]:
         k = max(3, len(reg) // 5)
         head, end = _nanmedian(reg[:k]), _nanmedian(reg[-k:])
         if np.isfinite(head) and head > 0 and end >= 0.9 * head:
-            return [_bg_finding(ctx, acc_end, f"loss_bbox barely moves ({head:.4g} -> {end:.4g})", "warning")]
+            return [
+                _bg_finding(
+                    ctx, acc_end, f"loss_bbox barely moves ({head:.4g} -> {end:.4g})", "warning"
+                )
+            ]
     return []
 
 
@@ -548,7 +609,13 @@ def _bg_finding(ctx: _Context, acc_end: float, why: str, severity: str) -> Findi
         f"acc ends at {acc_end:.1f}% but {why}: the accuracy counts background RoIs (at least 75% "
         "of the sampled RoIs), so the box head may only be predicting background.",
         steps=[int(ctx.frame["step"].iloc[-1])] if "step" in ctx.frame and len(ctx.frame) else [],
-        evidence=[format_row(ctx.frame, len(ctx.frame) - 1, [c for c in ("acc", "loss_cls", "loss_bbox") if c in ctx.frame])],
+        evidence=[
+            format_row(
+                ctx.frame,
+                len(ctx.frame) - 1,
+                [c for c in ("acc", "loss_cls", "loss_bbox") if c in ctx.frame],
+            )
+        ],
         advice="Look at foreground recall, not acc: check labels and num_classes, the box format, and "
         "that positives exist (detectron2 logs roi_head/num_fg_samples).",
     )
@@ -564,14 +631,20 @@ def _check_few_gts(ctx: _Context) -> list[Finding]:
         return []
     mean_ap = float(last.loc[last["gts"] > 0, "ap"].mean())
     median_gts = float(last["gts"].median())
-    few = last[(last["gts"] > 0) & ((last["gts"] < FEW_GTS) | (last["gts"] < 0.1 * median_gts)) & (last["ap"] < 0.5 * mean_ap)]
+    few = last[
+        (last["gts"] > 0)
+        & ((last["gts"] < FEW_GTS) | (last["gts"] < 0.1 * median_gts))
+        & (last["ap"] < 0.5 * mean_ap)
+    ]
     if few.empty:
         return []
     evidence = [
         f"{row['class']}: gts={int(row['gts'])}, dets={_fmt(row['dets'])}, recall={_fmt(row['recall'])}, ap={_fmt(row['ap'])}"
         for _, row in few.iterrows()
     ]
-    names = ", ".join(f"{row['class']} ({int(row['gts'])} gts, AP {row['ap']:.3f})" for _, row in few.iterrows())
+    names = ", ".join(
+        f"{row['class']} ({int(row['gts'])} gts, AP {row['ap']:.3f})" for _, row in few.iterrows()
+    )
     step = last["step"].iloc[0]
     epoch = last["epoch"].iloc[0]
     return [
@@ -613,7 +686,10 @@ def _check_lr_jumps(ctx: _Context) -> list[Finding]:
                 f"{col} jumped {math.exp(jump):.2f}x right when the lr changed {change.before:.4g} -> "
                 f"{change.after:.4g} at step {change.step}.",
                 **_where(frame, min(pos, len(frame) - 1)),
-                evidence=[format_row(frame, p, [col, "lr"]) for p in range(max(0, pos - 1), min(len(frame), pos + 2))],
+                evidence=[
+                    format_row(frame, p, [col, "lr"])
+                    for p in range(max(0, pos - 1), min(len(frame), pos + 2))
+                ],
                 advice="An lr increase (restart, warmup ending too high, a resumed run with a fresh "
                 "schedule) destabilised training: check the schedule and the resume.",
             )
@@ -635,7 +711,9 @@ def _check_schedule(ctx: _Context) -> list[Finding]:
         )
     ]
     config = str(ctx.run.meta.get("config") or "")
-    if re.search(r"type\s*=\s*['\"]SGD['\"]|OPTIMIZER:\s*SGD|optimizer\s*=\s*['\"]?sgd", config, re.I):
+    if re.search(
+        r"type\s*=\s*['\"]SGD['\"]|OPTIMIZER:\s*SGD|optimizer\s*=\s*['\"]?sgd", config, re.I
+    ):
         from losslens.plotting import total_batch_from_config
 
         ips = total_batch_from_config(ctx.run)
@@ -665,7 +743,11 @@ def _check_data_bound(ctx: _Context) -> list[Finding]:
         # the first log of an epoch includes starting the data-loader workers
         epoch = frame["epoch"].to_numpy(dtype="float64", na_value=np.nan)
         first = np.r_[True, epoch[1:] != epoch[:-1]]
-        sizes = pd.Series(epoch).map(pd.Series(epoch).value_counts()).to_numpy(dtype="float64", na_value=0)
+        sizes = (
+            pd.Series(epoch)
+            .map(pd.Series(epoch).value_counts())
+            .to_numpy(dtype="float64", na_value=0)
+        )
         keep = ~(first & (sizes > 1))
     data, total = _col(frame, "data_time_s")[keep], _col(frame, "time_s")[keep]
     ok = np.isfinite(data) & np.isfinite(total) & (total > 0)
@@ -679,7 +761,9 @@ def _check_data_bound(ctx: _Context) -> list[Finding]:
             "dataloader-bound",
             "warning",
             f"data loading takes {share:.0%} of each iteration (median data_time/time): the GPU waits for data.",
-            evidence=[f"median data_time {np.median(data[ok]):.3f} s of {np.median(total[ok]):.3f} s per iteration"],
+            evidence=[
+                f"median data_time {np.median(data[ok]):.3f} s of {np.median(total[ok]):.3f} s per iteration"
+            ],
             advice="Raise workers_per_gpu / num_workers, use faster storage or cached decoding, move "
             "heavy augmentation off the main process, enable persistent_workers and pin_memory.",
         )
@@ -706,7 +790,9 @@ def _check_memory(ctx: _Context) -> list[Finding]:
             f"peak GPU memory keeps growing through the run: {peaks[0]:.0f} MB -> {peaks[-1]:.0f} MB "
             f"({peaks[-1] / peaks[0]:.2f}x) over the last 90% of training.",
             steps=[int(frame["step"].iloc[rows[-1]])] if "step" in frame else [],
-            evidence=[f"peak memory per fifth of the run (MB): {', '.join(f'{p:.0f}' for p in peaks)}"],
+            evidence=[
+                f"peak memory per fifth of the run (MB): {', '.join(f'{p:.0f}' for p in peaks)}"
+            ],
             advice="Something accumulates on the GPU: tensors kept across iterations (losses appended "
             "without .item()/.detach()), growing caches, or ever larger images; watch for an OOM.",
         )
@@ -724,7 +810,11 @@ def _check_overfitting(ctx: _Context) -> list[Finding]:
         return []
     best = int(np.argmax(values))
     drop = values[best] - values[-1]
-    if best >= len(values) - 1 or drop < max(0.01, 0.05 * values[best]) or not values[-1] < values[-2] <= values[best]:
+    if (
+        best >= len(values) - 1
+        or drop < max(0.01, 0.05 * values[best])
+        or not values[-1] < values[-2] <= values[best]
+    ):
         return []
     loss_col = terms.total_loss_column(frame)
     if loss_col is None:
@@ -743,8 +833,13 @@ def _check_overfitting(ctx: _Context) -> list[Finding]:
             f"and fell to {values[-1]:.3f} while {loss_col} kept falling "
             f"({_nanmedian(at_best):.4g} -> {_nanmedian(at_end):.4g}).",
             steps=[int(ev["step"].iloc[best]), int(ev["step"].iloc[-1])],
-            epoch=int(ev["epoch"].iloc[best]) if "epoch" in ev and pd.notna(ev["epoch"].iloc[best]) else None,
-            evidence=[f"evaluation at step {int(s)}: {metric}={v:.4f}" for s, v in zip(ev["step"], values, strict=False)][-6:],
+            epoch=int(ev["epoch"].iloc[best])
+            if "epoch" in ev and pd.notna(ev["epoch"].iloc[best])
+            else None,
+            evidence=[
+                f"evaluation at step {int(s)}: {metric}={v:.4f}"
+                for s, v in zip(ev["step"], values, strict=False)
+            ][-6:],
             advice="Keep the best checkpoint (mmdet: save_best), train shorter or decay earlier, add "
             "augmentation or regularisation, or get more data.",
         )
@@ -753,7 +848,11 @@ def _check_overfitting(ctx: _Context) -> list[Finding]:
 
 def _check_eval_minus_one(ctx: _Context) -> list[Finding]:
     ev = ctx.run.evals
-    cols = [c for c in ev.columns if c not in terms.INDEX_COLUMNS and ev[c].dtype.kind == "f" and (ev[c] == -1).any()]
+    cols = [
+        c
+        for c in ev.columns
+        if c not in terms.INDEX_COLUMNS and ev[c].dtype.kind == "f" and (ev[c] == -1).any()
+    ]
     if not cols:
         return []
     return [
@@ -762,7 +861,9 @@ def _check_eval_minus_one(ctx: _Context) -> list[Finding]:
             "info",
             f"{', '.join(cols)} = -1: the validation set has no objects of that size (COCO small < 32x32, "
             "large > 96x96 pixels), so the metric is undefined, not zero.",
-            evidence=[f"{c}: -1 in {int((ev[c] == -1).sum())} of {len(ev)} evaluations" for c in cols],
+            evidence=[
+                f"{c}: -1 in {int((ev[c] == -1).sum())} of {len(ev)} evaluations" for c in cols
+            ],
             advice="Nothing to fix; ignore these columns (they do not enter bbox_mAP).",
         )
     ]
@@ -804,15 +905,29 @@ def _check_checkpoint(ctx: _Context) -> list[Finding]:
             f"{len(others)} checkpoint parameter(s) outside the class heads do not match "
             f"({', '.join(m[0] for m in others[:3])}): those layers start from random weights."
         )
-        return [Finding("checkpoint-mismatch", "warning", message, evidence=evidence[:5],
-                        advice="Load a checkpoint of the same architecture (depth, FPN channels, "
-                        "anchors per location); fine-tuning only re-initialises the class heads.")]
+        return [
+            Finding(
+                "checkpoint-mismatch",
+                "warning",
+                message,
+                evidence=evidence[:5],
+                advice="Load a checkpoint of the same architecture (depth, FPN channels, "
+                "anchors per location); fine-tuning only re-initialises the class heads.",
+            )
+        ]
     message = (
         f"the checkpoint's class heads do not fit this model ({', '.join(m[0] for m in heads[:4])}){classes}: "
         "expected when fine-tuning to new classes; those heads are re-initialised and everything else is loaded."
     )
-    return [Finding("checkpoint-mismatch", "info", message, evidence=evidence[:5],
-                    advice="Nothing to fix if you meant to fine-tune; otherwise check num_classes.")]
+    return [
+        Finding(
+            "checkpoint-mismatch",
+            "info",
+            message,
+            evidence=evidence[:5],
+            advice="Nothing to fix if you meant to fine-tune; otherwise check num_classes.",
+        )
+    ]
 
 
 def _class_change(mismatches: list[tuple[str, str, str]]) -> str:

@@ -37,7 +37,18 @@ MAX_DRAWN_POINTS = 4000
 #: Epoch boundaries are drawn only up to this many epochs (beyond, they are a grey wall).
 MAX_EPOCH_LINES = 60
 DEFAULT_TERMS_SHOWN = 6
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+)
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -53,7 +64,9 @@ class PlotOptions:
 
     def check(self) -> None:
         if self.x not in X_AXES:
-            raise FormatOptionError(f"unknown x axis {self.x!r}; expected one of: {', '.join(X_AXES)}")
+            raise FormatOptionError(
+                f"unknown x axis {self.x!r}; expected one of: {', '.join(X_AXES)}"
+            )
         if self.smooth_method not in smoothing.METHODS:
             raise FormatOptionError(
                 f"unknown smoothing method {self.smooth_method!r}; expected one of: {', '.join(smoothing.METHODS)}"
@@ -110,7 +123,11 @@ def images_per_step(run: Run, batch_size: int | None = None) -> int:
 
 def x_values(run: Run, frame: pd.DataFrame, x: str, batch_size: int | None = None) -> np.ndarray:
     """The x coordinate of each row of ``frame`` (a train or eval table of ``run``)."""
-    step = frame["step"].to_numpy(dtype="float64", na_value=np.nan) if "step" in frame else np.arange(1.0, len(frame) + 1)
+    step = (
+        frame["step"].to_numpy(dtype="float64", na_value=np.nan)
+        if "step" in frame
+        else np.arange(1.0, len(frame) + 1)
+    )
     if x == "step":
         return step
     if x == "images":
@@ -128,7 +145,9 @@ def _epoch_x(run: Run, frame: pd.DataFrame, step: np.ndarray) -> np.ndarray:
         return step / float(per)
     if "epoch" in frame and frame["epoch"].notna().any():
         return frame["epoch"].to_numpy(dtype="float64", na_value=np.nan)
-    raise FormatOptionError(f"{run.name} has no epochs (iteration-based training); use --x step", path=run.path)
+    raise FormatOptionError(
+        f"{run.name} has no epochs (iteration-based training); use --x step", path=run.path
+    )
 
 
 def _time_x(run: Run, frame: pd.DataFrame) -> np.ndarray:
@@ -141,10 +160,14 @@ def _time_x(run: Run, frame: pd.DataFrame) -> np.ndarray:
         train = run.train
         steps = train["step"].to_numpy(dtype="float64", na_value=np.nan)
         gaps = np.diff(steps, prepend=0.0).clip(min=0)
-        hours = np.nancumsum(gaps * train["time_s"].to_numpy(dtype="float64", na_value=np.nan)) / 3600.0
+        hours = (
+            np.nancumsum(gaps * train["time_s"].to_numpy(dtype="float64", na_value=np.nan)) / 3600.0
+        )
         target = frame["step"].to_numpy(dtype="float64", na_value=np.nan)
         return np.interp(target, steps[np.isfinite(steps)], hours[np.isfinite(steps)])
-    raise FormatOptionError(f"{run.name} has neither timestamps nor iteration times; use --x step", path=run.path)
+    raise FormatOptionError(
+        f"{run.name} has neither timestamps nor iteration times; use --x step", path=run.path
+    )
 
 
 # --------------------------------------------------------------------------- drawing helpers
@@ -181,11 +204,28 @@ def _mark_nonfinite(ax: Axes, x: np.ndarray, y: np.ndarray, color: str) -> int:
     if not bad.any():
         return 0
     transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    ax.scatter(x[bad], np.full(int(bad.sum()), 0.03), marker="x", color=color, s=18, transform=transform, zorder=5, clip_on=False)
+    ax.scatter(
+        x[bad],
+        np.full(int(bad.sum()), 0.03),
+        marker="x",
+        color=color,
+        s=18,
+        transform=transform,
+        zorder=5,
+        clip_on=False,
+    )
     return int(bad.sum())
 
 
-def _draw_series(ax: Axes, x: np.ndarray, y: np.ndarray, color: str, label: str, opts: PlotOptions, style: str = "-") -> int:
+def _draw_series(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    color: str,
+    label: str,
+    opts: PlotOptions,
+    style: str = "-",
+) -> int:
     finite = np.isfinite(y) & np.isfinite(x)
     smoothed = smoothing.smooth(y, opts.smooth_method, opts.smooth)
     if opts.smooth > 0:
@@ -213,7 +253,12 @@ def _mark_epochs_and_lr(ax: Axes, run: Run, opts: PlotOptions) -> None:
                     ax.axvline(xv, color="0.85", linewidth=0.6, zorder=0)
     schedule = lr_schedule(run)
     if schedule.changes:
-        frame = pd.DataFrame({"step": [float(c.step) for c in schedule.changes], "timestamp": [c.timestamp for c in schedule.changes]})
+        frame = pd.DataFrame(
+            {
+                "step": [float(c.step) for c in schedule.changes],
+                "timestamp": [c.timestamp for c in schedule.changes],
+            }
+        )
         for xv in x_values(run, frame, opts.x, opts.batch_size):
             ax.axvline(xv, color="#b58900", linewidth=0.9, linestyle="--", alpha=0.7, zorder=0)
 
@@ -255,8 +300,12 @@ def plot_runs(
     frames = [r.canonical() for r in runs]
     wanted = list(term_names) if term_names else default_terms(runs)
     if not wanted and not metrics:
-        raise FormatOptionError(f"{runs[0].name} has no loss terms to plot; name terms with --terms", path=runs[0].path)
-    columns = [[terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)]
+        raise FormatOptionError(
+            f"{runs[0].name} has no loss terms to plot; name terms with --terms", path=runs[0].path
+        )
+    columns = [
+        [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)
+    ]
     metric_cols = [[resolve_metric(r, m) for m in metrics] for r in runs] if metrics else []
     n_panels = (1 if opts.overlay else len(wanted)) + (1 if metrics else 0)
     n_panels = max(n_panels, 1)
@@ -272,7 +321,9 @@ def plot_runs(
             label = f"{run.name}: {col}" if opts.overlay else run.name
             for s, rows in enumerate(_segments(frame)):
                 y = frame[col].to_numpy(dtype="float64", na_value=np.nan)[rows]
-                n_bad += _draw_series(ax, xs[rows], y, color, label if s == 0 else "_nolegend_", opts, style)
+                n_bad += _draw_series(
+                    ax, xs[rows], y, color, label if s == 0 else "_nolegend_", opts, style
+                )
     mapping = [f.attrs.get("columns", {}) for f in frames]
     for j, name in enumerate(columns[0] if not opts.overlay else []):
         sources = {s for m in mapping if name in m for s in m[name].sources}
@@ -296,22 +347,37 @@ def plot_runs(
 def _suptitle(runs: Sequence[Run], opts: PlotOptions, n_bad: int) -> str:
     priors = {terms.SMOOTHING_BY_FAMILY.get(terms.family(r), "") for r in runs}
     prior = "; ".join(sorted(p for p in priors if p))
-    text = "smoothing: " + smoothing.describe(opts.smooth_method, opts.smooth, f"already {prior}" if prior else None)
+    text = (
+        "faint: logged values, bold: smoothed; dashed: lr changes, grey: epochs\nsmoothing: "
+        + smoothing.describe(opts.smooth_method, opts.smooth, f"already {prior}" if prior else None)
+    )
     if n_bad:
         text += f"\n{n_bad} non-finite values marked x at the bottom"
     return text
 
 
-def _plot_metrics(ax: Axes, runs: Sequence[Run], metric_cols: list[list[str]], opts: PlotOptions) -> None:
+def _plot_metrics(
+    ax: Axes, runs: Sequence[Run], metric_cols: list[list[str]], opts: PlotOptions
+) -> None:
     for k, (run, cols) in enumerate(zip(runs, metric_cols, strict=True)):
         color = _COLORS[k % len(_COLORS)]
         evals = run.evals
         xs = x_values(run, evals, opts.x, opts.batch_size)
         for j, col in enumerate(cols):
             y = evals[col].to_numpy(dtype="float64", na_value=np.nan)
-            ok = np.isfinite(y) & np.isfinite(xs) & (y >= 0)  # -1 = undefined (no objects of that size)
+            ok = (
+                np.isfinite(y) & np.isfinite(xs) & (y >= 0)
+            )  # -1 = undefined (no objects of that size)
             style = _LINESTYLES[j % len(_LINESTYLES)]
-            ax.plot(xs[ok], y[ok], marker="o", markersize=3, color=color, linestyle=style, label=f"{run.name}: {col}")
+            ax.plot(
+                xs[ok],
+                y[ok],
+                marker="o",
+                markersize=3,
+                color=color,
+                linestyle=style,
+                label=f"{run.name}: {col}",
+            )
     ax.set_title("evaluation", fontsize=10, loc="left")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -331,7 +397,11 @@ _METRIC_ALIASES = {
 
 def metric_columns(run: Run) -> list[str]:
     """The evaluation metric columns of a run."""
-    return [c for c in run.evals.columns if c not in terms.INDEX_COLUMNS and run.evals[c].dtype.kind == "f"]
+    return [
+        c
+        for c in run.evals.columns
+        if c not in terms.INDEX_COLUMNS and run.evals[c].dtype.kind == "f"
+    ]
 
 
 def resolve_metric(run: Run, name: str) -> str:
@@ -351,4 +421,6 @@ def resolve_metric(run: Run, name: str) -> str:
             "the evaluation printed nothing we could read)",
             path=run.path,
         )
-    raise terms.TermNotFoundError(f"metric {name!r} is not in this log. Available: {', '.join(have)}", path=run.path)
+    raise terms.TermNotFoundError(
+        f"metric {name!r} is not in this log. Available: {', '.join(have)}", path=run.path
+    )

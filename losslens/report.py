@@ -48,7 +48,9 @@ def _table(frame: pd.DataFrame, caption: str = "") -> str:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 cells.append(f'<td class="num">{_num(value)}</td>')
             else:
-                cells.append(f"<td>{escape('' if value is pd.NA or value is None else str(value))}</td>")
+                cells.append(
+                    f"<td>{escape('' if value is pd.NA or value is None else str(value))}</td>"
+                )
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -58,8 +60,14 @@ def _summary(runs: Sequence[Run]) -> str:
     rows = []
     for run in runs:
         train = run.train
-        steps = f"{int(train['step'].min())}-{int(train['step'].max())}" if "step" in train and train["step"].notna().any() else "-"
-        epochs = int(train["epoch"].max()) if "epoch" in train and train["epoch"].notna().any() else None
+        steps = (
+            f"{int(train['step'].min())}-{int(train['step'].max())}"
+            if "step" in train and train["step"].notna().any()
+            else "-"
+        )
+        epochs = (
+            int(train["epoch"].max()) if "epoch" in train and train["epoch"].notna().any() else None
+        )
         rows.append(
             {
                 "run": run.name,
@@ -85,11 +93,11 @@ def _findings(findings: Sequence[Finding]) -> str:
         rows.append(
             f'<tr><td><span class="sev-{escape(f.severity)}">{escape(f.severity)}</span></td>'
             f"<td><code>{escape(f.code)}</code></td><td>{escape(f.run)}</td>"
-            f"<td>{escape(f.message)}<br><span class=\"muted\">{escape(f.advice)}</span></td>"
+            f'<td>{escape(f.message)}<br><span class="muted">{escape(f.advice)}</span></td>'
             f"<td>{evidence}</td></tr>"
         )
     head = "<tr><th>severity</th><th>code</th><th>run</th><th>finding and advice</th><th>evidence</th></tr>"
-    return f"<table class=\"findings\"><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<table class="findings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _evals(run: Run) -> str:
@@ -98,7 +106,9 @@ def _evals(run: Run) -> str:
         return f'<p class="muted">{escape(run.name)}: no evaluation results in the log.</p>'
     cols = [c for c in ev.columns if c not in ("segment", "timestamp") and ev[c].notna().any()]
     shown = ev[cols].tail(MAX_EVAL_ROWS)
-    caption = f"{run.name}: evaluations" + (f" (last {MAX_EVAL_ROWS} of {len(ev)})" if len(ev) > MAX_EVAL_ROWS else "")
+    caption = f"{run.name}: evaluations" + (
+        f" (last {MAX_EVAL_ROWS} of {len(ev)})" if len(ev) > MAX_EVAL_ROWS else ""
+    )
     return _table(shown, caption)
 
 
@@ -107,7 +117,11 @@ def _per_class(run: Run) -> str:
     if pc.empty:
         return ""
     last = pc[pc["eval_index"] == pc["eval_index"].max()]
-    cols = [c for c in ("task", "iou_thr", "class", "gts", "dets", "recall", "ap") if c in last and last[c].notna().any()]
+    cols = [
+        c
+        for c in ("task", "iou_thr", "class", "gts", "dets", "recall", "ap")
+        if c in last and last[c].notna().any()
+    ]
     return _table(last[cols], f"{run.name}: per class, final evaluation")
 
 
@@ -147,7 +161,7 @@ def render_report(
             plot = f'<p class="muted">no plot: {escape(str(err))}</p>'
     name = title or ", ".join(r.name for r in runs)
     parts = [
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>losslens report: {escape(name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>losslens report: {escape(name)}</h1>",
         "<h2>Summary</h2>",
@@ -159,7 +173,10 @@ def render_report(
         "<h2>Evaluations</h2>",
         *(_evals(r) for r in runs),
         "<h2>Per class</h2>",
-        *(_per_class(r) or f'<p class="muted">{escape(r.name)}: no per-class table.</p>' for r in runs),
+        *(
+            _per_class(r) or f'<p class="muted">{escape(r.name)}: no per-class table.</p>'
+            for r in runs
+        ),
         "</body></html>",
     ]
     return "\n".join(parts)

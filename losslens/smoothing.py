@@ -18,7 +18,9 @@ TB_DEFAULT_WEIGHT = 0.6
 METHODS = ("ema", "median", "mean")
 
 
-def tensorboard_ema(values: Sequence[float] | np.ndarray, weight: float = TB_DEFAULT_WEIGHT) -> np.ndarray:
+def tensorboard_ema(
+    values: Sequence[float] | np.ndarray, weight: float = TB_DEFAULT_WEIGHT
+) -> np.ndarray:
     """TensorBoard's "classic" debiased exponential moving average, step for step.
 
     Same arithmetic, in the same order and in float64, as ``classicSmoothing`` in TensorBoard's
@@ -50,14 +52,18 @@ def window_for(weight: float) -> int:
         return 1
     if weight >= 1:
         return 1001
-    return max(1, int(round(2 / (1 - weight) - 1)))
+    return max(1, round(2 / (1 - weight) - 1))
 
 
-def smooth(values: Sequence[float] | np.ndarray, method: str = "ema", weight: float = TB_DEFAULT_WEIGHT) -> np.ndarray:
+def smooth(
+    values: Sequence[float] | np.ndarray, method: str = "ema", weight: float = TB_DEFAULT_WEIGHT
+) -> np.ndarray:
     """Smooth one series. ``method``: ``ema`` (TensorBoard), ``median`` or ``mean`` (trailing
     window of :func:`window_for` ``(weight)`` points, NaN ignored). ``weight`` 0 turns it off."""
     if method not in METHODS:
-        raise ValueError(f"unknown smoothing method {method!r}; expected one of: {', '.join(METHODS)}")
+        raise ValueError(
+            f"unknown smoothing method {method!r}; expected one of: {', '.join(METHODS)}"
+        )
     arr = np.asarray(values, dtype="float64")
     if weight <= 0 or len(arr) == 0:
         return arr.copy()

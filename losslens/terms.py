@@ -441,7 +441,9 @@ _TERMS: tuple[Term, ...] = (
             "mmdet3": ("loss_centerness",),
             "maskrcnn_benchmark": ("loss_centerness",),
         },
-        normalisation={f: "BCE / num positives" for f in ("mmdet2", "mmdet3", "maskrcnn_benchmark")},
+        normalisation={
+            f: "BCE / num positives" for f in ("mmdet2", "mmdet3", "maskrcnn_benchmark")
+        },
     ),
 )
 
@@ -488,7 +490,14 @@ _DENSE_ALIASES: dict[str, tuple[str, float]] = {
     "bbox_regression": ("dense_bbox", 1.0),
     "total_loss": ("loss", 1.0),
 }
-_RPN_SIGNS = ("loss_rpn_cls", "loss_objectness", "loss_rpn_bbox", "loss_rpn_reg", "loss_rpn_loc", "loss_rpn_box_reg")
+_RPN_SIGNS = (
+    "loss_rpn_cls",
+    "loss_objectness",
+    "loss_rpn_bbox",
+    "loss_rpn_reg",
+    "loss_rpn_loc",
+    "loss_rpn_box_reg",
+)
 _STAGE_PREFIX_RE = re.compile(r"^s(\d+)\.(.+)$")
 _STAGE_SUFFIX_RE = re.compile(r"^(.+)_stage(\d+)$")
 _FPN_LEVEL_RE = re.compile(r"^(loss_rpn_(?:cls|bbox))_fpn\d+$")
@@ -666,7 +675,9 @@ def _missing_message(run: Run, name: str, mapping: Mapping[str, CanonicalColumn]
         hints = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
     available = ", ".join(available_terms(run)) or "none (no training records)"
     text = f"term {name!r} is not in this {run.format} log"
-    if not is_two_stage(mapping) and (name in _RPN_SIGNS or name in TERMS and TERMS[name].stage in ("rpn", "roi")):
+    if not is_two_stage(mapping) and (
+        name in _RPN_SIGNS or (name in TERMS and TERMS[name].stage in ("rpn", "roi"))
+    ):
         text += " (a single-stage detector: no RPN or RoI head terms)"
     if hints:
         text += f"; did you mean {' or '.join(dict.fromkeys(hints))}?"
@@ -685,7 +696,9 @@ def term_for(name: str) -> Term:
     canon = sorted(all_aliases().get(base, set()))
     if canon:
         return TERMS[canon[0]]
-    close = difflib.get_close_matches(name, list(TERMS) + list(SHORT_NAMES) + list(all_aliases()), n=3)
+    close = difflib.get_close_matches(
+        name, list(TERMS) + list(SHORT_NAMES) + list(all_aliases()), n=3
+    )
     hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
     raise TermNotFoundError(f"unknown term {name!r}{hint} Known terms: {', '.join(TERMS)}")
 

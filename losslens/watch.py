@@ -38,7 +38,7 @@ def sparkline(values: Sequence[float] | np.ndarray, width: int = 30) -> str:
         if not np.isfinite(v):
             out.append("!")
         else:
-            level = 0 if span == 0 else int(round((v - lo) / span * (len(_BARS) - 1)))
+            level = 0 if span == 0 else round((v - lo) / span * (len(_BARS) - 1))
             out.append(_BARS[level])
     return "".join(out)
 
@@ -66,7 +66,9 @@ class LogFollower:
     def _read_new(self) -> tuple[bytes, bool]:
         path = Path(self.path)
         if not path.exists():
-            raise LogNotFoundError("no such file (yet); waiting needs the file to exist", path=self.path)
+            raise LogNotFoundError(
+                "no such file (yet); waiting needs the file to exist", path=self.path
+            )
         size = path.stat().st_size
         restarted = size < self._offset
         if restarted:
@@ -100,7 +102,10 @@ class LogFollower:
         self.run = parse_text(log, self.format)
         fresh = []
         for finding in diagnose(self.run, log.lines):
-            key = (finding.code, finding.message.split(";")[0] if finding.code != "lr-schedule" else "")
+            key = (
+                finding.code,
+                finding.message.split(";")[0] if finding.code != "lr-schedule" else "",
+            )
             if key not in self._seen:
                 self._seen.add(key)
                 fresh.append(finding)
@@ -112,7 +117,9 @@ def status_rows(run: Run, width: int = 30) -> list[tuple[str, str, str]]:
     from losslens import terms
 
     frame = run.canonical()
-    names = terms.loss_columns(frame)[:6] + [c for c in ("acc", "lr", "time_s", "data_time_s", "memory_mb", "eta_s") if c in frame]
+    names = terms.loss_columns(frame)[:6] + [
+        c for c in ("acc", "lr", "time_s", "data_time_s", "memory_mb", "eta_s") if c in frame
+    ]
     rows = []
     for name in names:
         values = frame[name].to_numpy(dtype="float64", na_value=np.nan)

@@ -10,7 +10,9 @@ from losslens.errors import LossLensError, NoLogsFoundError
 from losslens.run import Run, expand_sources, load
 
 
-def load_runs(logs: Sequence[Path | str], format: str | None = None, quiet: bool = True) -> list[Run]:
+def load_runs(
+    logs: Sequence[Path | str], format: str | None = None, quiet: bool = True
+) -> list[Run]:
     """Every log named or found under a named directory; named files must load."""
     files, discovered = expand_sources([str(p) for p in logs])
     runs: list[Run] = []
@@ -47,20 +49,21 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     return out
 
 
-def names_after_option(logs: Sequence[Path], terms: list[str], metrics: list[str]) -> list[Path]:
-    """``plot a.log --terms x y``: click hands ``y`` over as a log; give it back to the terms.
+def names_after_option(logs: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """``plot a.log --terms x y``: click hands ``y`` over as a log; take such names back.
 
-    A "log" that does not exist and looks like a name (no folder, no log suffix) is taken as
-    one more term, or metric when only --metrics was given.
+    A "log" that does not exist and looks like a name (no folder, no log suffix) is returned
+    as a name for the caller to place (a term, or a metric when the run has it as one).
     """
-    if not terms and not metrics:
-        return list(logs)
     kept: list[Path] = []
+    names: list[str] = []
     for path in logs:
         text = str(path)
-        looks_like_name = not path.exists() and "/" not in text and not text.endswith((".log", ".json", ".txt", ".gz", ".jsonl"))
-        if looks_like_name and text != "-":
-            (terms if terms else metrics).append(text)
-        else:
-            kept.append(path)
-    return kept
+        looks_like_name = (
+            not path.exists()
+            and "/" not in text
+            and text != "-"
+            and not text.endswith((".log", ".json", ".txt", ".gz", ".jsonl"))
+        )
+        (names.append(text) if looks_like_name else kept.append(path))
+    return kept, names

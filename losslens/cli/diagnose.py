@@ -11,7 +11,8 @@ from rich.table import Table
 
 from losslens.cli._common import cli_errors, console
 from losslens.cli._runs import load_runs, log_lines
-from losslens.diagnostics import SEVERITIES, Finding, diagnose as run_checks, worst_severity
+from losslens.diagnostics import SEVERITIES, Finding, worst_severity
+from losslens.diagnostics import diagnose as run_checks
 from losslens.errors import FormatOptionError
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
@@ -19,17 +20,27 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
 @cli_errors
 def diagnose(
-    logs: Annotated[list[Path], typer.Argument(help="Log files or directories.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as a JSON list.")] = False,
-    min_severity: Annotated[str, typer.Option("--min-severity", help="Hide findings below: info, warning or error.")] = "info",
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Force a log format.")] = None,
+    logs: Annotated[
+        list[Path], typer.Argument(help="Log files or directories.", show_default=False)
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the findings as a JSON list.")
+    ] = False,
+    min_severity: Annotated[
+        str, typer.Option("--min-severity", help="Hide findings below: info, warning or error.")
+    ] = "info",
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Force a log format.")
+    ] = None,
 ) -> None:
     """Check runs for NaNs, divergence, missing positives, background-only accuracy and more.
 
     Exit code 1 when any error-level finding exists (for CI gates), 0 otherwise.
     """
     if min_severity not in SEVERITIES:
-        raise FormatOptionError(f"unknown severity {min_severity!r}; expected one of: {', '.join(SEVERITIES)}")
+        raise FormatOptionError(
+            f"unknown severity {min_severity!r}; expected one of: {', '.join(SEVERITIES)}"
+        )
     runs = load_runs(logs, format)
     findings = [f for run in runs for f in run_checks(run, log_lines(run))]
     floor = SEVERITIES.index(min_severity)
@@ -48,7 +59,9 @@ def _render(findings: list[Finding], names: list[str]) -> None:
         return
     for f in findings:
         where = f" at step {f.steps[0]}" if f.steps else ""
-        console.print(f"[{_STYLE[f.severity]}]{f.severity:<7}[/] [bold]{f.code}[/bold] ({f.run}{where})")
+        console.print(
+            f"[{_STYLE[f.severity]}]{f.severity:<7}[/] [bold]{f.code}[/bold] ({f.run}{where})"
+        )
         console.print(f"  {f.message}", markup=False)
         for line in f.evidence[:4]:
             console.print(f"    | {line}", markup=False, style="dim")

@@ -13,7 +13,12 @@ from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY, TERMS, Term, term
 
 @cli_errors
 def explain(
-    term: Annotated[str | None, typer.Argument(help="A term: canonical (loss_rpn_bbox), short (rpn.reg) or any framework's name (loss_objectness).")] = None,
+    term: Annotated[
+        str | None,
+        typer.Argument(
+            help="A term: canonical (loss_rpn_bbox), short (rpn.reg) or any framework's name (loss_objectness)."
+        ),
+    ] = None,
 ) -> None:
     """What a loss term measures, each framework's name and normalisation, what odd values mean."""
     if term is None:
@@ -29,7 +34,10 @@ def explain(
 
 
 def _render(t: Term, asked: str) -> None:
-    console.rule(f"[bold]{t.name}[/bold]: {t.title}" + (f"  (you asked for {asked})" if asked != t.name else ""))
+    console.rule(
+        f"[bold]{t.name}[/bold]: {t.title}"
+        + (f"  (you asked for {asked})" if asked != t.name else "")
+    )
     for label, text in (("measures", t.measures), ("where", t.where), ("healthy curve", t.healthy)):
         console.print(f"[bold]{label}:[/bold] {text}")
     table = Table(title="per framework", title_justify="left")
@@ -39,7 +47,12 @@ def _render(t: Term, asked: str) -> None:
         names = t.names.get(fam)
         if not names:
             continue
-        table.add_row(title, ", ".join(names), t.normalisation.get(fam, "-"), SMOOTHING_BY_FAMILY.get(fam, "-"))
+        table.add_row(
+            title,
+            ", ".join(names),
+            t.normalisation.get(fam, "-"),
+            SMOOTHING_BY_FAMILY.get(fam, "-"),
+        )
     console.print(table)
     meanings = Table(title="when it looks odd", title_justify="left")
     meanings.add_column("value")

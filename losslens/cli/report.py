@@ -14,9 +14,15 @@ from losslens.errors import FormatOptionError
 
 @cli_errors
 def report(
-    logs: Annotated[list[Path], typer.Argument(help="Log files or directories.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("losslens-report.html"),
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Force a log format.")] = None,
+    logs: Annotated[
+        list[Path], typer.Argument(help="Log files or directories.", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path(
+        "losslens-report.html"
+    ),
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Force a log format.")
+    ] = None,
 ) -> None:
     """Write summary, curves, findings, evaluations and per-class tables into one HTML file."""
     from losslens.report import render_report

@@ -19,10 +19,17 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
 @cli_errors
 def watch(
-    log: Annotated[Path, typer.Argument(help="The log file to follow (text or JSON lines).", show_default=False)],
+    log: Annotated[
+        Path,
+        typer.Argument(help="The log file to follow (text or JSON lines).", show_default=False),
+    ],
     interval: Annotated[float, typer.Option("--interval", help="Seconds between reads.")] = 2.0,
-    once: Annotated[bool, typer.Option("--once", help="Read what is there, show it and exit.")] = False,
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Force a log format.")] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Read what is there, show it and exit.")
+    ] = False,
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Force a log format.")
+    ] = None,
 ) -> None:
     """Follow a training log like tail -f. Ctrl-C stops."""
     from rich.live import Live

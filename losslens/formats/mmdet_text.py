@@ -110,8 +110,20 @@ class _State:
     def _where_after_train(self, row: dict[str, Any], stamp: str | None) -> dict[str, Any]:
         if "epoch" in row:
             step = (row["epoch"] - 1) * row["_iters_per_epoch"] + row["iter"]
-            return {"epoch": row["epoch"], "iter": None, "step": step, "timestamp": stamp, "_line": row["_line"]}
-        return {"epoch": None, "iter": None, "step": row["step"], "timestamp": stamp, "_line": row["_line"]}
+            return {
+                "epoch": row["epoch"],
+                "iter": None,
+                "step": step,
+                "timestamp": stamp,
+                "_line": row["_line"],
+            }
+        return {
+            "epoch": None,
+            "iter": None,
+            "step": row["step"],
+            "timestamp": stamp,
+            "_line": row["_line"],
+        }
 
     def _val(self, match: re.Match[str], index: int, stamp: str | None, message: str) -> None:
         metrics = _items(match["body"], message)
@@ -136,7 +148,10 @@ def parse(log: LogText) -> Parsed:
     skipped = list(walked.skipped)
     _drop_truncated_tail(log, state.train, skipped)
     train, evals, per_class = build_frames(
-        state.train, state.collector.evals, state.collector.per_class, timestamp_format=_TIMESTAMP_FORMAT
+        state.train,
+        state.collector.evals,
+        state.collector.per_class,
+        timestamp_format=_TIMESTAMP_FORMAT,
     )
     meta = _meta(log, state, walked.blocks, train)
     return Parsed(train, evals, per_class, sorted(skipped), meta)
@@ -162,7 +177,9 @@ def _meta(log: LogText, state: _State, blocks: dict[str, str], train: Any) -> di
     env = blocks.get("env", "")
     version = _VERSION_RE.search(env)
     mmcv = _MMCV_RE.search(env)
-    columns = [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
+    columns = [
+        c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
+    ]
     if version:
         guess = f"mmdetection {version.group(1)}" + (f" (mmcv {mmcv.group(1)})" if mmcv else "")
     elif any(c in columns for c in ("loss_rpn_reg", "loss_reg")):

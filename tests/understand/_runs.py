@@ -40,7 +40,11 @@ def make_run(
     data["segment"] = pd.array(np.zeros(n, dtype=int), dtype="Int64")
     data.update({k: np.asarray(v, dtype="float64") for k, v in columns.items()})
     train = pd.DataFrame(data)
-    full_meta = {"framework": "mmdetection", "iters_per_epoch": iters_per_epoch, "eval_units": "fraction"}
+    full_meta = {
+        "framework": "mmdetection",
+        "iters_per_epoch": iters_per_epoch,
+        "eval_units": "fraction",
+    }
     full_meta.update(meta or {})
     empty_pc = pd.DataFrame({c: pd.Series(dtype="object") for c in PER_CLASS_COLUMNS})
     return Run(
@@ -54,7 +58,9 @@ def make_run(
     )
 
 
-def decaying(n: int, start: float = 1.0, end: float = 0.2, noise: float = 0.02, seed: int = 0) -> np.ndarray:
+def decaying(
+    n: int, start: float = 1.0, end: float = 0.2, noise: float = 0.02, seed: int = 0
+) -> np.ndarray:
     """A healthy-looking loss: exponential decay with a little multiplicative noise."""
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, n)
@@ -69,7 +75,9 @@ MMDET_LINE = (
 )
 
 
-def mmdet_lines(n: int, *, nan_from: int | None = None, iters: int = 50, start: int = 0) -> list[str]:
+def mmdet_lines(
+    n: int, *, nan_from: int | None = None, iters: int = 50, start: int = 0
+) -> list[str]:
     """Inline mmdet 2.x training lines (interval 10), optionally NaN from record ``nan_from``."""
     losses = decaying(n, seed=1)
     out = []
@@ -79,8 +87,18 @@ def mmdet_lines(n: int, *, nan_from: int | None = None, iters: int = 50, start: 
         val = losses[k - start] if nan_from is None or k < nan_from else float("nan")
         out.append(
             MMDET_LINE.format(
-                m=k // 60 % 60, s=k % 60, e=e, i=i, n=iters, lr=0.02, rpn_cls=val * 0.1, rpn_bbox=val * 0.05,
-                cls=val * 0.5, acc=95.0, bbox=val * 0.35, loss=val,
+                m=k // 60 % 60,
+                s=k % 60,
+                e=e,
+                i=i,
+                n=iters,
+                lr=0.02,
+                rpn_cls=val * 0.1,
+                rpn_bbox=val * 0.05,
+                cls=val * 0.5,
+                acc=95.0,
+                bbox=val * 0.35,
+                loss=val,
             )
         )
     return out

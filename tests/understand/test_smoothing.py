@@ -52,7 +52,9 @@ def test_matches_literal_algorithm_bit_for_bit(weight: float) -> None:
     ys[17] = float("nan")
     got = tensorboard_ema(ys, weight).tolist()
     want = _by_hand(ys, weight)
-    assert [g == w or (math.isnan(g) and math.isnan(w)) for g, w in zip(got, want, strict=True)] == [True] * 500
+    assert [
+        g == w or (math.isnan(g) and math.isnan(w)) for g, w in zip(got, want, strict=True)
+    ] == [True] * 500
 
 
 def test_weight_is_clamped_and_nan_weight_means_no_smoothing() -> None:
