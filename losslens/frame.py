@@ -85,6 +85,19 @@ class Columns:
                 if len(col) < self.n:
                     col.append(None)
 
+    @classmethod
+    def from_arrays(cls, data: Mapping[str, Any]) -> Columns:
+        """Wrap equal-length columns (lists or arrays) without copying."""
+        out = cls()
+        out._cols = dict(data)  # type: ignore[arg-type]
+        out.n = len(next(iter(data.values()))) if data else 0
+        return out
+
+    def drop_last(self) -> None:
+        """Remove the most recent row."""
+        self._cols = {k: v[:-1] for k, v in self._cols.items()}
+        self.n -= 1
+
     def set_last(self, key: str, value: Any) -> None:
         """Set ``key`` on the most recent row."""
         if self.n == 0:
@@ -200,7 +213,7 @@ def _eval_segments(train: Columns, train_segments: np.ndarray, evals: Columns) -
     """Segment of each evaluation: that of the last training row before it in the file."""
     train_lines = train.column("_line")
     eval_lines = evals.column("_line")
-    if not train_lines or not eval_lines or len(train_segments) == 0:
+    if train_lines is None or eval_lines is None or len(train_lines) == 0 or len(train_segments) == 0:
         return [0] * evals.n
     pos = np.searchsorted(
         np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64")

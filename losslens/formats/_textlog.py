@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from losslens._text import LogText
@@ -72,8 +72,14 @@ def walk(
     prefix_re: re.Pattern[str],
     on_record: RecordHandler,
     collector: EvalCollector,
+    bulk: list[bool] | None = None,
+    on_bulk: Callable[[int], None] | None = None,
 ) -> WalkResult:
-    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group."""
+    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group.
+
+    ``bulk[i]`` marks lines already read as records by a bulk parser: they are passed over,
+    except that ``on_bulk(i)`` is called when an evaluation is pending (a record closes it).
+    """
     result = WalkResult()
     block: str | None = None
     block_lines: list[str] = []
@@ -86,6 +92,13 @@ def walk(
         block = None
 
     for index, raw in enumerate(log.lines):
+        if bulk is not None and bulk[index]:
+            seen_record = True
+            if block is not None:
+                end_block()
+            if on_bulk is not None and collector.pending:
+                on_bulk(index)
+            continue
         line = RAY_PREFIX_RE.sub("", raw, count=1) if raw.startswith("(") else raw
         match = prefix_re.match(line)
         if match is not None:
@@ -120,12 +133,12 @@ def walk(
     return result
 
 
-def most_common(values: list[int]) -> int | None:
+def most_common(values: Sequence[int | None]) -> int | None:
     counted = Counter(v for v in values if v is not None)
     return counted.most_common(1)[0][0] if counted else None
 
 
-def log_interval(iters: list[int | None]) -> int | None:
+def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
     gaps = [
         b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a
