@@ -90,9 +90,7 @@ def read_bytes(source: str | os.PathLike[str]) -> tuple[bytes, str, float | None
     if not path.exists():
         raise LogNotFoundError("no such file", path=name)
     if path.is_dir():
-        raise LogNotFoundError(
-            "is a directory; pass a log file (or use load_many for a directory)", path=name
-        )
+        raise LogNotFoundError("is a directory; pass a log file (or use load_many for a directory)", path=name)
     raw = path.read_bytes()
     return raw, name, path.stat().st_mtime
 
@@ -111,9 +109,7 @@ def decode(raw: bytes, name: str) -> tuple[str, int]:
         return raw.decode("utf-16"), 0
     head = raw[:_SNIFF_BYTES]
     if b"\x00" in head:
-        kind = (
-            "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
-        )
+        kind = "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
         raise BinaryLogError(f"this is {kind}, not a text training log", path=name)
     if raw[:3] == b"\xef\xbb\xbf":
         raw = raw[3:]

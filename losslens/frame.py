@@ -30,31 +30,9 @@ import pandas as pd
 #: Columns with integer meaning (nullable Int64).
 INT_COLUMNS = ("epoch", "iter", "step", "segment", "eval_index", "gts", "dets")
 #: Leading columns of the train table, in order, where present.
-TRAIN_LEAD = (
-    "epoch",
-    "iter",
-    "step",
-    "segment",
-    "timestamp",
-    "lr",
-    "eta_s",
-    "time_s",
-    "data_time_s",
-    "memory_mb",
-)
+TRAIN_LEAD = ("epoch", "iter", "step", "segment", "timestamp", "lr", "eta_s", "time_s", "data_time_s", "memory_mb")
 EVAL_LEAD = ("epoch", "iter", "step", "segment", "timestamp")
-PER_CLASS_COLUMNS = (
-    "eval_index",
-    "epoch",
-    "step",
-    "task",
-    "iou_thr",
-    "class",
-    "gts",
-    "dets",
-    "recall",
-    "ap",
-)
+PER_CLASS_COLUMNS = ("eval_index", "epoch", "step", "task", "iou_thr", "class", "gts", "dets", "recall", "ap")
 _STRING_COLUMNS = ("task", "class")
 #: Private helper columns a parser may add; dropped from the final frames. ``_line`` (the
 #: logical line index a row came from) places evaluations in their segment.
@@ -123,17 +101,11 @@ class Columns:
 
 def _typed(name: str, values: Any) -> Any:
     if name in INT_COLUMNS:
-        return (
-            pd.array(values, dtype="Int64")
-            if not isinstance(values, pd.api.extensions.ExtensionArray)
-            else values.astype("Int64")
-        )
+        return pd.array(values, dtype="Int64") if not isinstance(values, pd.api.extensions.ExtensionArray) else values.astype("Int64")
     if name == "timestamp":
         if isinstance(values, np.ndarray) and values.dtype.kind == "M":
             return values
-        return pd.to_datetime(
-            pd.Series(values, dtype="object"), format=_TIMESTAMP_FORMAT.get(), errors="coerce"
-        ).to_numpy()
+        return pd.to_datetime(pd.Series(values, dtype="object"), format=_TIMESTAMP_FORMAT.get(), errors="coerce").to_numpy()
     if name in _STRING_COLUMNS:
         return pd.array(values, dtype="string")
     arr = np.asarray(values, dtype=object) if isinstance(values, list) else values
@@ -168,9 +140,7 @@ def segments_from_steps(step: np.ndarray) -> np.ndarray:
     return np.cumsum(back)
 
 
-def train_frame(
-    cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = False
-) -> pd.DataFrame:
+def train_frame(cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = False) -> pd.DataFrame:
     """Finish a train table: derive ``step`` and ``segment`` when the parser did not give them.
 
     ``step`` comes, in order of preference, from a ``step`` column the parser filled, from
@@ -180,14 +150,10 @@ def train_frame(
     data = dict(cols.to_dict() if isinstance(cols, Columns) else cols)
     n = cols.n if isinstance(cols, Columns) else len(next(iter(data.values()), []))
     if "step" not in data and "iter" in data:
-        it = np.asarray(
-            pd.array(data["iter"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
-        )
+        it = np.asarray(pd.array(data["iter"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan))
         if "epoch" in data and "_iters_per_epoch" in data:
             ep = pd.array(data["epoch"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
-            per = pd.array(data["_iters_per_epoch"], dtype="Int64").to_numpy(
-                dtype="float64", na_value=np.nan
-            )
+            per = pd.array(data["_iters_per_epoch"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
             step = np.where(np.isnan(ep), it, (ep - 1) * per + it)
         else:
             step = it + (1 if zero_based_iter else 0)
@@ -215,9 +181,7 @@ def _eval_segments(train: Columns, train_segments: np.ndarray, evals: Columns) -
     eval_lines = evals.column("_line")
     if train_lines is None or eval_lines is None or len(train_lines) == 0 or len(train_segments) == 0:
         return [0] * evals.n
-    pos = np.searchsorted(
-        np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64")
-    )
+    pos = np.searchsorted(np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64"))
     return [int(train_segments[max(p - 1, 0)]) for p in pos]
 
 
@@ -238,11 +202,7 @@ def build_frames(
     try:
         train_df = train_frame(train, zero_based_iter=zero_based_iter)
         if evals.n and "segment" not in evals.keys():
-            segments = (
-                train_df["segment"].to_numpy(dtype="int64")
-                if "segment" in train_df
-                else np.zeros(0, "int64")
-            )
+            segments = train_df["segment"].to_numpy(dtype="int64") if "segment" in train_df else np.zeros(0, "int64")
             evals.to_dict()["segment"] = _eval_segments(train, segments, evals)
         evals_df = evals_frame(evals)
         per_class_df = per_class_frame(per_class)

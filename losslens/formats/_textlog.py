@@ -28,12 +28,7 @@ from losslens.formats._evalblocks import EvalCollector
 RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
 _BLOCK_STARTS = (
     ("env", re.compile(r"^(?:Environment info:|System environment:|\s*-{20,}\s*$)")),
-    (
-        "config",
-        re.compile(
-            r"^(?:Config:|Running with full config|Contents of args\.config_file|Full config)"
-        ),
-    ),
+    ("config", re.compile(r"^(?:Config:|Running with full config|Contents of args\.config_file|Full config)")),
 )
 #: ``key: value`` items as mmcv/mmengine/detectron2/maskrcnn_benchmark print them.
 KEY_RE = re.compile(r"(?:(?<=^)|(?<=[\s,]))([A-Za-z_][\w.@/\-]*(?: mem)?): ")
@@ -140,7 +135,5 @@ def most_common(values: Sequence[int | None]) -> int | None:
 
 def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
-    gaps = [
-        b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a
-    ]
+    gaps = [b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a]
     return most_common(gaps)
