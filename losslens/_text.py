@@ -36,9 +36,16 @@ _RECORD_PREFIX = (
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [\w.]+ [A-Z]+: "  # maskrcnn_benchmark
     r"|(?:\d{4}/)?\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "  # mmengine file / console
     r"|\[\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"  # detectron2
-    r"|json_stats: \{)"  # Detectron
+    r"|json_stats: \{"  # Detectron
+    # torchvision MetricLogger (not after a launcher's ``[default0]:`` tag)
+    r"|(?:E(?<!:E)(?<!: E)poch: \[\d+\]|T(?<!:T)(?<!: T)est:)\s+\[\s*\d+/\d+\]\s+eta: )"
 )
-_GLUED_RE = re.compile(r"(?<=[^\n\x00])[ \t]*(?=" + _RECORD_PREFIX + ")")
+#: The first characters the prefixes above can start with: a cheap test that spares trying every
+#: alternative at every position (about 2x faster on the corpus). Keep in sync with them.
+_RECORD_PREFIX_FIRST = r"[\d\[jET]"
+_GLUED_RE = re.compile(
+    r"(?<=[^\n\x00])[ \t]*(?=" + _RECORD_PREFIX_FIRST + ")(?=" + _RECORD_PREFIX + ")"
+)
 _GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 65536
 

@@ -63,7 +63,8 @@ _TASK_CONTEXT_RES = (
     re.compile(r"Evaluation results for (\w+):"),  # detectron2
 )
 _CSV_TASK_RE = re.compile(r"^(?:copypaste: )?Task: (\w+)\s*$")
-_CSV_NAMES_RE = re.compile(r"^(?:copypaste: )?((?:AP\w*|AR\w*)(?:,\s*(?:AP|AR)[\w-]*)+)\s*$")
+#: Metric names: ``AP,AP50,...`` and ``AR@100, ARs@100, ...`` (maskrcnn_benchmark box proposals).
+_CSV_NAMES_RE = re.compile(r"^(?:copypaste: )?((?:AP|AR)[\w@-]*(?:,\s*(?:AP|AR)[\w@-]*)+)\s*$")
 _CSV_VALUES_RE = re.compile(rf"^(?:copypaste: )?((?:{_NUM})(?:,\s*(?:{_NUM}))+)\s*$")
 _ORDERED_TASK_RE = re.compile(r"\('(\w+)', OrderedDict\(\[(.*?)\]\)\)")
 _ORDERED_ITEM_RE = re.compile(rf"\('([\w-]+)', ({_NUM})\)")
