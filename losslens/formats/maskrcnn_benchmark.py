@@ -46,9 +46,12 @@ FRAMEWORK = "maskrcnn_benchmark"
 #: ``utils/logger.py``: ``%(asctime)s %(name)s %(levelname)s: %(message)s``.
 PREFIX_RE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) [\w.\-]+ [A-Z]+:(?: |$)")
 TRAIN_RE = re.compile(r"^\s*(?P<val>\[Validation\]:\s*)?eta: ")
+#: Training lines, and the ``engine/inference.py`` start line (a ``tools/test_net.py`` log has
+#: only evaluations).
 _SNIFF_RE = re.compile(
     r"(?:^|\d,\d{3} [\w.\-]+ [A-Z]+: (?:\[Validation\]:\s*)?)eta: [^\n]{4,40}?\s"
-    r"iter: \d+\s+[\w.]+: \S+ \(",
+    r"iter: \d+\s+[\w.]+: \S+ \("
+    r"|\d,\d{3} [\w.\-]+\.inference [A-Z]+: Start evaluation on .* dataset\(\d+ images\)",
     re.MULTILINE,
 )
 _ITER_SCAN_RE = re.compile(r"(?:^|:\s)\s*eta: [^\n]*?\siter: (\d+)\b", re.MULTILINE)
@@ -74,7 +77,8 @@ _SMOOTHING_OVERRIDES = {
 
 
 def sniff(sample: str) -> int:
-    """Number of MetricLogger training lines (``eta: ...  iter: N  name: median (avg)``)."""
+    """Number of MetricLogger training lines (``eta: ...  iter: N  name: median (avg)``) and
+    inference start lines in ``sample``."""
     return len(_SNIFF_RE.findall(sample))
 
 
@@ -107,7 +111,7 @@ class _State:
         self.train = Columns()
         self.collector = EvalCollector(naming="slash")
         self.step_offset = step_offset
-        self.last_where: dict[str, Any] = {}
+        self.last_where: dict[str, Any] = {"epoch": None, "iter": None, "step": None}
         self.blocks: dict[str, str] = {}
         self._block: str | None = None
         self._block_lines: list[str] = []

@@ -98,7 +98,7 @@ class _State:
         self.train = Columns()
         self.collector = EvalCollector(naming="slash")
         self.iters_per_epoch: int | None = None
-        self.last_where: dict[str, Any] = {}
+        self.last_where: dict[str, Any] = {"epoch": None, "iter": None, "step": None}
         self.errors: list[dict[str, Any]] = []
         self.config: str | None = None
         self._eval_metrics: dict[str, float] = {}

@@ -467,3 +467,15 @@ def test_sniffing_tells_neighbours_apart() -> None:
 def test_detected_from_content_not_name(tmp_path: Path) -> None:
     run = _load(tmp_path, _line("10:48:54,461", 20) + "\n", name="metrics.json")
     assert run.format == "maskrcnn_benchmark"
+
+
+def test_test_net_log_with_evaluation_only(tmp_path: Path) -> None:
+    """``tools/test_net.py``: no training lines, one evaluation without a step."""
+    run = _load(
+        tmp_path, "2019-05-27 10:40:01,100 maskrcnn_benchmark INFO: Using 8 GPUs\n" + COCO_RESULTS
+    )
+    assert run.format == "maskrcnn_benchmark"
+    assert run.train.empty
+    assert len(run.evals) == 1
+    assert run.evals["bbox/AP"].iloc[0] == 0.368
+    assert run.evals["step"].isna().all()

@@ -206,7 +206,8 @@ def test_test_only_run(tmp_path: Path) -> None:
     assert run.format == "torchvision"
     assert run.train.empty
     assert len(run.evals) == 1
-    assert run.evals.iloc[0]["segm/AP"] == 0.33
+    assert run.evals["segm/AP"].iloc[0] == 0.33
+    assert run.evals["step"].isna().all() and run.evals["epoch"].isna().all()
 
 
 def test_resumed_run_appended_is_a_new_segment(tmp_path: Path) -> None:
