@@ -185,7 +185,10 @@ def _eval_segments(train: Columns, train_segments: np.ndarray, evals: Columns) -
     eval_lines = evals.column("_line")
     if train_lines is None or eval_lines is None or len(train_lines) == 0 or len(train_segments) == 0:
         return [0] * evals.n
-    pos = np.searchsorted(np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64"))
+    # side="right": an evaluation dated by a training row's own line follows that row
+    pos = np.searchsorted(
+        np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64"), side="right"
+    )
     return [int(train_segments[max(p - 1, 0)]) for p in pos]
 
 

@@ -63,7 +63,8 @@ _TASK_CONTEXT_RES = (
     re.compile(r"Evaluation results for (\w+):"),  # detectron2
 )
 _CSV_TASK_RE = re.compile(r"^(?:copypaste: )?Task: (\w+)\s*$")
-_CSV_NAMES_RE = re.compile(r"^(?:copypaste: )?((?:AP\w*|AR\w*)(?:,\s*(?:AP|AR)[\w-]*)+)\s*$")
+#: Metric names: ``AP,AP50,...`` and ``AR@100, ARs@100, ...`` (maskrcnn_benchmark box proposals).
+_CSV_NAMES_RE = re.compile(r"^(?:copypaste: )?((?:AP|AR)[\w@-]*(?:,\s*(?:AP|AR)[\w@-]*)+)\s*$")
 #: After an explicit ``copypaste:`` any metric names (``mIoU,fwIoU``, ``AR@100,ARs@100``).
 _CSV_ANY_NAMES_RE = re.compile(r"^copypaste: ([A-Za-z][\w@-]*(?:,[A-Za-z][\w@-]*)+)\s*$")
 #: Header cells of a small metric table (detectron2 ``create_small_table``: ``|  AP  |  AP50  |``).
