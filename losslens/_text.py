@@ -49,6 +49,14 @@ _GLUE_PATTERNS = (
         re.compile(r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"),
     ),
     (re.compile(r"json_stats: \{"), re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)")),  # Detectron
+    (  # torchvision MetricLogger (not after a launcher's ``[default0]:`` tag)
+        re.compile(r"Epoch: \[\d+\]"),
+        re.compile(r"Epoch: \[(?<=[^\n\x00:]Epoch: \[)(?<!: Epoch: \[)\d+\]\s+\[\s*\d+/\d+\]\s+eta: "),
+    ),
+    (
+        re.compile(r"Test:\s+\["),
+        re.compile(r"Test:(?<=[^\n\x00:]Test:)(?<!: Test:)\s+\[\s*\d+/\d+\]\s+eta: "),
+    ),
 )
 _GLUE_HEAD = 1 << 18
 _GZIP_MAGIC = b"\x1f\x8b"

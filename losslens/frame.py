@@ -169,9 +169,13 @@ def evals_frame(cols: Columns) -> pd.DataFrame:
 
 
 def per_class_frame(cols: Columns) -> pd.DataFrame:
-    data = cols.to_dict()
+    """The per-class table always has every column of ``PER_CLASS_COLUMNS`` (NA where a
+    format's table does not print it, e.g. ``gts`` in detectron2's category/AP tables)."""
+    data = dict(cols.to_dict())
     if cols.n == 0:
         return pd.DataFrame({c: _typed(c, []) for c in PER_CLASS_COLUMNS})
+    for name in PER_CLASS_COLUMNS:
+        data.setdefault(name, [None] * cols.n)
     return make_frame(data, PER_CLASS_COLUMNS, cols.n)
 
 
@@ -181,7 +185,10 @@ def _eval_segments(train: Columns, train_segments: np.ndarray, evals: Columns) -
     eval_lines = evals.column("_line")
     if train_lines is None or eval_lines is None or len(train_lines) == 0 or len(train_segments) == 0:
         return [0] * evals.n
-    pos = np.searchsorted(np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64"))
+    # side="right": an evaluation dated by a training row's own line follows that row
+    pos = np.searchsorted(
+        np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64"), side="right"
+    )
     return [int(train_segments[max(p - 1, 0)]) for p in pos]
 
 

@@ -68,6 +68,16 @@ class Run:
         skip = {"epoch", "iter", "step", "segment", "timestamp"}
         return [c for c in self.train.columns if c not in skip]
 
+    def canonical(self) -> pd.DataFrame:
+        """The train table with canonical term names (see :mod:`losslens.terms`).
+
+        ``frame.attrs['original_names']`` maps each canonical column to the logged names it
+        came from; ``frame.attrs['columns']`` holds the full provenance (scale, stage).
+        """
+        from losslens import terms
+
+        return terms.canonical_frame(self)
+
     def __repr__(self) -> str:
         return (
             f"Run({self.name!r}, format={self.format!r}, train={len(self.train)} rows, "

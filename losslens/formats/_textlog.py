@@ -18,11 +18,12 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from losslens._text import LogText
 from losslens.formats._common import SkippedLine
 from losslens.formats._evalblocks import EvalCollector
+from losslens.frame import Columns
 
 #: A Ray actor prefix, ``(MMCVRayEpochRunner pid=188889) ``, seen before mmcv records.
 RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
@@ -137,3 +138,32 @@ def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
     gaps = [b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a]
     return most_common(gaps)
+
+
+def drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
+    """A last training line cut off mid-write (no trailing newline, fewer keys than the record
+    before it) is reported as skipped, not kept. ``train`` rows must carry ``_line``."""
+    lines = train.column("_line")
+    if log.ends_with_newline or train.n < 2 or lines is None or lines[-1] != len(log.lines) - 1:
+        return
+    cols = train.to_dict()
+    have_last = {k for k, col in cols.items() if col[-1] is not None}
+    have_prev = {k for k, col in cols.items() if col[-2] is not None}
+    if have_last < have_prev:
+        for col in cols.values():
+            col.pop()
+        train.n -= 1
+        index = len(log.lines) - 1
+        skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+
+
+#: A launcher's per-rank tag before each line: torchrun ``--tee`` (``[default0]:``, ``[rank0]:``).
+RANK_TAG_RE = re.compile(r"^\[(?:default|rank)\d+\]:[ \t]?", re.MULTILINE)
+
+
+def strip_rank_tags(log: LogText) -> LogText:
+    """The same log without launcher rank tags at line starts (line numbers unchanged)."""
+    if not RANK_TAG_RE.search(log.text):
+        return log
+    lines = [RANK_TAG_RE.sub("", line, count=1) for line in log.lines]
+    return replace(log, text="\n".join(lines), lines=lines)
