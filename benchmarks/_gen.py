@@ -24,7 +24,9 @@ def _values(rng: random.Random, k: int, n: int) -> dict[str, float]:
     return v
 
 
-def mmdet_pair(directory: Path, n: int, iters_per_epoch: int = 7330, seed: int = 0) -> tuple[Path, Path]:
+def mmdet_pair(
+    directory: Path, n: int, iters_per_epoch: int = 7330, seed: int = 0
+) -> tuple[Path, Path]:
     """An mmdet 2.x text log and its .log.json with ``n`` training records (interval 1)."""
     text_path, json_path = directory / f"mmdet2_{n}.log", directory / f"mmdet2_{n}.log.json"
     if text_path.exists() and json_path.exists():
@@ -43,7 +45,15 @@ def mmdet_pair(directory: Path, n: int, iters_per_epoch: int = 7330, seed: int =
                 f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d} - mmdet - INFO - Epoch [{epoch}][{it}/{iters_per_epoch}]\t"
                 f"lr: 2.000e-02, eta: {eta}, time: 0.600, data_time: 0.010, memory: 3862, {body}\n"
             )
-            rec = {"mode": "train", "epoch": epoch, "iter": it, "lr": 0.02, "memory": 3862, "data_time": 0.01, "time": 0.6}
+            rec = {
+                "mode": "train",
+                "epoch": epoch,
+                "iter": it,
+                "lr": 0.02,
+                "memory": 3862,
+                "data_time": 0.01,
+                "time": 0.6,
+            }
             rec.update({key: round(val, 5) for key, val in v.items()})
             js.write(json.dumps(rec) + "\n")
     return text_path, json_path
@@ -58,10 +68,18 @@ def detectron2_metrics(directory: Path, n: int, seed: int = 1) -> Path:
         for k in range(n):
             v = _values(rng, k, n)
             rec = {
-                "data_time": 0.01, "eta_seconds": (n - k) * 0.3, "fast_rcnn/cls_accuracy": v["acc"] / 100,
-                "iteration": k, "loss_box_reg": v["loss_bbox"], "loss_cls": v["loss_cls"],
-                "loss_rpn_cls": v["loss_rpn_cls"], "loss_rpn_loc": v["loss_rpn_bbox"], "lr": 0.02,
-                "rank_data_time": 0.01, "time": 0.3, "total_loss": v["loss"],
+                "data_time": 0.01,
+                "eta_seconds": (n - k) * 0.3,
+                "fast_rcnn/cls_accuracy": v["acc"] / 100,
+                "iteration": k,
+                "loss_box_reg": v["loss_bbox"],
+                "loss_cls": v["loss_cls"],
+                "loss_rpn_cls": v["loss_rpn_cls"],
+                "loss_rpn_loc": v["loss_rpn_bbox"],
+                "lr": 0.02,
+                "rank_data_time": 0.01,
+                "time": 0.3,
+                "total_loss": v["loss"],
             }
             out.write(json.dumps(rec, sort_keys=True) + "\n")
     return path

@@ -46,12 +46,19 @@ _GLUE_PATTERNS = (
     ),
     (  # detectron2 file and console handlers
         re.compile(r"\[\d\d/\d\d \d\d:\d\d:\d\d"),
-        re.compile(r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"),
+        re.compile(
+            r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"
+        ),
     ),
-    (re.compile(r"json_stats: \{"), re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)")),  # Detectron
+    (
+        re.compile(r"json_stats: \{"),
+        re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)"),
+    ),  # Detectron
     (  # torchvision MetricLogger (not after a launcher's ``[default0]:`` tag)
         re.compile(r"Epoch: \[\d+\]"),
-        re.compile(r"Epoch: \[(?<=[^\n\x00:]Epoch: \[)(?<!: Epoch: \[)\d+\]\s+\[\s*\d+/\d+\]\s+eta: "),
+        re.compile(
+            r"Epoch: \[(?<=[^\n\x00:]Epoch: \[)(?<!: Epoch: \[)\d+\]\s+\[\s*\d+/\d+\]\s+eta: "
+        ),
     ),
     (
         re.compile(r"Test:\s+\["),
@@ -104,7 +111,9 @@ def read_bytes(source: str | os.PathLike[str]) -> tuple[bytes, str, float | None
     if not path.exists():
         raise LogNotFoundError("no such file", path=name)
     if path.is_dir():
-        raise LogNotFoundError("is a directory; pass a log file (or use load_many for a directory)", path=name)
+        raise LogNotFoundError(
+            "is a directory; pass a log file (or use load_many for a directory)", path=name
+        )
     raw = path.read_bytes()
     return raw, name, path.stat().st_mtime
 
@@ -123,7 +132,9 @@ def unwrap(raw: bytes, name: str) -> bytes:
         return raw
     head = raw[:_SNIFF_BYTES]
     if b"\x00" in head:
-        kind = "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
+        kind = (
+            "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
+        )
         raise BinaryLogError(f"this is {kind}, not a text training log", path=name)
     return raw
 
@@ -226,7 +237,9 @@ def read_log(source: str | os.PathLike[str]) -> LogText:
     return log_from_bytes(unwrap(raw, name), name, mtime)
 
 
-def log_from_bytes(raw: bytes, name: str, mtime: float | None, sample: str | None = None) -> LogText:
+def log_from_bytes(
+    raw: bytes, name: str, mtime: float | None, sample: str | None = None
+) -> LogText:
     """Decode and normalise unwrapped bytes (see :func:`unwrap`) into a :class:`LogText`."""
     sample = sample_text(raw) if sample is None else sample
     text, n_bad = to_text(raw)

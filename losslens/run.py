@@ -13,7 +13,15 @@ from typing import Any
 import pandas as pd
 
 from losslens import formats
-from losslens._text import LogText, is_utf16, log_from_bytes, normalise, read_bytes, sample_text, unwrap
+from losslens._text import (
+    LogText,
+    is_utf16,
+    log_from_bytes,
+    normalise,
+    read_bytes,
+    sample_text,
+    unwrap,
+)
 from losslens.errors import LossLensError, NoLogsFoundError, ParseError
 from losslens.formats._common import Parsed, SkippedLine
 
@@ -118,7 +126,12 @@ def _run(log: LogText, name: str, module: ModuleType, parsed: Parsed, format: st
 
 
 def parse_bytes(
-    raw: bytes, path: str, mtime: float | None = None, format: str | None = None, *, fast: bool = True
+    raw: bytes,
+    path: str,
+    mtime: float | None = None,
+    format: str | None = None,
+    *,
+    fast: bool = True,
 ) -> Run:
     """Parse a log's unwrapped bytes (see :func:`losslens._text.unwrap`).
 
@@ -143,14 +156,23 @@ def parse_bytes(
     return _parse_log(log, name, format, fast)
 
 
-def load(source: Source, format: str | None = None, *, fast: bool = True) -> Run:
+def load(
+    source: Source, format: str | None = None, *, cache: bool = True, fast: bool = True
+) -> Run:
     """Read one training log (path, ``Path``, ``-`` for stdin; gzip is detected) into a :class:`Run`.
 
     The format is detected from the content; ``format`` (one of :data:`losslens.FORMATS`)
-    overrides detection.
+    overrides detection. With ``cache`` (the default), a file read before and unchanged since
+    comes back from the parse cache, and a file that only grew is parsed from where it was
+    (see :mod:`losslens.cache`). ``fast=False`` reads every line on its own (slow; the reference
+    the fast paths are tested against).
     """
     if format is not None:
         formats.get(format)  # fail early, listing the valid names
+    if cache and str(source) != "-" and Path(source).is_file():
+        from losslens import cache as parse_cache
+
+        return parse_cache.load(str(source), format, fast)  # type: ignore[no-any-return]
     raw, name, mtime = read_bytes(source)
     return parse_bytes(unwrap(raw, name), name, mtime, format, fast=fast)
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,15 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared is absent (looked for {SHARED}); corpus and dataset tests need it")
     return SHARED
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never read or write the user's parse cache."""
+    old = os.environ.get("LOSSLENS_CACHE")
+    os.environ["LOSSLENS_CACHE"] = str(tmp_path_factory.mktemp("losslens-cache"))
+    yield
+    if old is None:
+        os.environ.pop("LOSSLENS_CACHE", None)
+    else:
+        os.environ["LOSSLENS_CACHE"] = old

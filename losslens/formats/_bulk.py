@@ -76,7 +76,9 @@ class Shape:
         self, found: list[tuple[str, ...]]
     ) -> tuple[list[list[str]], dict[str, np.ndarray], np.ndarray]:
         """Head captures (as strings), value columns, and a mask of rows with unreadable values."""
-        cols: list[Sequence[str]] = list(zip(*found, strict=True)) if found else [() for _ in range(self.regex.groups)]
+        cols: list[Sequence[str]] = (
+            list(zip(*found, strict=True)) if found else [() for _ in range(self.regex.groups)]
+        )
         heads = [list(c) for c in cols[: self.head_groups]]
         values: dict[str, np.ndarray] = {}
         bad = np.zeros(len(found), dtype=bool)

@@ -239,7 +239,9 @@ def colon_positions(buf: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.flatnonzero((part[:-1] == COLON) & (part[1:] == SPACE)) + lo
 
 
-def eta_seconds(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def eta_seconds(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``str(timedelta)`` spans (``0:03:53``, ``1 day, 5:45:02``, ``3 days, 4:37:24``) -> seconds.
 
     Negative and fractional-second renderings are left invalid (the per-line parser reads them).

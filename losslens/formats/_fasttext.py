@@ -82,7 +82,6 @@ def _assemble(
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]],
     glue_sample: str | None,
 ) -> FastRead:
-    n = len(starts)
     read = shape_of_line >= 0
     previous = np.concatenate([[-1], shape_of_line[:-1]])
     run_starts = np.flatnonzero(read & (previous != shape_of_line))
@@ -95,7 +94,9 @@ def _assemble(
     physical = pieces + 1
     physical[is_placeholder] = run_ends + 1
     text_ends = np.where(is_placeholder, clean_ends[pieces], _raw_ends(raw, starts, pieces))
-    rest = b"\n".join(raw[s:e] for s, e in zip(starts[pieces].tolist(), text_ends.tolist(), strict=True))
+    rest = b"\n".join(
+        raw[s:e] for s, e in zip(starts[pieces].tolist(), text_ends.tolist(), strict=True)
+    )
     text, n_bad = to_text(rest + b"\n")
     log = normalise(text, name, mtime, glue_sample=glue_sample)
     log.decode_errors = n_bad
@@ -136,7 +137,9 @@ def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         pad = np.datetime64("NaT") if like.dtype.kind == "M" else np.nan
         out[key] = np.concatenate(
             [
-                part[key] if key in part else np.full(len(next(iter(part.values()))), pad, like.dtype)
+                part[key]
+                if key in part
+                else np.full(len(next(iter(part.values()))), pad, like.dtype)
                 for part in parts
             ]
         )

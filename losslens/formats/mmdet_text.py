@@ -24,7 +24,6 @@ import numpy as np
 from losslens._text import LogText
 from losslens.formats import _bytelines as bl
 from losslens.formats._bulk import parse_shapes
-from losslens.formats._fasttext import FastRead, read_fast
 from losslens.formats._common import (
     Parsed,
     SkippedLine,
@@ -34,6 +33,7 @@ from losslens.formats._common import (
     to_float,
 )
 from losslens.formats._evalblocks import EvalCollector
+from losslens.formats._fasttext import read_fast
 from losslens.formats._textlog import RecordError, log_interval, split_items, walk
 from losslens.frame import Columns, build_frames
 
@@ -283,7 +283,27 @@ def parse_bytes(
     return _parse_rest(fast.log, fast.columns, fast.placeholders), fast.log
 
 
-def _parse_rest(log: LogText, bulk: dict[str, np.ndarray] | None, mask: list[bool] | None) -> Parsed:
+#: How many lines :func:`resume_point` looks back for a training line.
+_RESUME_LOOKBACK_LINES = 10_000
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Byte offset of the start of the last complete training line (where a grown file can be
+    re-parsed from: a training record closes any pending evaluation and config block)."""
+    end = raw.rfind(b"\n")
+    for _ in range(_RESUME_LOOKBACK_LINES):
+        if end <= 0:
+            return None
+        start = raw.rfind(b"\n", 0, end) + 1
+        if b"[" in raw[start:end] and _line_keys(raw[start:end].decode("utf-8", "replace")):
+            return start or None
+        end = start - 1
+    return None
+
+
+def _parse_rest(
+    log: LogText, bulk: dict[str, np.ndarray] | None, mask: list[bool] | None
+) -> Parsed:
     state = _State(bulk)
     walked = walk(log, PREFIX_RE, state.on_record, state.collector, mask, state.close_pending)
     state.close_pending(len(log.lines))
@@ -416,7 +436,9 @@ def _read_shape(
     keep = np.flatnonzero(ok)
     numeric = [k for k, c in enumerate(shape.columns) if c is not None and shape.keys[k] != b"eta"]
     values, good = bl.floats(
-        buf, spans.value_starts[keep][:, numeric].ravel(), spans.value_ends[keep][:, numeric].ravel()
+        buf,
+        spans.value_starts[keep][:, numeric].ravel(),
+        spans.value_ends[keep][:, numeric].ravel(),
     )
     values = values.reshape(len(keep), len(numeric))
     row_ok = good.reshape(len(keep), len(numeric)).all(axis=1)
@@ -425,10 +447,12 @@ def _read_shape(
         out[str(shape.columns[k])] = values[:, j]
     for k, key in enumerate(shape.keys):
         if key == b"eta":
-            eta, eta_ok = bl.eta_seconds(buf, spans.value_starts[keep, k], spans.value_ends[keep, k])
+            eta, eta_ok = bl.eta_seconds(
+                buf, spans.value_starts[keep, k], spans.value_ends[keep, k]
+            )
             out["eta_s"] = eta
             row_ok &= eta_ok
-    order = [c for c in ("epoch", "iter", "_iters_per_epoch", "step") if c in out]
+    order: list[str] = [c for c in ("epoch", "iter", "_iters_per_epoch", "step") if c in out]
     order += [str(c) for c in shape.columns if c is not None]
     return lines[keep[row_ok]], {c: out[c][row_ok] for c in order}
 
@@ -507,8 +531,10 @@ def _column(cols: Columns, key: str) -> np.ndarray:
     col = cols.column(key)
     if col is None:
         return np.zeros(0)
-    values = np.asarray(col, dtype=np.float64) if isinstance(col, np.ndarray) else np.asarray(
-        [np.nan if v is None else v for v in col], dtype=np.float64
+    values = (
+        np.asarray(col, dtype=np.float64)
+        if isinstance(col, np.ndarray)
+        else np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
     )
     return values[~np.isnan(values)]
 

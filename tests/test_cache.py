@@ -1,0 +1,138 @@
+"""The parse cache: hits, misses, grown logs parsed from where they stopped, never stale data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import losslens
+from losslens import cache
+from tests.test_fast_path import MMCV, _train, assert_same_run
+
+VOC = [
+    MMCV,
+    "+------------+-----+------+--------+-------+",
+    "| class      | gts | dets | recall | ap    |",
+    "+------------+-----+------+--------+-------+",
+    "| Car        | 62  | 148  | 0.919  | 0.888 |",
+    "+------------+-----+------+--------+-------+",
+    "| mAP        |     |      |        | 0.888 |",
+    "+------------+-----+------+--------+-------+",
+]
+EPOCH_1 = [_train(1, i) for i in range(1, 5)]
+VAL_1 = MMCV + "Epoch(val) [1][25]\tAP50: 0.8880, mAP: 0.8880"
+
+
+@pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOSSLENS_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "run.log"
+    path.write_text("\n".join(EPOCH_1) + "\n")
+    return path
+
+
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the parses (full or tail) that ``cache.load`` starts."""
+    from losslens import run as run_module
+
+    sizes: list[int] = []
+    real = run_module.parse_bytes
+
+    def counting(raw: bytes, *args: object, **kwargs: object) -> losslens.Run:
+        sizes.append(len(raw))
+        return real(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "parse_bytes", counting)
+    return sizes
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    with path.open("a") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def test_hit_returns_the_cached_run_without_parsing(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = losslens.load(log)
+    parses = _parses(monkeypatch)
+    second = losslens.load(log)
+    assert parses == []
+    assert_same_run(second, first)
+    assert_same_run(second, losslens.load(log, cache=False))
+
+
+def test_no_cache_neither_reads_nor_writes(log: Path) -> None:
+    losslens.load(log, cache=False)
+    assert not cache.cache_dir().exists()
+
+
+def test_miss_after_a_rewrite_of_the_same_size_and_mtime(log: Path) -> None:
+    losslens.load(log)
+    stat = log.stat()
+    log.write_text(log.read_text().replace("0.1784", "0.9999"))
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert log.stat().st_size == stat.st_size
+    assert losslens.load(log).train["loss_cls"].tolist() == [0.9999] * 4
+
+
+def test_miss_after_a_modification(log: Path) -> None:
+    losslens.load(log)
+    log.write_text("\n".join(EPOCH_1[:2]) + "\n")
+    run = losslens.load(log)
+    assert len(run.train) == 2
+    assert_same_run(run, losslens.load(log, cache=False))
+
+
+def test_growth_is_parsed_from_the_last_training_record(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _append(log, VOC)  # an evaluation still pending when first read
+    losslens.load(log)
+    parses = _parses(monkeypatch)
+    _append(log, [VAL_1, *[_train(2, i) for i in range(1, 5)], _train(1, 1)])
+    grown = losslens.load(log)
+    # only the tail from the last training record before the old end was parsed
+    assert parses[0] == log.stat().st_size - len("\n".join(EPOCH_1[:3]) + "\n")
+    assert_same_run(grown, losslens.load(log, cache=False))
+    assert len(grown.evals) == 1 and grown.evals["mAP"].tolist() == [0.888]
+    assert grown.train["segment"].tolist() == [0] * 8 + [1]
+
+
+def test_growth_after_a_truncated_last_line(log: Path) -> None:
+    log.write_text(log.read_text() + EPOCH_1[0][:60])
+    assert len(losslens.load(log).skipped) == 1
+    with log.open("a") as handle:
+        handle.write(EPOCH_1[0][60:] + "\n")
+    grown = losslens.load(log)
+    assert_same_run(grown, losslens.load(log, cache=False))
+    assert len(grown.train) == 5 and not grown.skipped
+
+
+def test_rewritten_prefix_with_growth_is_parsed_in_full(log: Path) -> None:
+    losslens.load(log)
+    log.write_text("\n".join([_train(1, i, v="0.5") for i in range(1, 5)] + EPOCH_1) + "\n")
+    grown = losslens.load(log)
+    assert grown.train["loss_cls"].tolist()[:4] == [0.5] * 4
+    assert_same_run(grown, losslens.load(log, cache=False))
+
+
+def test_corpus_growth_matches_a_full_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut a real log in two, load the first part, append the rest: same as one full parse."""
+    from tests.conftest import CORPUS
+
+    source = CORPUS / "mmdet2_text" / "faster_rcnn_voc0712_12ep_voc_tables.log"
+    if not source.exists():
+        pytest.skip("../shared/corpus is absent")
+    monkeypatch.setenv("LOSSLENS_CACHE", str(tmp_path / "cache"))
+    data = source.read_bytes()
+    path = tmp_path / "voc.log"
+    for cut in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
+        path.write_bytes(data[:cut])
+        losslens.load(path)
+        path.write_bytes(data)
+        assert_same_run(losslens.load(path), losslens.load(path, cache=False))
