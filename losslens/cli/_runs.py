@@ -7,26 +7,27 @@ from pathlib import Path
 
 from losslens.cli._common import progress
 from losslens.errors import LossLensError, NoLogsFoundError
-from losslens.run import Run, expand_sources, load
+from losslens.run import Run, expand_sources, keep_runs, load_each
 
 
 def load_runs(
-    logs: Sequence[Path | str], format: str | None = None, quiet: bool = True
+    logs: Sequence[Path | str],
+    format: str | None = None,
+    quiet: bool = True,
+    *,
+    cache: bool = True,
 ) -> list[Run]:
-    """Every log named or found under a named directory; named files must load."""
+    """Every log named or found under a named directory (in parallel when there are many);
+    named files must load."""
     files, discovered = expand_sources([str(p) for p in logs])
-    runs: list[Run] = []
     with progress(len(files), "parsing", quiet) as advance:
-        for path in files:
-            try:
-                runs.append(load(path, format))
-            except LossLensError:
-                if path not in discovered:
-                    raise
-            advance()
-    if not runs:
-        raise NoLogsFoundError("no training logs found", path=", ".join(str(p) for p in logs))
-    return runs
+        results = load_each(files, format, cache=cache, on_done=advance)
+    try:
+        return keep_runs(files, discovered, results)
+    except NoLogsFoundError:
+        raise NoLogsFoundError(
+            "no training logs found", path=", ".join(str(p) for p in logs)
+        ) from None
 
 
 def log_lines(run: Run) -> list[str] | None:

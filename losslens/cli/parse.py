@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from losslens import export
-from losslens.cli._common import cli_errors, console, fmt, progress
-from losslens.errors import LossLensError
-from losslens.run import Run, expand_sources, load
+from losslens.cli._common import cli_errors, console, fmt
+from losslens.cli._runs import load_runs
+from losslens.run import Run
 from losslens.summary import RunSummary, summarize
 
 #: Terms shown in the summary without --all-columns (bookkeeping first, then losses).
@@ -46,22 +46,15 @@ def parse(
         bool, typer.Option("--show-skipped", help="List the lines that could not be placed.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Parse every log afresh; neither read nor write the parse cache."
+        ),
+    ] = False,
 ) -> None:
     """Read training logs and summarise them: records, steps, terms, evaluations, skipped lines."""
-    files, discovered = expand_sources([str(p) for p in logs])
-    runs: list[Run] = []
-    with progress(len(files), "parsing", quiet) as advance:
-        for path in files:
-            try:
-                runs.append(load(path, format))
-            except LossLensError:
-                if path not in discovered:
-                    raise
-            advance()
-    if not runs:
-        from losslens.errors import NoLogsFoundError
-
-        raise NoLogsFoundError("no training logs found", path=", ".join(str(p) for p in logs))
+    runs = load_runs(logs, format, quiet, cache=not no_cache)
     summaries = [summarize(r) for r in runs]
     if len(runs) > _COMPACT_ABOVE:
         console.print(_runs_table(summaries))

@@ -50,11 +50,28 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(_MODULES[name])
 
 
+#: A first, small look: enough when exactly one format sees this many records in it. Sniffing
+#: 256 KiB with every format costs ~50 ms, the bulk of loading a 1 MB log in a sweep.
+QUICK_SNIFF_CHARS = 32_768
+QUICK_SNIFF_MIN_SCORE = 8
+
+
 def sniff_sample(sample: str) -> str | None:
     """The best-scoring format for a text sample; None when no format recognises it."""
     scores = {name: get(name).sniff(sample) for name in FORMATS}
     best = max(scores, key=lambda n: scores[n])
     return best if scores[best] > 0 else None
+
+
+def quick_sniff(sample: str) -> str | None:
+    """The format of a sample when its head alone is unambiguous, else :func:`sniff_sample`."""
+    if len(sample) > QUICK_SNIFF_CHARS:
+        head = sample[: sample.rfind("\n", 0, QUICK_SNIFF_CHARS) + 1] or sample[:QUICK_SNIFF_CHARS]
+        scores = {name: get(name).sniff(head) for name in FORMATS}
+        found = [name for name, score in scores.items() if score > 0]
+        if len(found) == 1 and scores[found[0]] >= QUICK_SNIFF_MIN_SCORE:
+            return found[0]
+    return sniff_sample(sample)
 
 
 def sniff(log: LogText) -> str:
