@@ -28,7 +28,9 @@ def test_anchor_counts_per_level_and_centring() -> None:
     torch.testing.assert_close((base[:, :2] + base[:, 2:]) / 2, torch.zeros(3, 2))
     # Next location along x is shifted by the stride; next row by stride in y.
     torch.testing.assert_close(anchors[0][3:6] - base, torch.tensor([[4.0, 0, 4, 0]] * 3))
-    torch.testing.assert_close(anchors[0][336 * 3 : 336 * 3 + 3] - base, torch.tensor([[0.0, 4, 0, 4]] * 3))
+    torch.testing.assert_close(
+        anchors[0][336 * 3 : 336 * 3 + 3] - base, torch.tensor([[0.0, 4, 0, 4]] * 3)
+    )
     # Coarsest level: stride 64, square anchor 512 x 512 at the origin.
     torch.testing.assert_close(anchors[4][1], torch.tensor([-256.0, -256.0, 256.0, 256.0]))
 
@@ -93,7 +95,9 @@ def test_max_iou_assigner_low_quality_ties_and_later_gt_wins() -> None:
     all_max = MaxIoUAssigner(0.7, 0.3, 0.3).assign_wrt_overlaps(overlaps)
     # gt0 claims c0 and c1 (tie at its max 0.4); gt1 also claims c0 and, later, wins it.
     assert all_max.gt_inds.tolist() == [2, 1, 0]
-    first_only = MaxIoUAssigner(0.7, 0.3, 0.3, gt_max_assign_all=False).assign_wrt_overlaps(overlaps)
+    first_only = MaxIoUAssigner(0.7, 0.3, 0.3, gt_max_assign_all=False).assign_wrt_overlaps(
+        overlaps
+    )
     assert first_only.gt_inds.tolist() == [2, -1, 0]
     too_low = MaxIoUAssigner(0.7, 0.3, 0.5).assign_wrt_overlaps(overlaps)
     assert too_low.gt_inds.tolist() == [-1, -1, 0]
@@ -101,7 +105,9 @@ def test_max_iou_assigner_low_quality_ties_and_later_gt_wins() -> None:
 
 def test_max_iou_assigner_ignore_regions_and_empty_inputs() -> None:
     assigner = MaxIoUAssigner(0.5, 0.4, 0.0, ignore_iof_thr=0.5)
-    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0], [100.0, 100.0, 110.0, 110.0]])
+    boxes = torch.tensor(
+        [[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0], [100.0, 100.0, 110.0, 110.0]]
+    )
     gt = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
     ignore = torch.tensor([[48.0, 48.0, 58.0, 58.0]])  # covers 64% of box 1
     result = assigner.assign(boxes, gt, torch.tensor([2]), ignore)
@@ -113,7 +119,11 @@ def test_max_iou_assigner_ignore_regions_and_empty_inputs() -> None:
 
 def _assignment(num_pos: int, num_neg: int, num_ignored: int) -> tuple:
     gt_inds = torch.cat(
-        [torch.ones(num_pos, dtype=torch.long), torch.zeros(num_neg, dtype=torch.long), -torch.ones(num_ignored, dtype=torch.long)]
+        [
+            torch.ones(num_pos, dtype=torch.long),
+            torch.zeros(num_neg, dtype=torch.long),
+            -torch.ones(num_ignored, dtype=torch.long),
+        ]
     )
     overlaps = torch.zeros(1, gt_inds.numel())
     result = MaxIoUAssigner(0.5, 0.5, 0.5, match_low_quality=False).assign_wrt_overlaps(overlaps)

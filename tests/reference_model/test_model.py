@@ -56,7 +56,10 @@ def _batch() -> tuple[torch.Tensor, list[dict[str, torch.Tensor]], list[tuple[in
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(2, 3, 128, 160, generator=generator)
     targets = [
-        {"boxes": torch.tensor([[10.0, 20.0, 70.0, 90.0], [60.0, 40.0, 150.0, 120.0]]), "labels": torch.tensor([0, 2])},
+        {
+            "boxes": torch.tensor([[10.0, 20.0, 70.0, 90.0], [60.0, 40.0, 150.0, 120.0]]),
+            "labels": torch.tensor([0, 2]),
+        },
         {"boxes": torch.tensor([[30.0, 30.0, 60.0, 80.0]]), "labels": torch.tensor([1])},
     ]
     return images, targets, [(128, 160), (112, 150)]
@@ -138,7 +141,7 @@ def test_bad_inputs_fail_with_a_sentence() -> None:
         model.loss(images, targets, sizes)
     with pytest.raises(ValueError, match="image_sizes"):
         model.predict(images, sizes[:1])
-    with pytest.raises(ValueError, match="neck.out_channels"):
+    with pytest.raises(ValueError, match=r"neck\.out_channels"):
         build_faster_rcnn(with_overrides(cpu_small(), {"model.rpn_head.in_channels": 32}))
 
 
@@ -162,7 +165,9 @@ def _peer_names() -> list[tuple[str, tuple[int, ...]]]:
     return rows
 
 
-@pytest.mark.skipif(not PEER_STATE_DICT.exists(), reason=f"peer state-dict listing not found at {PEER_STATE_DICT}")
+@pytest.mark.skipif(
+    not PEER_STATE_DICT.exists(), reason=f"peer state-dict listing not found at {PEER_STATE_DICT}"
+)
 def test_state_dict_names_and_shapes_match_mmdet_exactly() -> None:
     model = build_faster_rcnn(r50_fpn(num_classes=3))
     ours = [(name, tuple(t.shape)) for name, t in model.state_dict().items()]
@@ -201,12 +206,12 @@ def test_torchvision_resnet_weights_load_by_name() -> None:
     source = ResNet(depth=18, frozen_stages=-1).state_dict()
     source = {k: torch.randn_like(v.float()).to(v.dtype) for k, v in source.items()}
     source["fc.weight"], source["fc.bias"] = torch.randn(1000, 512), torch.randn(1000)
-    model = build_faster_rcnn(
-        with_overrides(cpu_small(), {"model.backbone.norm_cfg.type": "BN"})
-    )
+    model = build_faster_rcnn(with_overrides(cpu_small(), {"model.backbone.norm_cfg.type": "BN"}))
     report = load_torchvision_resnet(model.backbone, source)
     assert report.messages() == []
-    assert torch.equal(model.backbone.layer2[0].downsample[0].weight, source["layer2.0.downsample.0.weight"])
+    assert torch.equal(
+        model.backbone.layer2[0].downsample[0].weight, source["layer2.0.downsample.0.weight"]
+    )
     bare = load_checkpoint(model, {"state_dict": {"backbone.conv1.weight": torch.zeros(1)}})
     assert bare.size_mismatches and bare.missing_keys
 
@@ -218,6 +223,9 @@ def test_config_overrides_and_presets() -> None:
     assert cfg.model.test_cfg.rpn.nms_pre == 1000
     assert cfg.model.roi_head.bbox_head.bbox_coder.target_stds == (0.1, 0.1, 0.2, 0.2)
     changed = with_overrides(cfg, {"model.train_cfg.rpn.sampler.num": 512})
-    assert changed.model.train_cfg.rpn.sampler.num == 512 and cfg.model.train_cfg.rpn.sampler.num == 256
+    assert (
+        changed.model.train_cfg.rpn.sampler.num == 512
+        and cfg.model.train_cfg.rpn.sampler.num == 256
+    )
     with pytest.raises(KeyError, match="sampler"):
         with_overrides(cfg, {"model.train_cfg.rpn.samplr.num": 1})

@@ -39,7 +39,9 @@ def _greedy_nms_python(boxes: torch.Tensor, scores: torch.Tensor, thr: float) ->
 
 def test_box_iou_hand_computed() -> None:
     boxes1 = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 20.0, 10.0]])
-    boxes2 = torch.tensor([[5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0], [0.0, 0.0, 10.0, 10.0]])
+    boxes2 = torch.tensor(
+        [[5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0], [0.0, 0.0, 10.0, 10.0]]
+    )
     expected = torch.tensor([[50 / 150, 0.0, 1.0], [100 / 200, 0.0, 0.5]])
     torch.testing.assert_close(box_iou(boxes1, boxes2), expected)
     torch.testing.assert_close(box_overlaps(boxes1, boxes2), expected)
@@ -186,7 +188,9 @@ def test_roi_align_hand_computed_bilinear_values() -> None:
     # RoI [1, 5] x [1, 3] shifted by -0.5: x centres 1.5, 3.5; y centres 1.0, 2.0.
     rois = torch.tensor([[0.0, 1.0, 1.0, 5.0, 3.0]])
     out = roi_align(feature, rois, (2, 2), 1.0, 1, True)
-    expected = torch.tensor([[[[10 * 1.0 + 1.5, 10 * 1.0 + 3.5], [10 * 2.0 + 1.5, 10 * 2.0 + 3.5]]]])
+    expected = torch.tensor(
+        [[[[10 * 1.0 + 1.5, 10 * 1.0 + 3.5], [10 * 2.0 + 1.5, 10 * 2.0 + 3.5]]]]
+    )
     torch.testing.assert_close(out, expected)
     # Not aligned, spatial_scale 0.5: RoI [2, 10] x [2, 6] -> map [1, 5] x [1, 3].
     out = roi_align(feature, torch.tensor([[0.0, 2.0, 2.0, 10.0, 6.0]]), (1, 1), 0.5, 2, False)
@@ -200,8 +204,12 @@ def test_roi_align_hand_computed_bilinear_values() -> None:
 
 
 @pytest.mark.parametrize("implementation", sorted(ROI_ALIGN_IMPLEMENTATIONS))
-@pytest.mark.parametrize(("sampling_ratio", "aligned"), [(0, True), (2, False), (-1, False), (3, True)])
-def test_roi_align_matches_slow_loop(implementation: str, sampling_ratio: int, aligned: bool) -> None:
+@pytest.mark.parametrize(
+    ("sampling_ratio", "aligned"), [(0, True), (2, False), (-1, False), (3, True)]
+)
+def test_roi_align_matches_slow_loop(
+    implementation: str, sampling_ratio: int, aligned: bool
+) -> None:
     generator = torch.Generator().manual_seed(sampling_ratio + 10 * aligned)
     features = torch.randn(2, 3, 9, 11, generator=generator)
     xy = torch.rand(12, 2, generator=generator) * 60 - 10  # some RoIs hang off the map
@@ -209,7 +217,9 @@ def test_roi_align_matches_slow_loop(implementation: str, sampling_ratio: int, a
     rois = torch.cat([torch.randint(0, 2, (12, 1), generator=generator).float(), xy, xy + wh], 1)
     rois[0, 1:] = torch.tensor([8.0, 8.0, 8.0, 8.0])  # zero-size RoI
     expected = _roi_align_python(features, rois, (3, 2), 0.25, sampling_ratio, aligned)
-    result = roi_align(features, rois, (3, 2), 0.25, sampling_ratio, aligned, implementation=implementation)
+    result = roi_align(
+        features, rois, (3, 2), 0.25, sampling_ratio, aligned, implementation=implementation
+    )
     torch.testing.assert_close(result, expected, rtol=1e-5, atol=1e-5)
 
 
