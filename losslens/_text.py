@@ -34,7 +34,8 @@ _RECORD_PREFIX = (
     r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+ - [A-Z]+ - "  # mmcv, logging default
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [A-Z]+ - "  # mmcv 0.2 (no logger name)
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [\w.]+ [A-Z]+: "  # maskrcnn_benchmark
-    r"|(?:\d{4}/)?\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "  # mmengine file / console
+    # mmengine file / console; a year-less date must not start inside a dated one ("2024/|05/26")
+    r"|(?:\d{4}/|(?<![\d/]))\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "
     r"|\[\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"  # detectron2
     r"|json_stats: \{)"  # Detectron
 )
