@@ -82,6 +82,21 @@ def records_frame(records: list[dict[str, Any]], lines: list[int]) -> pd.DataFra
     return frame
 
 
+def drop_empty_columns(
+    frame: pd.DataFrame, records: list[dict[str, Any]], text: str
+) -> pd.DataFrame:
+    """Drop the data columns no record of ``frame`` has (the other kind of record's keys).
+
+    A column can also be empty because every value was a bare ``NaN`` (a run that diverged):
+    that one is kept. Only when the text holds a ``NaN`` literal at all are the records looked at.
+    """
+    empty = [c for c in frame.columns if not str(c).startswith("_") and frame[c].isna().all()]
+    if empty and "NaN" in text:
+        positions = frame.index.to_numpy()
+        empty = [c for c in empty if not any(c in records[i] for i in positions)]
+    return frame.drop(columns=empty)
+
+
 def flatten_dicts(frame: pd.DataFrame) -> pd.DataFrame:
     """Expand dict-valued columns (mmcv logs per-group learning rates as ``"lr": {"backbone": ...}``)
     into ``<column>_<key>`` columns, the names mmcv prints in its text log."""

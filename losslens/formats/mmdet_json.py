@@ -25,7 +25,14 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
-from losslens.formats._jsonlines import flatten_dicts, numeric_columns, read_records, records_frame
+from losslens.formats._jsonlines import (
+    JsonRecords,
+    drop_empty_columns,
+    flatten_dicts,
+    numeric_columns,
+    read_records,
+    records_frame,
+)
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 
 NAME = "mmdet_json"
@@ -77,8 +84,8 @@ def parse(log: LogText) -> Parsed:
         else:  # a JSON object that is neither a record nor the runner.meta header
             skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
     config = next((str(h["config"]) for h in headers if h.get("config")), None)
-    train_raw = _clean(frame[mode == "train"])
-    val_raw = _clean(frame[mode.notna() & (mode != "train")])
+    train_raw = _clean(frame[mode == "train"], decoded, log.text)
+    val_raw = _clean(frame[mode.notna() & (mode != "train")], decoded, log.text)
     non_numeric = sorted(set(train_raw[1]) | set(val_raw[1]))
     train, val = train_raw[0], val_raw[0]
     iter_based = _is_iteration_based(train, config)
@@ -94,9 +101,11 @@ def _is_header(record: dict[str, Any]) -> bool:
     return "mode" not in record and any(key in record for key in _HEADER_KEYS)
 
 
-def _clean(part: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def _clean(part: pd.DataFrame, decoded: JsonRecords, text: str) -> tuple[pd.DataFrame, list[str]]:
     """Drop ``mode`` and all-empty columns, expand per-group lrs, keep numbers, standard names."""
-    part = part.drop(columns=["mode"]).dropna(axis=1, how="all")
+    part = drop_empty_columns(
+        part.drop(columns=[c for c in part.columns if c == "mode"]), decoded.records, text
+    )
     part = flatten_dicts(part)
     part, dropped = numeric_columns(part, keep=_INT_KEYS)
     part = part.rename(columns={c: standard_name(c) for c in part.columns if c not in _INT_KEYS})

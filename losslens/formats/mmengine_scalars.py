@@ -28,7 +28,14 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
-from losslens.formats._jsonlines import flatten_dicts, numeric_columns, read_records, records_frame
+from losslens.formats._jsonlines import (
+    JsonRecords,
+    drop_empty_columns,
+    flatten_dicts,
+    numeric_columns,
+    read_records,
+    records_frame,
+)
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 
 NAME = "mmengine_scalars"
@@ -66,8 +73,8 @@ def parse(log: LogText) -> Parsed:
     is_eval = ~is_train & _eval_mask(frame)
     for index in frame["_line"][~is_train & ~is_eval]:
         skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)]))
-    train, dropped_train = _clean(frame[is_train])
-    evals, dropped_eval = _clean(frame[is_eval])
+    train, dropped_train = _clean(frame[is_train], decoded, log.text)
+    evals, dropped_eval = _clean(frame[is_eval], decoded, log.text)
     epoch_based = "epoch" in train and bool(train["epoch"].notna().any())
     interval = _log_interval(train, epoch_based)
     per_epoch = _iters_per_epoch(train, interval) if epoch_based else None
@@ -126,9 +133,9 @@ def _eval_mask(frame: pd.DataFrame) -> pd.Series:
     return mask
 
 
-def _clean(part: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    part = part.drop(columns=[c for c in part.columns if c == "_hier_train"]).dropna(
-        axis=1, how="all"
+def _clean(part: pd.DataFrame, decoded: JsonRecords, text: str) -> tuple[pd.DataFrame, list[str]]:
+    part = drop_empty_columns(
+        part.drop(columns=[c for c in part.columns if c == "_hier_train"]), decoded.records, text
     )
     part, dropped = numeric_columns(part, keep=_INT_KEYS)
     return part.rename(
@@ -174,7 +181,7 @@ def _train_frame(train: pd.DataFrame, epoch_based: bool) -> pd.DataFrame:
     data: dict[str, Any] = {name: _values(train[name]) for name in train.columns}
     if "step" not in data or train["step"].isna().any():
         logged = train["step"] if "step" in train else pd.Series(np.nan, index=train.index)
-        data["step"] = _values(logged.fillna(train["iter"]))
+        data["step"] = _values(logged.fillna(train["iter"]) if "iter" in train else logged)
     if not epoch_based:
         data["epoch"] = np.full(len(train), np.nan)
     return train_frame(data)

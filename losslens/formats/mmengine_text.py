@@ -145,7 +145,7 @@ class _State:
             step = (epoch - 1) * self.iters_per_epoch + inner
             row.update(epoch=epoch, iter=inner, step=step, _iters_per_epoch=self.iters_per_epoch)
         else:
-            row.update(iter=int(match["iter2"]), step=int(match["iter2"]))
+            row.update(epoch=None, iter=int(match["iter2"]), step=int(match["iter2"]))
         row["timestamp"] = stamp
         row["_line"] = index
         row.update(values)
