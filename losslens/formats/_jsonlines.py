@@ -142,3 +142,19 @@ def numeric_columns(
             column = column.astype("float64")
         out[name] = column.astype("float64") if column.dtype.kind in "iufb" else column
     return pd.DataFrame(out, index=frame.index), dropped
+
+
+def previous_rows(train: pd.DataFrame, evals: pd.DataFrame) -> np.ndarray:
+    """For each evaluation row, the position of the last training row before it in the file
+    (-1 where there is none); both frames carry ``_line``."""
+    train_lines = (
+        train["_line"].to_numpy(dtype="int64") if "_line" in train else np.zeros(0, "int64")
+    )
+    return np.searchsorted(train_lines, evals["_line"].to_numpy(dtype="int64")) - 1
+
+
+def take_previous(values: np.ndarray, before: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """``values[before]`` with ``fill`` where ``before`` is -1 (or there are no values)."""
+    if len(values) == 0:
+        return np.full(len(before), fill)
+    return np.where(before >= 0, values[np.maximum(before, 0)], fill)

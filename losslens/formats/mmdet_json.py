@@ -30,8 +30,10 @@ from losslens.formats._jsonlines import (
     drop_empty_columns,
     flatten_dicts,
     numeric_columns,
+    previous_rows,
     read_records,
     records_frame,
+    take_previous,
 )
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 
@@ -84,10 +86,9 @@ def parse(log: LogText) -> Parsed:
         else:  # a JSON object that is neither a record nor the runner.meta header
             skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
     config = next((str(h["config"]) for h in headers if h.get("config")), None)
-    train_raw = _clean(frame[mode == "train"], decoded, log.text)
-    val_raw = _clean(frame[mode.notna() & (mode != "train")], decoded, log.text)
-    non_numeric = sorted(set(train_raw[1]) | set(val_raw[1]))
-    train, val = train_raw[0], val_raw[0]
+    train, dropped_train = _clean(frame[mode == "train"], decoded, log.text)
+    val, dropped_val = _clean(frame[mode.notna() & (mode != "train")], decoded, log.text)
+    non_numeric = sorted(set(dropped_train) | set(dropped_val))
     iter_based = _is_iteration_based(train, config)
     interval = _log_interval(train) if not iter_based else _gaps(train["iter"])
     per_epoch, source = (None, None) if iter_based else _iters_per_epoch(train, val, interval)
@@ -215,31 +216,19 @@ def _evals_frame(
     iter_based: bool,
     per_epoch: int | None,
 ) -> pd.DataFrame:
-    data: dict[str, Any] = {name: _values(val[name]) for name in val.columns}
+    """Epoch-based: the evaluation after epoch E is at step E * N. Iteration-based (or N
+    unknown): at the step of the training record before it."""
     n = len(val)
+    data: dict[str, Any] = {name: _values(val[name]) for name in val.columns}
     epoch = val["epoch"].to_numpy(dtype="float64") if "epoch" in val else np.full(n, np.nan)
-    lines = val["_line"].to_numpy(dtype="int64")
-    train_lines = train["_line"].to_numpy(dtype="int64")
-    before = np.searchsorted(train_lines, lines) - 1
+    before = previous_rows(train, val)
     if iter_based or not per_epoch:
-        steps = (
-            train_df["step"].to_numpy(dtype="float64", na_value=np.nan)
-            if len(train_df)
-            else np.zeros(0)
-        )
-        step = np.where(before >= 0, steps[np.maximum(before, 0)] if len(steps) else np.nan, np.nan)
-        if iter_based:
-            epoch = np.full(n, np.nan)
+        step = take_previous(train_df["step"].to_numpy(dtype="float64", na_value=np.nan), before)
     else:
         step = epoch * per_epoch
-    segments = (
-        train_df["segment"].to_numpy(dtype="int64")
-        if "segment" in train_df
-        else np.zeros(0, "int64")
-    )
-    data["epoch"] = epoch
+    data["epoch"] = np.full(n, np.nan) if iter_based else epoch
     data["step"] = step
-    data["segment"] = segments[np.maximum(before, 0)] if len(segments) else np.zeros(n, "int64")
+    data["segment"] = take_previous(train_df["segment"].to_numpy(dtype="float64"), before, fill=0)
     return make_frame(data, EVAL_LEAD, n)
 
 

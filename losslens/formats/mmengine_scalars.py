@@ -33,8 +33,10 @@ from losslens.formats._jsonlines import (
     drop_empty_columns,
     flatten_dicts,
     numeric_columns,
+    previous_rows,
     read_records,
     records_frame,
+    take_previous,
 )
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 
@@ -194,58 +196,50 @@ def _evals_frame(
     epoch_based: bool,
     per_epoch: int | None,
 ) -> tuple[pd.DataFrame, bool]:
-    """Place each evaluation at the global training step it was made at.
-
-    ``after_val_epoch`` logs ``step=runner.epoch`` (default) or ``step=runner.iter``. Which one it
-    was is read from the data: with the epoch, the logged step equals the epoch of the training
-    record before it. The global step is then ``epoch * N`` (N known) or the step of the training
-    record before it; the logged epoch is kept in ``epoch``.
-    """
+    """Place each evaluation at the global training step it was made at: ``epoch * N`` when the
+    val step is the epoch and N is known, else the step of the training record before it; the
+    logged epoch is kept in ``epoch``."""
     n = len(evals)
     # metrics first, then the val loop's mean time/data_time (the order of the text line)
-    names = [c for c in evals.columns if c != "step" and c not in _EVAL_TIMES] + [
-        c for c in _EVAL_TIMES if c in evals
-    ]
+    names = [c for c in evals.columns if c != "step" and c not in _EVAL_TIMES]
+    names += [c for c in _EVAL_TIMES if c in evals]
     data: dict[str, Any] = {name: _values(evals[name]) for name in names}
     logged = evals["step"].to_numpy(dtype="float64") if "step" in evals else np.full(n, np.nan)
-    before = (
-        np.searchsorted(
-            train["_line"].to_numpy(dtype="int64"), evals["_line"].to_numpy(dtype="int64")
-        )
-        - 1
+    before = previous_rows(train, evals)
+    prev_step = take_previous(train_df["step"].to_numpy(dtype="float64", na_value=np.nan), before)
+    prev_epoch = take_previous(train_df["epoch"].to_numpy(dtype="float64", na_value=np.nan), before)
+    by_epoch = _logged_by_epoch(
+        logged, prev_epoch, prev_step, epoch_based, has_train=len(train_df) > 0
     )
-    has_prev = before >= 0
-    prev = np.maximum(before, 0)
-    train_steps = train_df["step"].to_numpy(dtype="float64", na_value=np.nan)
-    prev_step = np.where(has_prev, train_steps[prev] if len(train_steps) else np.nan, np.nan)
-    if epoch_based and len(train_steps):
-        train_epochs = train_df["epoch"].to_numpy(dtype="float64", na_value=np.nan)
-        prev_epoch = np.where(has_prev, train_epochs[prev], np.nan)
-        known = has_prev & ~np.isnan(logged)
-        by_epoch = not known.any() or bool((logged[known] == prev_epoch[known]).mean() > 0.5)
-    else:
-        prev_epoch = np.full(n, np.nan)
-        known = has_prev & ~np.isnan(logged)
-        by_epoch = bool(known.any() and (logged[known] < prev_step[known]).mean() > 0.5)
-        if not len(train_steps):  # validation only: mmengine's default logs the epoch
-            by_epoch = True
     if by_epoch:
-        epoch = logged if epoch_based or not len(train_steps) else np.full(n, np.nan)
+        epoch = logged if epoch_based or len(train_df) == 0 else np.full(n, np.nan)
         step = epoch * per_epoch if per_epoch else prev_step
     else:
         epoch, step = prev_epoch, logged
-    segments = (
-        train_df["segment"].to_numpy(dtype="int64")
-        if "segment" in train_df
-        else np.zeros(0, "int64")
-    )
-    data.update(
-        epoch=epoch,
-        iter=np.full(n, np.nan),
-        step=step,
-        segment=np.where(has_prev, segments[prev], 0) if len(segments) else np.zeros(n, "int64"),
-    )
+    segments = take_previous(train_df["segment"].to_numpy(dtype="float64"), before, fill=0)
+    data.update(epoch=epoch, iter=np.full(n, np.nan), step=step, segment=segments)
     return make_frame(data, EVAL_LEAD, n), by_epoch
+
+
+def _logged_by_epoch(
+    logged: np.ndarray,
+    prev_epoch: np.ndarray,
+    prev_step: np.ndarray,
+    epoch_based: bool,
+    has_train: bool,
+) -> bool:
+    """Did ``after_val_epoch`` log ``step=runner.epoch`` (default) or ``step=runner.iter``?
+
+    Epoch-based training: by epoch when the logged step equals the epoch of the training record
+    before it. Iteration-based: by epoch (the data loader's) when it is below the training step.
+    A log without training records gets mmengine's default, by epoch.
+    """
+    known = ~np.isnan(logged) & ~np.isnan(prev_step)
+    if not has_train or not known.any():
+        return True
+    if epoch_based:
+        return bool((logged[known] == prev_epoch[known]).mean() > 0.5)
+    return bool((logged[known] < prev_step[known]).mean() > 0.5)
 
 
 def _smoothing(columns: Any) -> dict[str, str]:
