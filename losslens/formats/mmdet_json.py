@@ -90,7 +90,7 @@ def parse(log: LogText) -> Parsed:
     val, dropped_val = _clean(frame[mode.notna() & (mode != "train")], decoded, log.text)
     non_numeric = sorted(set(dropped_train) | set(dropped_val))
     iter_based = _is_iteration_based(train, config)
-    interval = _log_interval(train) if not iter_based else _gaps(train["iter"])
+    interval = _log_interval(train) if not iter_based else _gaps(train)
     per_epoch, source = (None, None) if iter_based else _iters_per_epoch(train, val, interval)
     train_df = _train_frame(train, iter_based, per_epoch)
     evals_df = _evals_frame(val, train, train_df, iter_based, per_epoch)
@@ -119,7 +119,7 @@ def _is_iteration_based(train: pd.DataFrame, config: str | None) -> bool:
     if config and _ITER_RUNNER_RE.search(config):
         return True
     if "epoch" not in train or "iter" not in train or len(train) < 2:
-        return "epoch" not in train
+        return len(train) > 0 and "epoch" not in train
     epoch = train["epoch"].to_numpy(dtype="float64")
     it = train["iter"].to_numpy(dtype="float64")
     new_epoch = np.diff(epoch) > 0
@@ -129,8 +129,10 @@ def _is_iteration_based(train: pd.DataFrame, config: str | None) -> bool:
     return bool(kept_counting.mean() > 0.5)
 
 
-def _gaps(iters: pd.Series) -> int | None:
-    values = iters.dropna().to_numpy(dtype="int64")
+def _gaps(train: pd.DataFrame) -> int | None:
+    if "iter" not in train:
+        return None
+    values = train["iter"].dropna().to_numpy(dtype="int64")
     gaps = np.diff(values)
     gaps = gaps[gaps > 0]
     return int(Counter(gaps.tolist()).most_common(1)[0][0]) if len(gaps) else None

@@ -107,7 +107,7 @@ class _State:
     def on_record(self, message: str, index: int, stamp: str | None) -> bool:
         if stamp is None:
             return self._continuation(message)
-        self._end_env()
+        self.end_env()
         if "(train)" in message:
             match = TRAIN_RE.match(message)
             if match is not None:
@@ -129,7 +129,7 @@ class _State:
         self.env_lines.append(line)
         return True
 
-    def _end_env(self) -> None:
+    def end_env(self) -> None:
         if self.env_lines is not None:
             self.env = "\n".join(self.env_lines).rstrip("\n -")
             self.env_lines = None
@@ -199,7 +199,7 @@ class _State:
 def parse(log: LogText) -> Parsed:
     state = _State()
     walked = walk(log, PREFIX_RE, state.on_record, state.collector)
-    state._end_env()
+    state.end_env()
     state.collector.close_pending(state.last_where)
     skipped = list(walked.skipped)
     _drop_truncated_tail(log, state.train, skipped)

@@ -226,6 +226,15 @@ def test_iteration_based_detected_without_config(tmp_path: Path) -> None:
     assert run.meta["version_guess"].startswith("mmdetection 1.x or early 2.x")
 
 
+def test_header_only_run(tmp_path: Path) -> None:
+    """A run that died before its first log interval: only the runner.meta line."""
+    run = losslens.load(_write(tmp_path, [HEADER]))
+    assert run.format == "mmdet_json"
+    assert run.train.empty and run.evals.empty and run.skipped == []
+    assert run.meta["version_guess"] == "mmdetection 2.11.0+187774b (mmcv 1.2.4)"
+    assert run.meta["iteration_based"] is False
+
+
 def test_sniffing() -> None:
     mine = "\n".join([HEADER, _train(1, 50), _val(1, 1265)])
     assert mmdet_json.sniff(mine) == 2

@@ -199,6 +199,15 @@ def test_unplaceable_and_glued_lines(tmp_path: Path) -> None:
     assert [s.line_no for s in run.skipped] == [2, 3]
 
 
+def test_validation_records_without_training(tmp_path: Path) -> None:
+    """Without training records the logged step is taken as mmengine's default, the epoch; the
+    global step is unknown. Text values are left out and named in the meta."""
+    run = losslens.load(_write(tmp_path, ['{"step": 3}', '{"note": "x", "step": 4}']))
+    assert run.train.empty
+    assert run.evals["epoch"].tolist() == [3, 4] and run.evals["step"].isna().all()
+    assert run.meta["non_numeric_keys"] == ["note"]
+
+
 def test_sniffing() -> None:
     mine = "\n".join(VOC)
     assert mmengine_scalars.sniff(mine) == 4
