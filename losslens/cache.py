@@ -181,10 +181,13 @@ def _same_run(a: Any, b: Any) -> bool:
     return bool(a.skipped == b.skipped and a.meta == b.meta)
 
 
-def _shift_segments(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
-    if "segment" in frame and offset:
-        frame = frame.copy()
-        frame["segment"] = frame["segment"] + offset
+def _shift(frame: pd.DataFrame, segments: int, lines: int) -> pd.DataFrame:
+    """A tail table placed after the cached prefix: segments and line numbers moved on."""
+    frame = frame.copy()
+    if "segment" in frame and segments:
+        frame["segment"] = frame["segment"] + segments
+    if "line_no" in frame and lines:
+        frame["line_no"] = frame["line_no"] + lines
     return frame
 
 
@@ -208,8 +211,10 @@ def _merge(cached: Any, tail: Any, resume: _Resume) -> Any:
     ]
     return replace(
         cached,
-        train=_concat(train, _shift_segments(tail.train, offset)),
-        evals=_concat(cached.evals.iloc[: resume.n_evals], _shift_segments(tail.evals, offset)),
+        train=_concat(train, _shift(tail.train, offset, resume.lines_before)),
+        evals=_concat(
+            cached.evals.iloc[: resume.n_evals], _shift(tail.evals, offset, resume.lines_before)
+        ),
         per_class=_concat(cached.per_class.iloc[: resume.n_per_class], per_class),
         skipped=skipped,
         meta=_merge_meta(cached.meta, resume.tail_meta, tail.meta, resume.lines_before),
@@ -221,7 +226,10 @@ def _concat(head: pd.DataFrame, tail: pd.DataFrame) -> pd.DataFrame:
         return tail.reset_index(drop=True)
     if not len(tail.columns):
         return head.reset_index(drop=True)
-    return pd.concat([head, tail], ignore_index=True)
+    merged = pd.concat([head, tail], ignore_index=True)
+    if "line_no" in merged.columns:  # the tables keep line_no last (losslens.frame.make_frame)
+        merged = merged[[c for c in merged.columns if c != "line_no"] + ["line_no"]]
+    return merged
 
 
 def _is_count(key: str) -> bool:

@@ -24,6 +24,7 @@ from losslens._text import (
 )
 from losslens.errors import LossLensError, NoLogsFoundError, ParseError
 from losslens.formats._common import Parsed, SkippedLine
+from losslens.frame import INDEX_COLUMNS
 
 Source = str | os.PathLike[str]
 #: File names that are logs whatever their extension, and extensions worth sniffing in a directory.
@@ -73,8 +74,7 @@ class Run:
 
     def terms(self) -> list[str]:
         """The logged numeric keys of the train table (everything but the bookkeeping columns)."""
-        skip = {"epoch", "iter", "step", "segment", "timestamp"}
-        return [c for c in self.train.columns if c not in skip]
+        return [c for c in self.train.columns if c not in INDEX_COLUMNS]
 
     def canonical(self) -> pd.DataFrame:
         """The train table with canonical term names (see :mod:`losslens.terms`).
@@ -112,9 +112,20 @@ def _parse_log(log: LogText, name: str, format: str | None, fast: bool) -> Run:
     return _run(log, name, module, parsed, format)
 
 
-def _run(log: LogText, name: str, module: ModuleType, parsed: Parsed, format: str | None) -> Run:
+def _run(
+    log: LogText,
+    name: str,
+    module: ModuleType,
+    parsed: Parsed,
+    format: str | None,
+    *,
+    map_line_no: bool = True,
+) -> Run:
     if format is not None and parsed.train.empty and parsed.evals.empty:
         raise ParseError(f"no {name} records found; is this really a {name} log?", path=log.path)
+    for frame in (parsed.train, parsed.evals):
+        if map_line_no and "line_no" in frame.columns:
+            frame["line_no"] = _physical_line_numbers(log, frame["line_no"])
     meta = dict(parsed.meta)
     meta.setdefault("framework", module.FRAMEWORK)
     meta["lines"] = log.n_physical_lines
@@ -123,6 +134,16 @@ def _run(log: LogText, name: str, module: ModuleType, parsed: Parsed, format: st
         meta["decode_errors"] = log.decode_errors
     meta.update({f"n_{k}": v for k, v in log.notes.items()})
     return Run(log.path, name, parsed.train, parsed.evals, parsed.per_class, parsed.skipped, meta)
+
+
+def _physical_line_numbers(log: LogText, logical: pd.Series) -> pd.Series:
+    """Logical line indices (0-based) -> the 1-based line numbers an editor shows."""
+    if log.line_nos is None:
+        return logical + 1
+    mapping = pd.array(log.line_nos, dtype="Int64")
+    index = logical.to_numpy(dtype="int64", na_value=0)
+    out = pd.Series(mapping[index], index=logical.index, dtype="Int64")
+    return out.where(logical.notna())
 
 
 def parse_bytes(
@@ -149,8 +170,8 @@ def parse_bytes(
     if fast and not is_utf16(raw) and hasattr(module, "parse_bytes"):
         got = module.parse_bytes(raw, path, mtime, sample)
         if got is not None:
-            parsed, rest = got
-            return _run(rest, name, module, parsed, format)
+            parsed, rest = got  # line_no is physical already: the rest log lacks the read lines
+            return _run(rest, name, module, parsed, format, map_line_no=False)
     if log is None:
         log = log_from_bytes(raw, path, mtime, sample)
     return _parse_log(log, name, format, fast)

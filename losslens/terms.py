@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 
 from losslens.errors import FormatOptionError
+from losslens.frame import INDEX_COLUMNS
 
 if TYPE_CHECKING:
     from losslens.run import Run
 
-#: Columns of the train table that are bookkeeping, not logged terms.
-INDEX_COLUMNS = ("epoch", "iter", "step", "segment", "timestamp")
 #: Standard non-loss columns every format shares (already canonical).
 STANDARD_COLUMNS = ("lr", "eta_s", "time_s", "data_time_s", "memory_mb")
 

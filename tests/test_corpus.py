@@ -121,7 +121,9 @@ def test_segments(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> None:
 
 
 NAN_COUNTED = [
-    e for e in ENTRIES if "n_train_lines_with_nan" in e["truth"] or "n_train_records_with_nan" in e["truth"]
+    e
+    for e in ENTRIES
+    if "n_train_lines_with_nan" in e["truth"] or "n_train_records_with_nan" in e["truth"]
 ]
 
 

@@ -13,7 +13,7 @@ evaluations and ends config blocks), and the read rows carry the placeholder's l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,6 +117,8 @@ def _assemble(
     order = np.argsort(lines, kind="stable")
     columns = {k: v[order] for k, v in columns.items()}
     columns["_line"] = logical[run_of_line[order]]
+    # ``_line`` of a read row is its placeholder's; ``line_no`` keeps its own physical line
+    columns["line_no"] = (lines[order] + 1).astype(np.float64)
     return FastRead(columns, log, flags, len(lines))
 
 
@@ -144,3 +146,38 @@ def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
             ]
         )
     return out
+
+
+def physical_lines(log: LogText, logical: np.ndarray) -> np.ndarray:
+    """Logical line indices of the rest log (float, NaN allowed) -> physical 1-based numbers."""
+    mapping = np.asarray(
+        log.line_nos if log.line_nos is not None else np.arange(1, len(log.lines) + 1),
+        dtype=np.float64,
+    )
+    out = np.full(len(logical), np.nan)
+    present = ~np.isnan(logical)
+    out[present] = mapping[logical[present].astype(np.int64)]
+    return out
+
+
+def fill_line_no(log: LogText, columns: dict[str, Any], n: int | None = None) -> None:
+    """Give every row a physical ``line_no``: rows from the rest log get theirs from ``_line``.
+
+    Rows read by the fast path (or evaluations placed at one) carry it already; the others have
+    none (NaN/None) and a ``_line`` that indexes the rest log. ``n``: rows when the columns
+    may all be missing (an empty table).
+    """
+    n = len(columns["_line"]) if "_line" in columns else (n or 0)
+    if not n or "_line" not in columns:
+        return
+    given = columns.get("line_no")
+    line_no = (
+        np.full(n, np.nan)
+        if given is None
+        else np.array([np.nan if v is None else v for v in given], dtype=np.float64)
+    )
+    missing = np.isnan(line_no)
+    if missing.any():
+        logical = np.asarray(columns["_line"], dtype=np.float64)[missing]
+        line_no[missing] = physical_lines(log, logical)
+    columns["line_no"] = line_no

@@ -33,7 +33,7 @@ from losslens.formats._common import (
     to_float,
 )
 from losslens.formats._evalblocks import EvalCollector
-from losslens.formats._fasttext import read_fast
+from losslens.formats._fasttext import fill_line_no, read_fast
 from losslens.formats._textlog import RecordError, log_interval, split_items, walk
 from losslens.frame import Columns, build_frames
 
@@ -169,6 +169,8 @@ def _where(row: dict[str, Any]) -> dict[str, Any]:
         "timestamp": _stamp_text(row["timestamp"]),
         "_line": int(row["_line"]),
         "_per": per,
+        # a row read by the fast path knows its own physical line (its _line is a placeholder's)
+        **({"line_no": int(row["line_no"])} if "line_no" in row else {}),
     }
 
 
@@ -309,6 +311,9 @@ def _parse_rest(
     state.close_pending(len(log.lines))
     skipped = list(walked.skipped)
     train_cols = _merge_train(bulk, state.train)
+    if bulk is not None and "line_no" in bulk:
+        fill_line_no(log, train_cols.to_dict())
+        fill_line_no(log, state.collector.evals.to_dict(), state.collector.evals.n)
     _drop_truncated_tail(log, train_cols, skipped)
     train, evals, per_class = build_frames(
         train_cols,
