@@ -76,3 +76,42 @@ def test_fast_equals_per_line_on_messy_lines(tmp_path: Path, ending: str) -> Non
         fast = losslens.load(path, cache=False)
         assert_same_run(fast, losslens.load(path, fast=False, cache=False))
         assert len(fast.evals) == 1
+
+
+ENGINE = "2022/12/13 19:00:12 - mmengine - INFO - "
+ENGINE_TRAIN = (
+    "Epoch(train) [{e}][{i:>4}/3104]  lr: 1.0000e-02  eta: {eta}  time: 0.1285  "
+    "data_time: 0.0040  memory: 2581  loss: {v}  loss_cls: 0.3771  acc: 92.1875"
+)
+
+
+def _engine(e: int, i: int, v: str = "0.7176", eta: str = "0:26:28") -> str:
+    return ENGINE + ENGINE_TRAIN.format(e=e, i=i, v=v, eta=eta)
+
+
+ENGINE_MESSY = [
+    "System environment:",
+    "    sys.platform: linux",
+    _engine(1, 50),
+    _engine(1, 100, v="nan", eta="1 day, 2:03:04"),
+    _engine(1, 150, v="3961M"),  # per-line only
+    "12/13 19:00:13 - mmengine - INFO - " + ENGINE_TRAIN.format(e=1, i=200, v="0.5", eta="0:01:00"),
+    ENGINE
+    + "Epoch(val)  [1][3/3]    coco/bbox_mAP: 0.5560  coco/bbox_mAP_50: 0.9620  data_time: 0.0446  time: 0.2311",
+    ENGINE
+    + "Epoch(train)  [2][  50/3104]  base_lr: 2.0000e-04 lr: 2.1648e-06  eta: 8:27:55  time: 0.2526  data_time: 0.0334  memory: 9182  grad_norm: nan  loss: 59.1782",
+    _engine(2, 100),
+    ENGINE + "Iter(train) [  50/90000]  lr: 1.0000e-02  eta: 0:26:28  time: 0.1285  loss: 0.5",
+    _engine(1, 50),  # resumed
+    _engine(1, 100)[:90],  # cut off mid-write when it is the last line
+]
+
+
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_fast_equals_per_line_on_messy_mmengine_lines(tmp_path: Path, ending: str) -> None:
+    path = tmp_path / "engine.log"
+    path.write_text("\n".join(ENGINE_MESSY) + ending)
+    fast = losslens.load(path, cache=False)
+    assert fast.format == "mmengine_text"
+    assert_same_run(fast, losslens.load(path, fast=False, cache=False))
+    assert len(fast.evals) == 1

@@ -206,14 +206,14 @@ def key_spans(
     colons: np.ndarray,
     line_end: np.ndarray,
     keys: list[bytes],
-    item_sep: bytes,
+    item_sep: bytes | list[bytes],
     first_key_start: np.ndarray,
 ) -> KeySpans:
     """Check the keys of lines whose ``": "`` positions are ``colons: int64[L, K]``.
 
     Key ``k`` must end at ``colons[:, k]``; key 0 must start at ``first_key_start``; key ``k > 0``
-    must be preceded by ``item_sep``, which ends value ``k - 1``; the last value ends at
-    ``line_end``.
+    must be preceded by ``item_sep`` (or ``item_sep[k - 1]`` when it is a list), which ends
+    value ``k - 1``; the last value ends at ``line_end``.
     """
     n_lines, n_keys = colons.shape
     ok = np.ones(n_lines, dtype=bool)
@@ -225,8 +225,9 @@ def key_spans(
         if k == 0:
             ok &= key_start == first_key_start
         else:
-            sep_start = key_start - len(item_sep)
-            ok &= literal_at(buf, sep_start, item_sep)
+            sep = item_sep if isinstance(item_sep, bytes) else item_sep[k - 1]
+            sep_start = key_start - len(sep)
+            ok &= literal_at(buf, sep_start, sep)
             value_ends[:, k - 1] = sep_start
     value_ends[:, n_keys - 1] = line_end
     ok &= (value_ends >= value_starts).all(axis=1)

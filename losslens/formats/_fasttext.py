@@ -114,11 +114,13 @@ def _assemble(
     lines = np.concatenate([p[0] for p in parts])
     run_of_line = np.searchsorted(run_starts, lines, side="right") - 1
     columns = concat_columns([cols for _, cols in parts])
-    order = np.argsort(lines, kind="stable")
-    columns = {k: v[order] for k, v in columns.items()}
-    columns["_line"] = logical[run_of_line[order]]
+    if len(lines) > 1 and not (np.diff(lines) > 0).all():  # shapes interleaved in a chunk
+        order = np.argsort(lines, kind="stable")
+        columns = {k: v[order] for k, v in columns.items()}
+        lines, run_of_line = lines[order], run_of_line[order]
+    columns["_line"] = logical[run_of_line]
     # ``_line`` of a read row is its placeholder's; ``line_no`` keeps its own physical line
-    columns["line_no"] = (lines[order] + 1).astype(np.float64)
+    columns["line_no"] = (lines + 1).astype(np.float64)
     return FastRead(columns, log, flags, len(lines))
 
 

@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from losslens._text import LogText
 from losslens.formats._common import SkippedLine
 from losslens.formats._evalblocks import EvalCollector
@@ -29,7 +31,12 @@ from losslens.frame import Columns
 RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
 _BLOCK_STARTS = (
     ("env", re.compile(r"^(?:Environment info:|System environment:|\s*-{20,}\s*$)")),
-    ("config", re.compile(r"^(?:Config:|Running with full config|Contents of args\.config_file|Full config)")),
+    (
+        "config",
+        re.compile(
+            r"^(?:Config:|Running with full config|Contents of args\.config_file|Full config)"
+        ),
+    ),
 )
 #: ``key: value`` items as mmcv/mmengine/detectron2/maskrcnn_benchmark print them.
 KEY_RE = re.compile(r"(?:(?<=^)|(?<=[\s,]))([A-Za-z_][\w.@/\-]*(?: mem)?): ")
@@ -70,11 +77,13 @@ def walk(
     collector: EvalCollector,
     bulk: list[bool] | None = None,
     on_bulk: Callable[[int], None] | None = None,
+    on_every_bulk: Callable[[int], None] | None = None,
 ) -> WalkResult:
     """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group.
 
     ``bulk[i]`` marks lines already read as records by a bulk parser: they are passed over,
-    except that ``on_bulk(i)`` is called when an evaluation is pending (a record closes it).
+    except that ``on_bulk(i)`` is called when an evaluation is pending (a record closes it), and
+    ``on_every_bulk(i)`` (when given) on each of them.
     """
     result = WalkResult()
     block: str | None = None
@@ -94,6 +103,8 @@ def walk(
                 end_block()
             if on_bulk is not None and collector.pending:
                 on_bulk(index)
+            if on_every_bulk is not None:
+                on_every_bulk(index)
             continue
         line = RAY_PREFIX_RE.sub("", raw, count=1) if raw.startswith("(") else raw
         match = prefix_re.match(line)
@@ -136,7 +147,9 @@ def most_common(values: Sequence[int | None]) -> int | None:
 
 def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
-    gaps = [b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a]
+    gaps = [
+        b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a
+    ]
     return most_common(gaps)
 
 
@@ -167,3 +180,28 @@ def strip_rank_tags(log: LogText) -> LogText:
         return log
     lines = [RANK_TAG_RE.sub("", line, count=1) for line in log.lines]
     return replace(log, text="\n".join(lines), lines=lines)
+
+
+def _as_floats(values: Sequence[float | None] | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=False)
+    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def most_common_of(values: Sequence[float | None] | np.ndarray) -> int | None:
+    """:func:`most_common` for large columns (None/NaN ignored; ties go to the first seen)."""
+    arr = _as_floats(values)
+    arr = arr[~np.isnan(arr)]
+    if len(arr) == 0:
+        return None
+    unique, first, counts = np.unique(arr, return_index=True, return_counts=True)
+    best = counts == counts.max()
+    return int(unique[best][np.argmin(first[best])])
+
+
+def log_interval_of(iters: Sequence[float | None] | np.ndarray) -> int | None:
+    """:func:`log_interval` for large columns."""
+    arr = _as_floats(iters)
+    a, b = arr[:-1], arr[1:]
+    valid = ~np.isnan(a) & ~np.isnan(b) & (b > a)
+    return most_common_of((b - a)[valid])

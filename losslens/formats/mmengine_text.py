@@ -21,20 +21,32 @@ before it belong to the same row. ``Iter(train) [i/max_iters]`` is iteration-bas
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from losslens._text import LogText
+from losslens.formats import _bytelines as bl
 from losslens.formats._common import (
     Parsed,
     SkippedLine,
     YearGuesser,
     mtime_year,
     parse_eta,
+    parse_timestamps,
     standard_name,
     to_float,
 )
 from losslens.formats._evalblocks import EvalCollector
-from losslens.formats._textlog import RecordError, log_interval, most_common, split_items, walk
+from losslens.formats._fasttext import FastRead, concat_columns, fill_line_no, read_fast
+from losslens.formats._textlog import (
+    KEY_RE,
+    RecordError,
+    log_interval_of,
+    most_common_of,
+    split_items,
+    walk,
+)
 from losslens.frame import Columns, build_frames
 
 NAME = "mmengine_text"
@@ -197,13 +209,43 @@ class _State:
 
 
 def parse(log: LogText) -> Parsed:
+    return _parse_rest(log, None)
+
+
+def parse_bytes(
+    raw: bytes, name: str, mtime: float | None, sample: str | None
+) -> tuple[Parsed, LogText] | None:
+    """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
+
+    Returns None when no line could be read this way (the caller parses the text).
+    """
+    reader = _ByteReader()
+    fast = read_fast(raw, name, mtime, reader, sample)
+    if fast is None:
+        return None
+    fast.log.sample = sample
+    return _parse_rest(fast.log, fast, reader.shapes), fast.log
+
+
+def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None = None) -> Parsed:
     state = _State()
-    walked = walk(log, PREFIX_RE, state.on_record, state.collector)
+    bulk = _BulkRows(fast, state, shapes or []) if fast is not None else None
+    walked = walk(
+        log,
+        PREFIX_RE,
+        state.on_record,
+        state.collector,
+        fast.placeholders if fast is not None else None,
+        on_every_bulk=bulk.on_placeholder if bulk is not None else None,
+    )
     state.end_env()
     state.collector.close_pending(state.last_where)
     skipped = list(walked.skipped)
-    _drop_truncated_tail(log, state.train, skipped)
+    _drop_truncated_tail(log, state.train, skipped, bulk)
     _complete_years(log, state.train, state.collector.evals)
+    if bulk is not None:
+        state.train = bulk.merged(log, state.train)
+        fill_line_no(log, state.collector.evals.to_dict(), state.collector.evals.n)
     train, evals, per_class = build_frames(
         state.train,
         state.collector.evals,
@@ -216,15 +258,20 @@ def parse(log: LogText) -> Parsed:
     return Parsed(train, evals, per_class, sorted(skipped), meta)
 
 
-def _drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
+def _drop_truncated_tail(
+    log: LogText, train: Columns, skipped: list[SkippedLine], bulk: _BulkRows | None = None
+) -> None:
     """A last line cut off mid-write has fewer keys than the line before it: report, not keep."""
     lines = train.column("_line")
-    if log.ends_with_newline or train.n < 2 or lines is None or lines[-1] != len(log.lines) - 1:
+    if log.ends_with_newline or train.n < 1 or lines is None or lines[-1] != len(log.lines) - 1:
         return
     cols = train.to_dict()
-    if {k for k, c in cols.items() if c[-1] is not None} < {
-        k for k, c in cols.items() if c[-2] is not None
-    }:
+    previous = bulk.keys_before(lines[-1]) if bulk is not None else None
+    if previous is None:
+        if train.n < 2:
+            return
+        previous = {k for k, c in cols.items() if c[-2] is not None}
+    if {k for k, c in cols.items() if c[-1] is not None} < previous:
         for col in cols.values():
             col.pop()
         train.n -= 1
@@ -304,12 +351,14 @@ def _meta(log: LogText, state: _State, blocks: dict[str, str], train: Any) -> di
         c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
     ]
     processor = _log_processor(config)
+    iters = state.train.column("iter")
+    per = state.train.column("_iters_per_epoch")
     meta: dict[str, Any] = {
         "framework": FRAMEWORK,
         "version_guess": _version_guess(env, config),
         "smoothing": _smoothing(columns, processor),
-        "log_interval": log_interval(state.train.column("iter") or []),
-        "iters_per_epoch": most_common(state.train.column("_iters_per_epoch") or []),
+        "log_interval": log_interval_of(iters if iters is not None else []),
+        "iters_per_epoch": most_common_of(per if per is not None else []),
         "eval_units": "fraction",
         "config": config,
         "env": env,
@@ -337,3 +386,249 @@ def _version_guess(env: str | None, config: str | None) -> str:
         else "mmdetection 3.x"
     )
     return f"{library} (mmengine {engine.group(1)})" if engine else f"{library} (mmengine)"
+
+
+# -- the fast path ---------------------------------------------------------------------------
+
+#: ``2022/12/13 19:00:12``: the file handler's timestamp; year-less console lines go per line.
+_TS_LEN = 19
+_MAX_NEW_SHAPES_PER_CHUNK = 64
+_MAX_PAD = 16  # most spaces of bracket padding read by the fast path
+
+
+class _Shape(NamedTuple):
+    """One training-line shape: the head up to ``(train)``, the keys and what precedes each."""
+
+    head: bytes  # e.g. b" - mmengine - INFO - Epoch(train)"
+    epoch_based: bool
+    lead: bytes  # between ``]`` and the first key
+    keys: tuple[bytes, ...]
+    seps: tuple[bytes, ...]  # before each key after the first (two spaces; one between lr keys)
+    columns: tuple[str, ...]
+
+
+def _shape_of(line: bytes) -> _Shape | None:
+    """The shape of one training line, from the per-line regexes; None if it is not one."""
+    try:
+        text = line.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    prefix = PREFIX_RE.match(text)
+    if prefix is None or prefix.end() - len(" - ") < _TS_LEN or text[4] != "/":
+        return None
+    message = text[prefix.end() :]
+    match = TRAIN_RE.match(message)
+    opening = "Epoch(train)" if message.startswith("Epoch(train)") else "Iter(train)"
+    if match is None or not message.startswith(opening):
+        return None
+    body = match["body"]
+    found = list(KEY_RE.finditer(body))
+    if not found:
+        return None
+    keys = tuple(m.group(1) for m in found)
+    columns = tuple(standard_name(k) for k in keys)
+    if len(set(columns)) != len(columns):
+        return None
+    seps = tuple(body[found[k - 1].end() : found[k].start()] for k in range(1, len(found)))
+    # separators are whatever follows a value: keep only the whitespace after the value token
+    seps = tuple(" " * (len(sep) - len(sep.rstrip(" "))) for sep in seps)
+    lead = body[: found[0].start()]
+    if not lead.strip(" ") == "" or not all(seps):
+        return None
+    return _Shape(
+        (text[_TS_LEN : prefix.end()] + opening).encode(),
+        match["epoch"] is not None,
+        lead.encode(),
+        tuple(k.encode() for k in keys),
+        tuple(s.encode() for s in seps),
+        columns,
+    )
+
+
+def _skip_spaces(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    out = pos.copy()
+    for _ in range(_MAX_PAD):
+        more = bl.at(buf, out) == bl.SPACE
+        if not more.any():
+            break
+        out += more
+    return out
+
+
+class _ByteReader:
+    """Reads mmengine training lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
+
+    def __init__(self) -> None:
+        self.shapes: list[_Shape] = []
+
+    def read_chunk(
+        self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
+    ) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        colons = bl.colon_positions(buf, int(starts[0]), int(ends[-1]))
+        first = np.searchsorted(colons, starts)
+        count = np.searchsorted(colons, ends) - first
+        stamps, ok = bl.timestamps_ymd_hms_ms(buf, starts, ord("/"), None)
+        todo = np.flatnonzero(candidates & ok & (count > 0) & (ends - starts > _TS_LEN + 8))
+        found = []
+        tried = shape_id = 0
+        while len(todo):
+            if shape_id == len(self.shapes):
+                if tried == _MAX_NEW_SHAPES_PER_CHUNK:
+                    break
+                tried += 1
+                line = todo[0]
+                shape = _shape_of(bytes(buf[starts[line] : ends[line]]))
+                if shape is None or shape in self.shapes:
+                    todo = todo[1:]
+                    continue
+                self.shapes.append(shape)
+            shape = self.shapes[shape_id]
+            fits = todo[count[todo] == len(shape.keys)]
+            if len(fits):
+                positions, cols = _read_shape(buf, starts, ends, colons, first, fits, shape)
+                if len(positions):
+                    cols["timestamp"] = stamps[positions]
+                    cols["_shape"] = np.full(len(positions), float(shape_id))
+                    found.append((shape_id, positions, cols))
+                    todo = np.setdiff1d(todo, positions, assume_unique=True)
+            shape_id += 1
+        return found
+
+
+def _read_shape(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    colons: np.ndarray,
+    first: np.ndarray,
+    lines: np.ndarray,
+    shape: _Shape,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Read ``lines`` (chunk positions) as ``shape``: (positions read, columns)."""
+    n_keys = len(shape.keys)
+    at_colon = colons[first[lines][:, None] + np.arange(n_keys)]  # [L, K]
+    pos = starts[lines] + _TS_LEN
+    ok = bl.literal_at(buf, pos, shape.head)
+    pos = _skip_spaces(buf, pos + len(shape.head))
+    ok &= bl.at(buf, pos) == ord("[")
+    cols: dict[str, np.ndarray] = {}
+    if shape.epoch_based:
+        start = _skip_spaces(buf, pos + 1)
+        epoch, end = bl.scan_uint(buf, start)
+        ok &= (end > start) & (bl.at(buf, end) == ord("]"))
+        pos = _skip_spaces(buf, end + 1)
+        ok &= bl.at(buf, pos) == ord("[")
+    start = _skip_spaces(buf, pos + 1)
+    it, end = bl.scan_uint(buf, start)
+    ok &= (end > start) & (bl.at(buf, end) == ord("/"))
+    per, per_end = bl.scan_uint(buf, end + 1)
+    ok &= (per_end > end + 1) & (bl.at(buf, per_end) == ord("]"))
+    ok &= bl.literal_at(buf, per_end + 1, shape.lead)
+    spans = bl.key_spans(
+        buf,
+        at_colon,
+        ends[lines],
+        list(shape.keys),
+        list(shape.seps),
+        per_end + 1 + len(shape.lead),
+    )
+    ok &= spans.ok
+    keep = np.flatnonzero(ok)
+    it = it[keep].astype(np.float64)
+    if shape.epoch_based:
+        ep, n = epoch[keep].astype(np.float64), per[keep].astype(np.float64)
+        cols.update(epoch=ep, iter=it, step=(ep - 1) * n + it, _iters_per_epoch=n)
+    else:
+        cols.update(epoch=np.full(len(keep), np.nan), iter=it, step=it.copy())
+    numeric = [k for k, key in enumerate(shape.keys) if key != b"eta"]
+    values, good = bl.floats(
+        buf,
+        spans.value_starts[keep][:, numeric].ravel(),
+        spans.value_ends[keep][:, numeric].ravel(),
+    )
+    values = values.reshape(len(keep), len(numeric))
+    row_ok = good.reshape(len(keep), len(numeric)).all(axis=1)
+    for j, k in enumerate(numeric):
+        cols[shape.columns[k]] = values[:, j]
+    for k, key in enumerate(shape.keys):
+        if key == b"eta":
+            eta, eta_ok = bl.eta_seconds(
+                buf, spans.value_starts[keep, k], spans.value_ends[keep, k]
+            )
+            cols["eta_s"] = eta
+            row_ok &= eta_ok
+    lead = ["epoch", "iter", "step"] + (["_iters_per_epoch"] if shape.epoch_based else [])
+    order = lead + list(shape.columns)
+    return lines[keep[row_ok]], {c: cols[c][row_ok] for c in order}
+
+
+class _BulkRows:
+    """The rows the fast path read, as the per-line state sees them at each placeholder."""
+
+    def __init__(self, fast: FastRead, state: _State, shapes: list[_Shape]) -> None:
+        self.cols = fast.columns
+        self.state = state
+        self.shapes = shapes
+        self.lines = np.asarray(self.cols["_line"])
+        self.shape_keys: dict[int, set[str]] = {}
+
+    def on_placeholder(self, index: int) -> None:
+        """A run of read training rows passes: update the state as their per-line reading would."""
+        lo, hi = np.searchsorted(self.lines, [index, index + 1])
+        if lo == hi:
+            return
+        state = self.state
+        state.end_env()
+        state.collector.close_pending(state.last_where)
+        last = hi - 1
+        epoch = self.cols["epoch"][last]
+        if not np.isnan(epoch):
+            state.iters_per_epoch = int(self.cols["_iters_per_epoch"][last])
+        step = int(self.cols["step"][last])
+        state.last_step = step
+        state.last_where = {
+            "epoch": None if np.isnan(epoch) else int(epoch),
+            "iter": None,
+            "step": step,
+            "timestamp": _stamp_text(self.cols["timestamp"][last]),
+            "_line": index,
+            "line_no": int(self.cols["line_no"][last]),
+        }
+
+    def keys_before(self, index: int) -> set[str] | None:
+        """Keys of the last read row before logical line ``index``, if it is the latest row."""
+        pos = int(np.searchsorted(self.lines, index)) - 1
+        if pos < 0:
+            return None
+        shape = self.shapes[int(self.cols["_shape"][pos])]
+        keys = {"iter", "step", "timestamp", "_line", *shape.columns}
+        return keys | ({"epoch", "_iters_per_epoch"} if shape.epoch_based else set())
+
+    def merged(self, log: LogText, rows: Columns) -> Columns:
+        """Read rows and per-line rows as one table in file order."""
+        parts = [dict(self.cols)]
+        if rows.n:
+            part = {
+                k: np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
+                for k, col in rows.to_dict().items()
+                if k != "timestamp"
+            }
+            stamps = rows.column("timestamp") or [None] * rows.n
+            part["timestamp"] = np.asarray(
+                parse_timestamps(list(stamps), _TIMESTAMP_FORMAT)
+            ).astype("datetime64[us]")
+            part["line_no"] = np.full(rows.n, np.nan)
+            parts.append(part)
+        merged = concat_columns(parts)
+        order = np.argsort(merged["_line"], kind="stable")
+        merged = {k: v[order] for k, v in merged.items()}
+        fill_line_no(log, merged)
+        return Columns.from_arrays(merged)
+
+
+def _stamp_text(stamp: Any) -> str | None:
+    """A fast-path timestamp (datetime64) in the log's own text form, as per-line rows keep it."""
+    if np.isnat(stamp):
+        return None
+    text = str(stamp.astype("datetime64[s]"))  # 2022-12-13T19:00:12
+    return text[:10].replace("-", "/") + " " + text[11:19]
