@@ -37,9 +37,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import _gen  # noqa: E402
+import _gen
 
-import losslens  # noqa: E402
+import losslens
 
 # -- baselines -------------------------------------------------------------------------------
 
