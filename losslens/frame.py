@@ -163,7 +163,8 @@ def make_frame(data: Mapping[str, Any], lead: Iterable[str], n: int | None = Non
     if "line_no" in order:
         order.remove("line_no")
         order.append("line_no")
-    frame = pd.DataFrame({name: _typed(name, data[name]) for name in order})
+    # copy=False: the columns are fresh arrays; consolidating them would double peak memory
+    frame = pd.DataFrame({name: _typed(name, data[name]) for name in order}, copy=False)
     if n is not None and not order:
         frame = pd.DataFrame(index=pd.RangeIndex(n))
     return frame

@@ -131,20 +131,23 @@ def _raw_ends(raw: bytes, starts: np.ndarray, pieces: np.ndarray) -> np.ndarray:
 
 
 def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Row-wise concatenation of column dicts: the union of keys, NaN (or NaT) where absent."""
+    """Row-wise concatenation of column dicts: the union of keys, NaN (or NaT) where absent.
+
+    Each part's column is released as soon as it is copied, so that the peak memory is the
+    result plus one column, not twice the columns (the parts are emptied).
+    """
     if len(parts) == 1:
         return dict(parts[0])
     keys = list(dict.fromkeys(k for part in parts for k in part))
+    sizes = [len(next(iter(part.values()))) for part in parts]
     out = {}
     for key in keys:
         like = next(part[key] for part in parts if key in part)
         pad = np.datetime64("NaT") if like.dtype.kind == "M" else np.nan
         out[key] = np.concatenate(
             [
-                part[key]
-                if key in part
-                else np.full(len(next(iter(part.values()))), pad, like.dtype)
-                for part in parts
+                part.pop(key) if key in part else np.full(size, pad, like.dtype)
+                for part, size in zip(parts, sizes, strict=True)
             ]
         )
     return out

@@ -606,6 +606,10 @@ class _BulkRows:
 
     def merged(self, log: LogText, rows: Columns) -> Columns:
         """Read rows and per-line rows as one table in file order."""
+        if not rows.n:
+            merged = dict(self.cols)
+            fill_line_no(log, merged)
+            return Columns.from_arrays(merged)
         parts = [dict(self.cols)]
         if rows.n:
             part = {
@@ -621,7 +625,8 @@ class _BulkRows:
             parts.append(part)
         merged = concat_columns(parts)
         order = np.argsort(merged["_line"], kind="stable")
-        merged = {k: v[order] for k, v in merged.items()}
+        for key in list(merged):
+            merged[key] = merged[key][order]
         fill_line_no(log, merged)
         return Columns.from_arrays(merged)
 
