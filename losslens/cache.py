@@ -265,7 +265,14 @@ def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
     try:
         with (entry / "run.pkl").open("rb") as handle:
             stamp, resume, fields = pickle.load(handle)
-        tables = {t: feather.read_feather(entry / f"{t}.arrow") for t in _TABLES}
+        # lz4 buffers are decompressed into fresh memory (mapping the file only saves a read);
+        # split_blocks: one array per column, no consolidating copy of the float columns
+        tables = {
+            t: feather.read_table(entry / f"{t}.arrow", memory_map=True).to_pandas(
+                split_blocks=True, self_destruct=True
+            )
+            for t in _TABLES
+        }
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
         return None
     return stamp, resume, Run(**fields, **tables)
