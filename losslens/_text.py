@@ -126,7 +126,7 @@ def unwrap(raw: bytes, name: str) -> bytes:
         except (OSError, EOFError):
             # A truncated gzip stream still holds readable text up to the break.
             raw = _gunzip_partial(raw)
-    if not raw.strip():
+    if _blank(raw):
         raise EmptyLogError("the file is empty; expected a training log", path=name)
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return raw
@@ -137,6 +137,11 @@ def unwrap(raw: bytes, name: str) -> bytes:
         )
         raise BinaryLogError(f"this is {kind}, not a text training log", path=name)
     return raw
+
+
+def _blank(raw: bytes) -> bool:
+    """Only whitespace (or nothing)? Looks at the head first: ``strip`` copies the whole file."""
+    return not raw[:_SNIFF_BYTES].strip() and not raw.strip()
 
 
 def is_utf16(raw: bytes) -> bool:

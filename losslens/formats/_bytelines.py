@@ -215,29 +215,41 @@ def key_spans(
     must be preceded by ``item_sep`` (or ``item_sep[k - 1]`` when it is a list), which ends
     value ``k - 1``; the last value ends at ``line_end``.
     """
-    n_lines, n_keys = colons.shape
-    ok = np.ones(n_lines, dtype=bool)
+    n_keys = colons.shape[1]
     value_starts = colons + 2
     value_ends = np.empty_like(colons)
+    # the bytes that must be there, as (colon k, offset from it, expected 8-byte word, mask)
+    checks: list[tuple[int, int, bytes]] = []
     for k, key in enumerate(keys):
-        key_start = colons[:, k] - len(key)
-        ok &= literal_at(buf, key_start, key)
-        if k == 0:
-            ok &= key_start == first_key_start
-        else:
-            sep = item_sep if isinstance(item_sep, bytes) else item_sep[k - 1]
-            sep_start = key_start - len(sep)
-            ok &= literal_at(buf, sep_start, sep)
-            value_ends[:, k - 1] = sep_start
+        sep = b"" if k == 0 else item_sep if isinstance(item_sep, bytes) else item_sep[k - 1]
+        literal = sep + key
+        checks.extend((k, -len(literal) + j, literal[j : j + 8]) for j in range(0, len(literal), 8))
+        if k:
+            value_ends[:, k - 1] = colons[:, k] - len(literal)
+    ok = colons[:, 0] - len(keys[0]) == first_key_start
+    ok &= _words_match(buf, colons, checks)
     value_ends[:, n_keys - 1] = line_end
     ok &= (value_ends >= value_starts).all(axis=1)
     return KeySpans(ok, value_starts, value_ends)
 
 
+def _words_match(
+    buf: np.ndarray, colons: np.ndarray, checks: list[tuple[int, int, bytes]]
+) -> np.ndarray:
+    """Mask of rows where every ``(colon k, offset, bytes)`` check holds: one gather for all."""
+    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    cols = np.array([k for k, _, _ in checks])
+    offsets = np.array([off for _, off, _ in checks])
+    expected = np.array([int.from_bytes(b, "little") for _, _, b in checks], dtype=np.uint64)
+    masks = np.array([(1 << (8 * len(b))) - 1 for _, _, b in checks], dtype=np.uint64)
+    got = words[colons[:, cols] + offsets] & masks  # [L, checks]
+    return (got == expected).all(axis=1)
+
+
 def colon_positions(buf: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Positions of ``": "`` in ``buf[lo:hi]`` (absolute)."""
-    part = buf[lo:hi]
-    return np.flatnonzero((part[:-1] == COLON) & (part[1:] == SPACE)) + lo
+    colons = np.flatnonzero(buf[lo:hi] == COLON) + lo
+    return colons[buf[colons + 1] == SPACE]  # buf is padded: colons + 1 is in range
 
 
 def eta_seconds(
