@@ -1,0 +1,132 @@
+"""The one place that chooses an implementation for each op.
+
+Public ops (torchvision.ops signatures):
+
+- ``nms(boxes, scores, iou_threshold) -> Tensor[K]``
+- ``batched_nms(boxes, scores, idxs, iou_threshold) -> Tensor[K]``
+- ``roi_align(input, rois, output_size, spatial_scale, sampling_ratio, aligned) -> Tensor``
+
+Each takes an optional keyword ``implementation`` (a key of :data:`NMS_IMPLEMENTATIONS` or
+:data:`ROI_ALIGN_IMPLEMENTATIONS`); ``None`` lets the thresholds below decide. Every
+implementation is exact, so the choice changes speed and memory, never results (tests
+check that). The thresholds come from ``benchmarks/ops_dispatch.py`` on the 2-core CPU
+development machine (torch 2.13): see the numbers quoted beside each.
+
+There is no Triton/CUDA kernel yet; a faster GPU path belongs in these tables, behind the
+same equivalence tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .nms import nms_chunked, nms_reference
+from .roi_align import (
+    roi_align_dense,
+    roi_align_looped,
+    roi_align_separable,
+    window_elements,
+)
+
+NmsFn = Callable[[Tensor, Tensor, float], Tensor]
+RoIAlignFn = Callable[..., Tensor]
+
+NMS_IMPLEMENTATIONS: dict[str, NmsFn] = {
+    "reference": nms_reference,
+    "chunked": nms_chunked,
+}
+ROI_ALIGN_IMPLEMENTATIONS: dict[str, RoIAlignFn] = {
+    "dense": roi_align_dense,
+    "looped": roi_align_looped,
+    "separable": roi_align_separable,
+}
+
+# The chunked NMS is never slower than the per-box reference on CPU (benchmarks/ops_dispatch.py:
+# 16 boxes 0.30 vs 0.43 ms, 256 boxes 1.1 vs 3.7 ms, 2000 boxes 67 vs 97 ms), so the
+# reference only runs when asked for by name.
+DEFAULT_NMS = "chunked"
+
+# roi_align_separable gathers R·Hp·Wp·C window values; it is 2-3x faster than the looped
+# variant forward and ~4x with backward (benchmarks/ops_dispatch.py: 512 RoIs of 56-112 px on
+# a stride-4 map, C=256: 0.27 s vs 0.73 s forward). Above this many window values (256 MiB
+# of float32: a few huge RoIs on a fine map) the looped variant bounds memory instead.
+ROI_ALIGN_SEPARABLE_MAX_ELEMENTS = 1 << 26
+
+# mmcv's batched_nms switches from the coordinate-offset trick to a per-class loop at this
+# many boxes (its ``split_thr``); matching it keeps float rounding identical to mmcv's.
+BATCHED_NMS_SPLIT_THRESHOLD = 10_000
+
+
+def _pick(table: dict[str, Callable[..., Tensor]], name: str, what: str) -> Callable[..., Tensor]:
+    if name not in table:
+        raise ValueError(f"Unknown {what} implementation {name!r}; choose one of {sorted(table)}.")
+    return table[name]
+
+
+def nms(
+    boxes: Tensor, scores: Tensor, iou_threshold: float, *, implementation: str | None = None
+) -> Tensor:
+    """Greedy NMS; kept indices ``Tensor[K]`` by decreasing score (ties in index order).
+
+    Args:
+        boxes: Tensor[N, 4] xyxy.
+        scores: Tensor[N].
+        iou_threshold: a box is dropped when its IoU with a kept box is ``> iou_threshold``.
+        implementation: force a key of :data:`NMS_IMPLEMENTATIONS`.
+    """
+    if implementation is None:
+        implementation = DEFAULT_NMS
+    return _pick(NMS_IMPLEMENTATIONS, implementation, "nms")(boxes, scores, iou_threshold)
+
+
+def batched_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    idxs: Tensor,
+    iou_threshold: float,
+    *,
+    implementation: str | None = None,
+) -> Tensor:
+    """NMS run independently within each value of ``idxs: Tensor[N]`` (class or level).
+
+    Boxes of different groups are moved apart by ``idx * (max coordinate + 1)`` so one NMS
+    call handles all groups (mmcv's and torchvision's trick); from
+    :data:`BATCHED_NMS_SPLIT_THRESHOLD` boxes on, groups are processed one by one and the
+    result is re-sorted by score, as mmcv does. Returns ``Tensor[K]`` by decreasing score.
+    """
+    if boxes.shape[0] == 0:
+        return torch.empty((0,), dtype=torch.long, device=boxes.device)
+    if boxes.shape[0] < BATCHED_NMS_SPLIT_THRESHOLD:
+        offsets = idxs.to(boxes) * (boxes.max() + 1)
+        return nms(boxes + offsets[:, None], scores, iou_threshold, implementation=implementation)
+    keep_mask = torch.zeros(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+    for group in torch.unique(idxs):
+        members = torch.nonzero(idxs == group).squeeze(1)
+        kept = nms(boxes[members], scores[members], iou_threshold, implementation=implementation)
+        keep_mask[members[kept]] = True
+    keep = torch.nonzero(keep_mask).squeeze(1)
+    return keep[torch.sort(scores[keep], descending=True, stable=True).indices]
+
+
+def roi_align(
+    input: Tensor,
+    rois: Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+    *,
+    implementation: str | None = None,
+) -> Tensor:
+    """RoIAlign ``Tensor[R, C, oh, ow]`` of ``input: Tensor[B, C, H, W]`` over
+    ``rois: Tensor[R, 5]`` (batch index, x1, y1, x2, y2); see :mod:`.roi_align` for the
+    exact sampling rules."""
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if implementation is None:
+        elements = window_elements(rois, spatial_scale, input.shape[1])
+        implementation = "separable" if elements <= ROI_ALIGN_SEPARABLE_MAX_ELEMENTS else "looped"
+    fn = _pick(ROI_ALIGN_IMPLEMENTATIONS, implementation, "roi_align")
+    return fn(input, rois, size, spatial_scale, sampling_ratio, aligned)
