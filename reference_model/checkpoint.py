@@ -97,6 +97,7 @@ def load_checkpoint(
         if key not in own_state:
             report.unexpected_keys.append(key)
         elif value.shape != own_state[key].shape:
+            report.mismatched_keys.append(key)
             report.size_mismatches.append(
                 f"size mismatch for {key}: copying a param with shape {value.shape} from "
                 f"checkpoint, the shape in current model is {own_state[key].shape}."
