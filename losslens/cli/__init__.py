@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from losslens.cli import demo as _demo
 from losslens.cli import parse as _parse
+from losslens.cli import train_reference as _train_reference
 
 app = typer.Typer(
     name="losslens",
@@ -14,6 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("parse")(_parse.parse)
+app.command("train-reference")(_train_reference.train_reference)
+app.command("demo")(_demo.demo)
 
 
 @app.callback()
