@@ -108,6 +108,8 @@ class TrainResult:
     logged_train: list[dict[str, Any]] = field(default_factory=list)
     logged_diagnostics: list[dict[str, Any]] = field(default_factory=list)
     logged_val: list[dict[str, Any]] = field(default_factory=list)
+    #: The trained detector (this rank's replica).
+    model: nn.Module | None = None
 
 
 class _LossStep(nn.Module):
@@ -337,6 +339,7 @@ class _Run:
             if self._due(r.eval_interval):
                 self._evaluate(model, val_loader, optimizer, val_samples)
         self.result.seconds = time.perf_counter() - started
+        self.result.model = model
         return self.result
 
     def _due(self, interval: int) -> bool:
