@@ -29,16 +29,36 @@ from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
 _SOFT_BREAK = "\x00"
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # Prefixes that start a log record in the frameworks we read (see the format modules for the
-# sources). A prefix that is not at a line start marks a glued record.
-_RECORD_PREFIX = (
-    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [\w.]+ - [A-Z]+ - "  # mmcv, logging default
-    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - [A-Z]+ - "  # mmcv 0.2 (no logger name)
-    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [\w.]+ [A-Z]+: "  # maskrcnn_benchmark
-    r"|(?:\d{4}/)?\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "  # mmengine file / console
-    r"|\[\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"  # detectron2
-    r"|json_stats: \{)"  # Detectron
+# sources). A prefix that is not at a line start marks a glued record. Each pattern starts with a
+# literal (so the regex engine scans fast) and is only tried when its marker occurs in the head
+# of the text; the lookbehind after the literal rejects matches at a line start.
+_GLUE_PATTERNS = (
+    (  # python logging asctime: mmcv (with or without logger name), maskrcnn_benchmark
+        re.compile(r"(?:19|20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "),
+        re.compile(
+            r"20(?<=[^\n\x00]20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+            r"(?:- [\w.]+ - [A-Z]+ - |- [A-Z]+ - |[\w.]+ [A-Z]+: )"
+        ),
+    ),
+    (  # mmengine file handler
+        re.compile(r"20\d\d/\d\d/\d\d \d\d:\d\d:\d\d - "),
+        re.compile(r"20(?<=[^\n\x00]20)\d\d/\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "),
+    ),
+    (  # detectron2 file and console handlers
+        re.compile(r"\[\d\d/\d\d \d\d:\d\d:\d\d"),
+        re.compile(r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"),
+    ),
+    (re.compile(r"json_stats: \{"), re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)")),  # Detectron
+    (  # torchvision MetricLogger (not after a launcher's ``[default0]:`` tag)
+        re.compile(r"Epoch: \[\d+\]"),
+        re.compile(r"Epoch: \[(?<=[^\n\x00:]Epoch: \[)(?<!: Epoch: \[)\d+\]\s+\[\s*\d+/\d+\]\s+eta: "),
+    ),
+    (
+        re.compile(r"Test:\s+\["),
+        re.compile(r"Test:(?<=[^\n\x00:]Test:)(?<!: Test:)\s+\[\s*\d+/\d+\]\s+eta: "),
+    ),
 )
-_GLUED_RE = re.compile(r"(?<=[^\n\x00])[ \t]*(?=" + _RECORD_PREFIX + ")")
+_GLUE_HEAD = 1 << 18
 _GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 65536
 
@@ -130,7 +150,12 @@ def normalise(text: str, name: str = "<text>", mtime: float | None = None) -> Lo
         if n_cr:
             notes["carriage_returns"] = n_cr
             text = text.replace("\r", _SOFT_BREAK)
-    text, n_glued = _GLUED_RE.subn(_SOFT_BREAK, text)
+    n_glued = 0
+    head = text[:_GLUE_HEAD]
+    for marker, pattern in _GLUE_PATTERNS:
+        if marker.search(head):
+            text, n = pattern.subn(lambda m: _SOFT_BREAK + m.group(0), text)
+            n_glued += n
     if n_glued:
         notes["glued_records"] = n_glued
     ends_with_newline = text.endswith("\n")
@@ -143,7 +168,7 @@ def normalise(text: str, name: str = "<text>", mtime: float | None = None) -> Lo
     line_nos: list[int] = []
     for number, line in enumerate(physical, start=1):
         if _SOFT_BREAK in line:
-            pieces = [p for p in line.split(_SOFT_BREAK) if p.strip()] or [""]
+            pieces = [p.rstrip(" \t") for p in line.split(_SOFT_BREAK) if p.strip()] or [""]
             lines.extend(pieces)
             line_nos.extend([number] * len(pieces))
         else:

@@ -28,11 +28,35 @@ import numpy as np
 import pandas as pd
 
 #: Columns with integer meaning (nullable Int64).
-INT_COLUMNS = ("epoch", "iter", "step", "segment", "eval_index", "gts", "dets")
+INT_COLUMNS = ("epoch", "iter", "step", "segment", "eval_index", "gts", "dets", "line_no")
+#: Bookkeeping columns of the train/evals tables: where a record stands, not what it measured.
+INDEX_COLUMNS = ("epoch", "iter", "step", "segment", "timestamp", "line_no")
 #: Leading columns of the train table, in order, where present.
-TRAIN_LEAD = ("epoch", "iter", "step", "segment", "timestamp", "lr", "eta_s", "time_s", "data_time_s", "memory_mb")
+TRAIN_LEAD = (
+    "epoch",
+    "iter",
+    "step",
+    "segment",
+    "timestamp",
+    "lr",
+    "eta_s",
+    "time_s",
+    "data_time_s",
+    "memory_mb",
+)
 EVAL_LEAD = ("epoch", "iter", "step", "segment", "timestamp")
-PER_CLASS_COLUMNS = ("eval_index", "epoch", "step", "task", "iou_thr", "class", "gts", "dets", "recall", "ap")
+PER_CLASS_COLUMNS = (
+    "eval_index",
+    "epoch",
+    "step",
+    "task",
+    "iou_thr",
+    "class",
+    "gts",
+    "dets",
+    "recall",
+    "ap",
+)
 _STRING_COLUMNS = ("task", "class")
 #: Private helper columns a parser may add; dropped from the final frames. ``_line`` (the
 #: logical line index a row came from) places evaluations in their segment.
@@ -63,6 +87,19 @@ class Columns:
                 if len(col) < self.n:
                     col.append(None)
 
+    @classmethod
+    def from_arrays(cls, data: Mapping[str, Any]) -> Columns:
+        """Wrap equal-length columns (lists or arrays) without copying."""
+        out = cls()
+        out._cols = dict(data)  # type: ignore[arg-type]
+        out.n = len(next(iter(data.values()))) if data else 0
+        return out
+
+    def drop_last(self) -> None:
+        """Remove the most recent row."""
+        self._cols = {k: v[:-1] for k, v in self._cols.items()}
+        self.n -= 1
+
     def set_last(self, key: str, value: Any) -> None:
         """Set ``key`` on the most recent row."""
         if self.n == 0:
@@ -88,11 +125,17 @@ class Columns:
 
 def _typed(name: str, values: Any) -> Any:
     if name in INT_COLUMNS:
-        return pd.array(values, dtype="Int64") if not isinstance(values, pd.api.extensions.ExtensionArray) else values.astype("Int64")
+        return (
+            pd.array(values, dtype="Int64")
+            if not isinstance(values, pd.api.extensions.ExtensionArray)
+            else values.astype("Int64")
+        )
     if name == "timestamp":
         if isinstance(values, np.ndarray) and values.dtype.kind == "M":
             return values
-        return pd.to_datetime(pd.Series(values, dtype="object"), format=_TIMESTAMP_FORMAT.get(), errors="coerce").to_numpy()
+        return pd.to_datetime(
+            pd.Series(values, dtype="object"), format=_TIMESTAMP_FORMAT.get(), errors="coerce"
+        ).to_numpy()
     if name in _STRING_COLUMNS:
         return pd.array(values, dtype="string")
     arr = np.asarray(values, dtype=object) if isinstance(values, list) else values
@@ -109,8 +152,17 @@ def _ordered(columns: Iterable[str], lead: Iterable[str]) -> list[str]:
 
 
 def make_frame(data: Mapping[str, Any], lead: Iterable[str], n: int | None = None) -> pd.DataFrame:
-    """Build a DataFrame with the shared dtypes and column order from column data."""
+    """Build a DataFrame with the shared dtypes and column order from column data.
+
+    A private ``_line`` column (logical line index) becomes the last column, ``line_no``; the
+    loader maps it to physical line numbers (:func:`losslens.run.parse_text`).
+    """
+    if "_line" in data and "line_no" not in data:
+        data = {**data, "line_no": data["_line"]}
     order = _ordered(data.keys(), lead)
+    if "line_no" in order:
+        order.remove("line_no")
+        order.append("line_no")
     frame = pd.DataFrame({name: _typed(name, data[name]) for name in order})
     if n is not None and not order:
         frame = pd.DataFrame(index=pd.RangeIndex(n))
@@ -127,7 +179,9 @@ def segments_from_steps(step: np.ndarray) -> np.ndarray:
     return np.cumsum(back)
 
 
-def train_frame(cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = False) -> pd.DataFrame:
+def train_frame(
+    cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = False
+) -> pd.DataFrame:
     """Finish a train table: derive ``step`` and ``segment`` when the parser did not give them.
 
     ``step`` comes, in order of preference, from a ``step`` column the parser filled, from
@@ -137,10 +191,14 @@ def train_frame(cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = Fa
     data = dict(cols.to_dict() if isinstance(cols, Columns) else cols)
     n = cols.n if isinstance(cols, Columns) else len(next(iter(data.values()), []))
     if "step" not in data and "iter" in data:
-        it = np.asarray(pd.array(data["iter"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan))
+        it = np.asarray(
+            pd.array(data["iter"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
+        )
         if "epoch" in data and "_iters_per_epoch" in data:
             ep = pd.array(data["epoch"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
-            per = pd.array(data["_iters_per_epoch"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)
+            per = pd.array(data["_iters_per_epoch"], dtype="Int64").to_numpy(
+                dtype="float64", na_value=np.nan
+            )
             step = np.where(np.isnan(ep), it, (ep - 1) * per + it)
         else:
             step = it + (1 if zero_based_iter else 0)
@@ -156,9 +214,13 @@ def evals_frame(cols: Columns) -> pd.DataFrame:
 
 
 def per_class_frame(cols: Columns) -> pd.DataFrame:
-    data = cols.to_dict()
+    """The per-class table always has every column of ``PER_CLASS_COLUMNS`` (NA where a
+    format's table does not print it, e.g. ``gts`` in detectron2's category/AP tables)."""
+    data = dict(cols.to_dict())
     if cols.n == 0:
         return pd.DataFrame({c: _typed(c, []) for c in PER_CLASS_COLUMNS})
+    for name in PER_CLASS_COLUMNS:
+        data.setdefault(name, [None] * cols.n)
     return make_frame(data, PER_CLASS_COLUMNS, cols.n)
 
 
@@ -166,9 +228,19 @@ def _eval_segments(train: Columns, train_segments: np.ndarray, evals: Columns) -
     """Segment of each evaluation: that of the last training row before it in the file."""
     train_lines = train.column("_line")
     eval_lines = evals.column("_line")
-    if not train_lines or not eval_lines or len(train_segments) == 0:
+    if (
+        train_lines is None
+        or eval_lines is None
+        or len(train_lines) == 0
+        or len(train_segments) == 0
+    ):
         return [0] * evals.n
-    pos = np.searchsorted(np.asarray(train_lines, dtype="int64"), np.asarray(eval_lines, dtype="float64"))
+    # side="right": an evaluation dated by a training row's own line follows that row
+    pos = np.searchsorted(
+        np.asarray(train_lines, dtype="int64"),
+        np.asarray(eval_lines, dtype="float64"),
+        side="right",
+    )
     return [int(train_segments[max(p - 1, 0)]) for p in pos]
 
 
@@ -189,7 +261,11 @@ def build_frames(
     try:
         train_df = train_frame(train, zero_based_iter=zero_based_iter)
         if evals.n and "segment" not in evals.keys():
-            segments = train_df["segment"].to_numpy(dtype="int64") if "segment" in train_df else np.zeros(0, "int64")
+            segments = (
+                train_df["segment"].to_numpy(dtype="int64")
+                if "segment" in train_df
+                else np.zeros(0, "int64")
+            )
             evals.to_dict()["segment"] = _eval_segments(train, segments, evals)
         evals_df = evals_frame(evals)
         per_class_df = per_class_frame(per_class)

@@ -14,6 +14,7 @@ from losslens import formats
 from losslens._text import LogText, read_log
 from losslens.errors import LossLensError, NoLogsFoundError, ParseError
 from losslens.formats._common import SkippedLine
+from losslens.frame import INDEX_COLUMNS
 
 Source = str | os.PathLike[str]
 #: File names that are logs whatever their extension, and extensions worth sniffing in a directory.
@@ -63,8 +64,17 @@ class Run:
 
     def terms(self) -> list[str]:
         """The logged numeric keys of the train table (everything but the bookkeeping columns)."""
-        skip = {"epoch", "iter", "step", "segment", "timestamp"}
-        return [c for c in self.train.columns if c not in skip]
+        return [c for c in self.train.columns if c not in INDEX_COLUMNS]
+
+    def canonical(self) -> pd.DataFrame:
+        """The train table with canonical term names (see :mod:`losslens.terms`).
+
+        ``frame.attrs['original_names']`` maps each canonical column to the logged names it
+        came from; ``frame.attrs['columns']`` holds the full provenance (scale, stage).
+        """
+        from losslens import terms
+
+        return terms.canonical_frame(self)
 
     def __repr__(self) -> str:
         return (
@@ -81,6 +91,9 @@ def parse_text(log: LogText, format: str | None = None) -> Run:
     parsed = module.parse(log)
     if format is not None and parsed.train.empty and parsed.evals.empty:
         raise ParseError(f"no {name} records found; is this really a {name} log?", path=log.path)
+    for frame in (parsed.train, parsed.evals):
+        if "line_no" in frame.columns:
+            frame["line_no"] = _physical_line_numbers(log, frame["line_no"])
     meta = dict(parsed.meta)
     meta.setdefault("framework", module.FRAMEWORK)
     meta["lines"] = log.n_physical_lines
@@ -89,6 +102,16 @@ def parse_text(log: LogText, format: str | None = None) -> Run:
         meta["decode_errors"] = log.decode_errors
     meta.update({f"n_{k}": v for k, v in log.notes.items()})
     return Run(log.path, name, parsed.train, parsed.evals, parsed.per_class, parsed.skipped, meta)
+
+
+def _physical_line_numbers(log: LogText, logical: pd.Series) -> pd.Series:
+    """Logical line indices (0-based) -> the 1-based line numbers an editor shows."""
+    if log.line_nos is None:
+        return logical + 1
+    mapping = pd.array(log.line_nos, dtype="Int64")
+    index = logical.to_numpy(dtype="int64", na_value=0)
+    out = pd.Series(mapping[index], index=logical.index, dtype="Int64")
+    return out.where(logical.notna())
 
 
 def load(source: Source, format: str | None = None) -> Run:

@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.run import Run
-
 #: Bookkeeping columns that are not terms.
-_INDEX_COLUMNS = ("epoch", "iter", "step", "segment", "timestamp")
+from losslens.frame import INDEX_COLUMNS as _INDEX_COLUMNS
+from losslens.run import Run
 
 
 @dataclass

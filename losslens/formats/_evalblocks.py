@@ -63,7 +63,12 @@ _TASK_CONTEXT_RES = (
     re.compile(r"Evaluation results for (\w+):"),  # detectron2
 )
 _CSV_TASK_RE = re.compile(r"^(?:copypaste: )?Task: (\w+)\s*$")
-_CSV_NAMES_RE = re.compile(r"^(?:copypaste: )?((?:AP\w*|AR\w*)(?:,\s*(?:AP|AR)[\w-]*)+)\s*$")
+#: Metric names: ``AP,AP50,...`` and ``AR@100, ARs@100, ...`` (maskrcnn_benchmark box proposals).
+_CSV_NAMES_RE = re.compile(r"^(?:copypaste: )?((?:AP|AR)[\w@-]*(?:,\s*(?:AP|AR)[\w@-]*)+)\s*$")
+#: After an explicit ``copypaste:`` any metric names (``mIoU,fwIoU``, ``AR@100,ARs@100``).
+_CSV_ANY_NAMES_RE = re.compile(r"^copypaste: ([A-Za-z][\w@-]*(?:,[A-Za-z][\w@-]*)+)\s*$")
+#: Header cells of a small metric table (detectron2 ``create_small_table``: ``|  AP  |  AP50  |``).
+_SMALL_TABLE_NAME_RE = re.compile(r"^(?:m?AP|AR)[\w@-]*$")
 _CSV_VALUES_RE = re.compile(rf"^(?:copypaste: )?((?:{_NUM})(?:,\s*(?:{_NUM}))+)\s*$")
 _ORDERED_TASK_RE = re.compile(r"\('(\w+)', OrderedDict\(\[(.*?)\]\)\)")
 _ORDERED_ITEM_RE = re.compile(rf"\('([\w-]+)', ({_NUM})\)")
@@ -103,11 +108,15 @@ class EvalCollector:
     """Gathers evaluation tables/summaries and turns them into ``evals``/``per_class`` rows.
 
     ``naming`` selects how summary metrics are named: ``"mmdet"`` (``bbox_mAP_50``) or
-    ``"slash"`` (``bbox/AP50``, detectron2's JSON names).
+    ``"slash"`` (``bbox/AP50``, detectron2's JSON names). ``coco_percent`` scales pycocotools
+    summaries to percent as detectron2 reports them.
     """
 
-    def __init__(self, naming: str = "slash") -> None:
+    def __init__(self, naming: str = "slash", *, coco_percent: bool = False) -> None:
         self.naming = naming
+        #: detectron2 keeps pycocotools summaries in percent, with -1 (undefined) as NaN
+        #: (``evaluation/coco_evaluation.py:_derive_coco_results``); scale them the same way.
+        self.coco_percent = coco_percent
         self.evals = Columns()
         self.per_class = Columns()
         self._metrics: dict[str, float] = {}
@@ -117,6 +126,7 @@ class EvalCollector:
         self._pair_mode = False
         self._pair_cells: list[str] = []
         self._csv_names: list[str] | None = None
+        self._small_names: list[str] | None = None
         self._coco_buffer: list[tuple[str, str, str, int, float]] = []
 
     @property
@@ -169,6 +179,8 @@ class EvalCollector:
             message = re.sub(r"\|\s*category\s*\|\s*AP\s*", "|", message)
         if self._pair_mode:
             return self._feed_pairs(message)
+        if self._feed_small_table(message):
+            return True
         rows = _VOC_ROW_RE.findall(message)
         for name, gts, dets, recall, ap in rows:
             self._rows.append(
@@ -188,6 +200,30 @@ class EvalCollector:
         if rows or footer or _VOC_HEADER_RE.search(message) or _TABLE_BORDER_RE.match(message):
             return True
         return False
+
+    def _feed_small_table(self, message: str) -> bool:
+        """A header row of metric names and the row of values under it (detectron2
+        ``utils/logger.py:create_small_table``, ``.3f``). The copypaste lines of the same
+        evaluation, printed later with more digits, overwrite these values."""
+        if _TABLE_BORDER_RE.match(message):
+            return False
+        cells = [c.strip() for c in message.strip().strip("|").split("|")]
+        if len(cells) >= 2 and all(_SMALL_TABLE_NAME_RE.match(c) for c in cells):
+            self._small_names = cells
+            return True
+        if self._small_names is None:
+            return False
+        names, self._small_names = self._small_names, None
+        try:
+            values = [to_float(c) for c in cells]
+        except ValueError:
+            return False
+        if len(values) != len(names):
+            return False
+        sep = "_" if self.naming == "mmdet" else "/"
+        for name, value in zip(names, values, strict=True):
+            self._metrics.setdefault(f"{self._task}{sep}{name}", value)
+        return True
 
     def _feed_pairs(self, message: str) -> bool:
         cleaned = re.sub(r"\+(?:[-=]+\+)+", " ", message)
@@ -225,6 +261,8 @@ class EvalCollector:
         sep = "_" if self.naming == "mmdet" else "/"
         for kind, iou, area, dets, value in self._coco_buffer:
             name = coco_metric_name(kind, iou, area, dets, self.naming)
+            if self.coco_percent:
+                value = value * 100 if value >= 0 else math.nan
             self._metrics[f"{self._task}{sep}{name}"] = value
         self._coco_buffer = []
 
@@ -236,8 +274,8 @@ class EvalCollector:
             return True
         if stripped.startswith("copypaste: Dataset:"):
             return True
-        match = _CSV_NAMES_RE.match(stripped)
-        if match:
+        match = _CSV_NAMES_RE.match(stripped) or _CSV_ANY_NAMES_RE.match(stripped)
+        if match and not _all_numeric_words(match.group(1)):
             self._csv_names = [n.strip() for n in match.group(1).split(",")]
             return True
         if self._csv_names is not None:
@@ -283,11 +321,17 @@ class EvalCollector:
         self._iou_thr = None
         self._end_pairs()
         self._csv_names = None
+        self._small_names = None
 
     def close_pending(self, where: dict[str, Any]) -> None:
         """Close an evaluation only if something is pending (no eval line came)."""
         if self.pending:
             self.close(where)
+
+
+def _all_numeric_words(names: str) -> bool:
+    """``nan,nan,inf`` is a values line, not a names line."""
+    return all(n.strip().lower().lstrip("+-") in ("nan", "inf") for n in names.split(","))
 
 
 def finite_or_none(value: float) -> float | None:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from losslens._text import LogText
 from losslens.formats._common import SkippedLine
 from losslens.formats._evalblocks import EvalCollector
+from losslens.frame import Columns
 
 #: A Ray actor prefix, ``(MMCVRayEpochRunner pid=188889) ``, seen before mmcv records.
 RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
@@ -67,8 +68,14 @@ def walk(
     prefix_re: re.Pattern[str],
     on_record: RecordHandler,
     collector: EvalCollector,
+    bulk: list[bool] | None = None,
+    on_bulk: Callable[[int], None] | None = None,
 ) -> WalkResult:
-    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group."""
+    """Route every logical line (see the module docstring). ``prefix_re`` may name a ``ts`` group.
+
+    ``bulk[i]`` marks lines already read as records by a bulk parser: they are passed over,
+    except that ``on_bulk(i)`` is called when an evaluation is pending (a record closes it).
+    """
     result = WalkResult()
     block: str | None = None
     block_lines: list[str] = []
@@ -81,6 +88,13 @@ def walk(
         block = None
 
     for index, raw in enumerate(log.lines):
+        if bulk is not None and bulk[index]:
+            seen_record = True
+            if block is not None:
+                end_block()
+            if on_bulk is not None and collector.pending:
+                on_bulk(index)
+            continue
         line = RAY_PREFIX_RE.sub("", raw, count=1) if raw.startswith("(") else raw
         match = prefix_re.match(line)
         if match is not None:
@@ -115,12 +129,41 @@ def walk(
     return result
 
 
-def most_common(values: list[int]) -> int | None:
+def most_common(values: Sequence[int | None]) -> int | None:
     counted = Counter(v for v in values if v is not None)
     return counted.most_common(1)[0][0] if counted else None
 
 
-def log_interval(iters: list[int | None]) -> int | None:
+def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
     gaps = [b - a for a, b in itertools.pairwise(iters) if a is not None and b is not None and b > a]
     return most_common(gaps)
+
+
+def drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
+    """A last training line cut off mid-write (no trailing newline, fewer keys than the record
+    before it) is reported as skipped, not kept. ``train`` rows must carry ``_line``."""
+    lines = train.column("_line")
+    if log.ends_with_newline or train.n < 2 or lines is None or lines[-1] != len(log.lines) - 1:
+        return
+    cols = train.to_dict()
+    have_last = {k for k, col in cols.items() if col[-1] is not None}
+    have_prev = {k for k, col in cols.items() if col[-2] is not None}
+    if have_last < have_prev:
+        for col in cols.values():
+            col.pop()
+        train.n -= 1
+        index = len(log.lines) - 1
+        skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+
+
+#: A launcher's per-rank tag before each line: torchrun ``--tee`` (``[default0]:``, ``[rank0]:``).
+RANK_TAG_RE = re.compile(r"^\[(?:default|rank)\d+\]:[ \t]?", re.MULTILINE)
+
+
+def strip_rank_tags(log: LogText) -> LogText:
+    """The same log without launcher rank tags at line starts (line numbers unchanged)."""
+    if not RANK_TAG_RE.search(log.text):
+        return log
+    lines = [RANK_TAG_RE.sub("", line, count=1) for line in log.lines]
+    return replace(log, text="\n".join(lines), lines=lines)

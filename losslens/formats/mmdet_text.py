@@ -19,7 +19,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 from losslens._text import LogText
+from losslens.formats._bulk import parse_shapes
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, standard_name, to_float
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._textlog import RecordError, log_interval, most_common, split_items, walk
@@ -57,7 +60,7 @@ def sniff(sample: str) -> int:
     return len(_SNIFF_RE.findall(sample))
 
 
-def _items(body: str, line: str) -> dict[str, float]:
+def _items(body: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for key, text in split_items(body):
         if key.endswith(_NOT_NUMERIC_SUFFIX):
@@ -69,116 +72,262 @@ def _items(body: str, line: str) -> dict[str, float]:
     return values
 
 
+#: Everything before the first key of a training line, for the bulk path. Groups: timestamp,
+#: epoch, iter, N (epoch-based runners), iter, N (iteration-based runners).
+_BULK_HEAD = (
+    r"(?:\(\w+ pid=\d+(?:, ip=[\d.]+)?\) )?"
+    r"(?:(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - (?:[\w.]+ - )?[A-Z]+ - )?"
+    r"\s*(?:Epoch \[(\d+)\]\[(\d+)/(\d+)\]|Iter \[(\d+)/(\d+)\])\s+"
+)
+
+
+def _keys_of(body: str) -> list[str] | None:
+    return [key for key, _ in split_items(body)] or None
+
+
+def _is_text_value(key: str) -> bool:
+    return key.endswith(_NOT_NUMERIC_SUFFIX)
+
+
+def _read_bulk(log: LogText) -> dict[str, np.ndarray] | None:
+    """Read the training lines of common shapes at once (see ``_bulk``); None if there are none.
+
+    Columns come back sorted by ``_line`` (the logical line of each record); lines of no common
+    shape are left to the per-line path.
+    """
+    lines = log.lines
+    candidates = [i for i, line in enumerate(lines) if "Epoch [" in line or "Iter [" in line]
+    if not candidates:
+        return None
+    shapes, _ = parse_shapes(
+        [lines[i] for i in candidates], _BULK_HEAD, _keys_of, ", ", _is_text_value
+    )
+    if not shapes:
+        return None
+    cand = np.asarray(candidates, dtype=np.int64)
+    parts = []
+    for positions, heads, values in shapes:
+        ts, epoch, it, n, it2, n2 = heads
+        part: dict[str, Any] = {"_line": cand[positions], "timestamp": np.asarray(ts, dtype=object)}
+        if epoch and epoch[0]:
+            part["epoch"] = np.asarray(epoch).astype(np.float64)
+            part["iter"] = np.asarray(it).astype(np.float64)
+            part["_iters_per_epoch"] = np.asarray(n).astype(np.float64)
+        else:
+            part["iter"] = part["step"] = np.asarray(it2).astype(np.float64)
+            part["_iters_per_epoch"] = np.asarray(n2).astype(np.float64)
+        part.update(values)
+        parts.append(part)
+    return concat_sorted(parts)
+
+
+def concat_sorted(parts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Concatenate column dicts (union of keys, NaN/None padded) and sort rows by ``_line``."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = list(dict.fromkeys(k for p in parts for k in p))
+    out: dict[str, np.ndarray] = {}
+    for key in keys:
+        kind: Any = object if key == "timestamp" else np.float64
+        pad = None if key == "timestamp" else np.nan
+        out[key] = np.concatenate(
+            [
+                np.asarray(p[key], dtype=kind)
+                if key in p
+                else np.full(len(p["_line"]), pad, dtype=kind)
+                for p in parts
+            ]
+        )
+    order = np.argsort(out["_line"], kind="stable")
+    return {k: v[order] for k, v in out.items()}
+
+
+def _where(row: dict[str, Any]) -> dict[str, Any]:
+    """Where an evaluation closed right after training ``row`` stands (``_per``: iters/epoch)."""
+    per = row.get("_iters_per_epoch") or 0
+    epoch = row.get("epoch")
+    if epoch is not None and not (isinstance(epoch, float) and np.isnan(epoch)):
+        step = (int(epoch) - 1) * int(per) + int(row["iter"])
+        epoch = int(epoch)
+    else:
+        step, epoch = int(row["iter"]), None
+    return {
+        "epoch": epoch,
+        "iter": None,
+        "step": step,
+        "timestamp": row["timestamp"],
+        "_line": int(row["_line"]),
+        "_per": per,
+    }
+
+
 class _State:
-    def __init__(self) -> None:
+    """Per-line handling of what the bulk path left, and evaluation bookkeeping."""
+
+    def __init__(self, bulk: dict[str, np.ndarray] | None) -> None:
         self.train = Columns()
         self.collector = EvalCollector(naming="mmdet")
-        self.iters_per_epoch: int | None = None
-        self.last_where: dict[str, Any] = {}
+        self.bulk = bulk
+        self.bulk_lines = bulk["_line"] if bulk is not None else np.zeros(0, dtype=np.int64)
+
+    def last_train_before(self, index: int) -> dict[str, Any] | None:
+        """The training record closest before logical line ``index`` (bulk or per-line)."""
+        best = None
+        if self.train.n:
+            best = _where({k: v[-1] for k, v in self.train.to_dict().items()})
+        pos = int(np.searchsorted(self.bulk_lines, index)) - 1
+        if (
+            self.bulk is not None
+            and pos >= 0
+            and (best is None or self.bulk_lines[pos] > best["_line"])
+        ):
+            best = _where({k: v[pos] for k, v in self.bulk.items()})
+        return best
+
+    def close_pending(self, index: int) -> None:
+        """A training record (or the end of the file) closes an evaluation still open."""
+        if self.collector.pending:
+            where = self.last_train_before(index) or {}
+            where.pop("_per", None)
+            self.collector.close(where)
 
     def on_record(self, message: str, index: int, stamp: str | None) -> bool:
         match = TRAIN_RE.match(message)
         if match is not None:
-            return self._train(match, index, stamp, message)
+            self._train(match, index, stamp)
+            return True
         match = VAL_RE.match(message)
         if match is not None:
-            self._val(match, index, stamp, message)
+            self._val(match, index, stamp)
             return True
         return False
 
-    def _train(self, match: re.Match[str], index: int, stamp: str | None, message: str) -> bool:
-        body = match["body"]
-        values = _items(body, message)
+    def _train(self, match: re.Match[str], index: int, stamp: str | None) -> None:
+        values = _items(match["body"])
         if not values:
             raise RecordError("a training line without values")
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = {"timestamp": stamp, "_line": index}
         if match["epoch"] is not None:
-            row["epoch"] = int(match["epoch"])
-            row["iter"] = int(match["iter"])
-            row["_iters_per_epoch"] = self.iters_per_epoch = int(match["n"])
+            row.update(
+                epoch=int(match["epoch"]), iter=int(match["iter"]), _iters_per_epoch=int(match["n"])
+            )
         else:
-            row["iter"] = int(match["iter2"])
-            row["step"] = int(match["iter2"])
-        row["timestamp"] = stamp
-        row["_line"] = index
+            row.update(
+                iter=int(match["iter2"]),
+                step=int(match["iter2"]),
+                _iters_per_epoch=int(match["n2"]),
+            )
         row.update(values)
-        self.collector.close_pending(self.last_where)
+        self.close_pending(index)
         self.train.append(row)
-        self.last_where = self._where_after_train(row, stamp)
-        return True
 
-    def _where_after_train(self, row: dict[str, Any], stamp: str | None) -> dict[str, Any]:
-        if "epoch" in row:
-            step = (row["epoch"] - 1) * row["_iters_per_epoch"] + row["iter"]
-            return {"epoch": row["epoch"], "iter": None, "step": step, "timestamp": stamp, "_line": row["_line"]}
-        return {"epoch": None, "iter": None, "step": row["step"], "timestamp": stamp, "_line": row["_line"]}
-
-    def _val(self, match: re.Match[str], index: int, stamp: str | None, message: str) -> None:
-        metrics = _items(match["body"], message)
+    def _val(self, match: re.Match[str], index: int, stamp: str | None) -> None:
+        metrics = _items(match["body"])
         where: dict[str, Any] = {"timestamp": stamp, "_line": index}
         if match["epoch"] is not None:
             epoch = int(match["epoch"])
-            where["epoch"] = epoch
-            where["iter"] = int(match["iter"])
-            per = self.iters_per_epoch
-            where["step"] = epoch * per if per else None
+            last = self.last_train_before(index)
+            per = last["_per"] if last else None
+            where.update(
+                epoch=epoch, iter=int(match["iter"]), step=epoch * int(per) if per else None
+            )
         else:
-            where["epoch"] = None
-            where["iter"] = int(match["iter2"])
-            where["step"] = int(match["iter2"])
+            where.update(epoch=None, iter=int(match["iter2"]), step=int(match["iter2"]))
         self.collector.close(where, metrics)
 
 
 def parse(log: LogText) -> Parsed:
-    state = _State()
-    walked = walk(log, PREFIX_RE, state.on_record, state.collector)
-    state.collector.close_pending(state.last_where)
+    bulk = _read_bulk(log)
+    state = _State(bulk)
+    mask = None
+    if bulk is not None:
+        mask = [False] * len(log.lines)
+        for i in bulk["_line"].tolist():
+            mask[int(i)] = True
+    walked = walk(log, PREFIX_RE, state.on_record, state.collector, mask, state.close_pending)
+    state.close_pending(len(log.lines))
     skipped = list(walked.skipped)
-    _drop_truncated_tail(log, state.train, skipped)
+    train_cols = _merge_train(bulk, state.train)
+    _drop_truncated_tail(log, train_cols, skipped)
     train, evals, per_class = build_frames(
-        state.train, state.collector.evals, state.collector.per_class, timestamp_format=_TIMESTAMP_FORMAT
+        train_cols,
+        state.collector.evals,
+        state.collector.per_class,
+        timestamp_format=_TIMESTAMP_FORMAT,
     )
-    meta = _meta(log, state, walked.blocks, train)
+    meta = _meta(log, train_cols, walked.blocks, train)
     return Parsed(train, evals, per_class, sorted(skipped), meta)
 
 
+def _merge_train(bulk: dict[str, np.ndarray] | None, rows: Columns) -> Columns:
+    """Bulk-read and line-by-line rows as one table in file order."""
+    if bulk is None:
+        return rows
+    merged = bulk
+    if rows.n:
+        per_line = {
+            k: np.asarray(v, dtype=object if k == "timestamp" else np.float64)
+            for k, v in rows.to_dict().items()
+        }
+        merged = concat_sorted([bulk, per_line])
+    return Columns.from_arrays(merged)
+
+
 def _drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
-    """A last line cut off mid-write has fewer keys than the line before it: report, not keep."""
+    """A last line cut off mid-write prints fewer keys than the record before it: report it."""
     lines = train.column("_line")
-    if log.ends_with_newline or train.n < 2 or lines is None or lines[-1] != len(log.lines) - 1:
+    if (
+        log.ends_with_newline
+        or train.n < 2
+        or lines is None
+        or int(lines[-1]) != len(log.lines) - 1
+    ):
         return
-    cols = train.to_dict()
-    have_last = {k for k, col in cols.items() if col[-1] is not None}
-    have_prev = {k for k, col in cols.items() if col[-2] is not None}
-    if have_last < have_prev:
-        for col in cols.values():
-            col.pop()
-        train.n -= 1
+    last, prev = (_line_keys(log.lines[int(i)]) for i in (lines[-1], lines[-2]))
+    if len(last) < len(prev) and prev[: len(last)] == last:
+        train.drop_last()
         index = len(log.lines) - 1
         skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
 
 
-def _meta(log: LogText, state: _State, blocks: dict[str, str], train: Any) -> dict[str, Any]:
+_BULK_HEAD_RE = re.compile(_BULK_HEAD)
+
+
+def _line_keys(line: str) -> list[str]:
+    match = _BULK_HEAD_RE.match(line)
+    return (_keys_of(line[match.end() :]) or []) if match else []
+
+
+def _meta(log: LogText, train_cols: Columns, blocks: dict[str, str], train: Any) -> dict[str, Any]:
     env = blocks.get("env", "")
     version = _VERSION_RE.search(env)
     mmcv = _MMCV_RE.search(env)
-    columns = [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
+    columns = [
+        c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
+    ]
     if version:
         guess = f"mmdetection {version.group(1)}" + (f" (mmcv {mmcv.group(1)})" if mmcv else "")
     elif any(c in columns for c in ("loss_rpn_reg", "loss_reg")):
         guess = "mmdetection 1.x (pre-1.0 key names)"
     else:
         guess = _guess_from_lr_format(log)
+    iters = [int(v) for v in _column(train_cols, "iter")]
+    per = [int(v) for v in _column(train_cols, "_iters_per_epoch")]
     return {
         "framework": FRAMEWORK,
         "version_guess": guess,
         "smoothing": {c: _SMOOTHING_OVERRIDES.get(c, SMOOTHING) for c in columns},
-        "log_interval": log_interval(state.train.column("iter") or []),
-        "iters_per_epoch": most_common(state.train.column("_iters_per_epoch") or []),
+        "log_interval": log_interval(iters[-10_000:]),
+        "iters_per_epoch": most_common(per) if "epoch" in train.columns else None,
         "eval_units": "fraction",
         "config": blocks.get("config"),
         "env": blocks.get("env"),
     }
+
+
+def _column(cols: Columns, key: str) -> list[Any]:
+    col = cols.column(key)
+    return [] if col is None else [v for v in col if v is not None and v == v]
 
 
 def _guess_from_lr_format(log: LogText) -> str:

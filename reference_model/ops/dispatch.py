@@ -44,15 +44,16 @@ ROI_ALIGN_IMPLEMENTATIONS: dict[str, RoIAlignFn] = {
     "separable": roi_align_separable,
 }
 
-# The chunked NMS is never slower than the per-box reference on CPU (benchmarks/ops_dispatch.py:
-# 16 boxes 0.30 vs 0.43 ms, 256 boxes 1.1 vs 3.7 ms, 2000 boxes 67 vs 97 ms), so the
-# reference only runs when asked for by name.
+# The chunked NMS is never slower than the per-box reference on CPU
+# (benchmarks/ops_dispatch.py, 1 thread: 16 boxes 0.18 vs 0.32 ms, 256 boxes 1.4 vs 8.0 ms,
+# 2000 boxes 66 vs 159 ms), so the reference only runs when asked for by name.
 DEFAULT_NMS = "chunked"
 
-# roi_align_separable gathers R·Hp·Wp·C window values; it is 2-3x faster than the looped
-# variant forward and ~4x with backward (benchmarks/ops_dispatch.py: 512 RoIs of 56-112 px on
-# a stride-4 map, C=256: 0.27 s vs 0.73 s forward). Above this many window values (256 MiB
-# of float32: a few huge RoIs on a fine map) the looped variant bounds memory instead.
+# roi_align_separable gathers R·Hp·Wp·C window values; on 512 RoIs of 56-112 px on a
+# stride-4 map with C=256 it takes 0.35 s forward / 1.4 s with backward against 1.0 / 6.1 s
+# for the looped variant and 5.6 / 7.8 s for dense (benchmarks/ops_dispatch.py, 1 CPU
+# thread). Above this many window values (256 MiB of float32: a few huge RoIs on a fine
+# map) the looped variant bounds memory instead.
 ROI_ALIGN_SEPARABLE_MAX_ELEMENTS = 1 << 26
 
 # mmcv's batched_nms switches from the coordinate-offset trick to a per-class loop at this

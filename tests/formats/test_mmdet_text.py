@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import losslens
+from losslens.frame import INDEX_COLUMNS
 
 P = "2020-10-13 20:19:44,317 - mmdet - INFO - "
 L1 = (
@@ -84,6 +85,7 @@ def test_train_values_exact(tmp_path: Path) -> None:
     assert str(t["epoch"].dtype) == "Int64" and t["loss"].dtype == "float64"
     assert run.meta["iters_per_epoch"] == 100 and run.meta["log_interval"] == 50
     assert run.skipped == []
+    assert t["line_no"].tolist() == [1, 2, 3]
 
 
 def test_voc_table_and_val_line_are_one_evaluation(tmp_path: Path) -> None:
@@ -106,9 +108,8 @@ def test_voc_table_and_val_line_are_one_evaluation(tmp_path: Path) -> None:
 def test_empty_val_line_is_still_an_evaluation(tmp_path: Path) -> None:
     run = _load(tmp_path, "\n".join([L1, P + "Epoch(val) [1][30045]\t", L3]) + "\n")
     assert len(run.evals) == 1 and run.evals["epoch"].tolist() == [1]
-    assert [
-        c for c in run.evals.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
-    ] == []
+    assert [c for c in run.evals.columns if c not in INDEX_COLUMNS] == []
+    assert run.evals["line_no"].tolist() == [2]
 
 
 def test_coco_val_line_with_copypaste_and_summary(tmp_path: Path) -> None:
@@ -204,6 +205,7 @@ def test_seed_log_pasted_from_a_web_page(shared_dir: Path) -> None:
     """../shared/seeds/000: the kitti_tiny tutorial log glued onto one line with blog text around."""
     run = losslens.load(shared_dir / "seeds" / "000_c9436e3fcff4b54e.txt")
     assert run.train["step"].tolist() == [260, 270, 285, 295]
+    assert run.train["line_no"].tolist() == [6, 6, 6, 6]  # all glued onto physical line 6
     assert run.train["loss_rpn_cls"].tolist() == [0.0023, 0.0019, 0.0015, 0.002]
     assert run.evals[["epoch", "step", "AP50", "mAP"]].iloc[0].tolist() == [12, 300, 0.522, 0.5218]
     assert run.per_class[["class", "gts", "ap"]].values.tolist() == [

@@ -1,0 +1,86 @@
+"""``losslens compare A B [C...]``: per-term statistics, final metrics, differences, divergence."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from losslens.cli._common import cli_errors, console, fmt
+from losslens.cli._runs import load_runs, names_after_option, split_names
+from losslens.compare import Comparison
+from losslens.compare import compare as compare_runs
+
+
+@cli_errors
+def compare(
+    logs: Annotated[
+        list[Path],
+        typer.Argument(help="Two or more logs; the first is the reference.", show_default=False),
+    ],
+    terms: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--terms", "-t", help="Terms to compare (default: the loss terms all runs share)."
+        ),
+    ] = None,
+    x: Annotated[str, typer.Option("--x", help="Align on step, epoch, time or images.")] = "step",
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Images per step for --x images.")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Force a log format.")
+    ] = None,
+) -> None:
+    """Compare runs term by term (final, min, area under the curve, ratio to the first run)."""
+    term_names = split_names(terms)
+    if term_names:
+        logs, extra = names_after_option(logs)
+        term_names += extra
+    runs = load_runs(logs, format)
+    result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size)
+    _render(result)
+
+
+def _render(c: Comparison) -> None:
+    table = Table(
+        title=f"terms aligned on {c.x} (auc = mean level over the shared range)",
+        title_justify="left",
+    )
+    for col in ("term", "run", "logged as", "final", "min", "auc", "vs first"):
+        table.add_column(col, justify="left" if col in ("term", "run", "logged as") else "right")
+    for row in c.terms.to_dict("records"):
+        r = float(row["ratio_to_first"])
+        ratio = "" if math.isnan(r) else f"{r:.3f}x"
+        cells = [str(row[k]) for k in ("term", "run", "logged_as")]
+        table.add_row(*cells, fmt(row["final"]), fmt(row["min"]), fmt(row["auc"]), ratio)
+    console.print(table)
+    if not c.metrics.empty:
+        mt = Table(title="final evaluation (fractions)", title_justify="left")
+        mt.add_column("metric")
+        for name in c.metrics.columns:
+            mt.add_column(str(name), justify="right")
+        for metric, values in c.metrics.iterrows():
+            mt.add_row(str(metric), *(fmt(v) for v in values))
+        console.print(mt)
+    if not c.meta.empty:
+        dt = Table(title="differences", title_justify="left")
+        dt.add_column("key")
+        for name in c.meta.columns:
+            dt.add_column(str(name), overflow="fold")
+        for key, values in c.meta.iterrows():
+            dt.add_row(str(key), *(str(v) for v in values))
+        console.print(dt)
+    for d in c.divergences:
+        if d.step is None:
+            console.print(f"{d.term}: {d.run_b} stays within the noise of {d.run_a}", markup=False)
+        else:
+            console.print(
+                f"{d.term}: {d.run_b} leaves {d.run_a} first at {c.x} {fmt(d.step)} ({d.ratio:.2f}x)",
+                markup=False,
+            )
+    for warning in c.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

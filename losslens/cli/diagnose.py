@@ -1,0 +1,74 @@
+"""``losslens diagnose LOG...``: findings with evidence and advice; exit 1 on any error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from losslens.cli._common import cli_errors, console
+from losslens.cli._runs import load_runs, log_lines
+from losslens.diagnostics import SEVERITIES, Finding, worst_severity
+from losslens.diagnostics import diagnose as run_checks
+from losslens.errors import FormatOptionError
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
+
+
+@cli_errors
+def diagnose(
+    logs: Annotated[
+        list[Path], typer.Argument(help="Log files or directories.", show_default=False)
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the findings as a JSON list.")
+    ] = False,
+    min_severity: Annotated[
+        str, typer.Option("--min-severity", help="Hide findings below: info, warning or error.")
+    ] = "info",
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Force a log format.")
+    ] = None,
+) -> None:
+    """Check runs for NaNs, divergence, missing positives, background-only accuracy and more.
+
+    Exit code 1 when any error-level finding exists (for CI gates), 0 otherwise.
+    """
+    if min_severity not in SEVERITIES:
+        raise FormatOptionError(
+            f"unknown severity {min_severity!r}; expected one of: {', '.join(SEVERITIES)}"
+        )
+    runs = load_runs(logs, format)
+    findings = [f for run in runs for f in run_checks(run, log_lines(run))]
+    floor = SEVERITIES.index(min_severity)
+    shown = [f for f in findings if SEVERITIES.index(f.severity) >= floor]
+    if as_json:
+        typer.echo(json.dumps([f.to_dict() for f in shown], indent=2, default=str))
+    else:
+        _render(shown, [r.name for r in runs])
+    if worst_severity(findings) == "error":
+        raise typer.Exit(1)
+
+
+def _render(findings: list[Finding], names: list[str]) -> None:
+    if not findings:
+        console.print(f"[green]no findings[/green] for {', '.join(names)}")
+        return
+    for f in findings:
+        where = f" at step {f.steps[0]}" if f.steps else ""
+        console.print(
+            f"[{_STYLE[f.severity]}]{f.severity:<7}[/] [bold]{f.code}[/bold] ({f.run}{where})"
+        )
+        console.print(f"  {f.message}", markup=False)
+        for line in f.evidence[:4]:
+            console.print(f"    | {line}", markup=False, style="dim")
+        if f.advice:
+            console.print(f"  -> {f.advice}", markup=False)
+    counts = Table.grid(padding=(0, 2))
+    for sev in reversed(SEVERITIES):
+        n = sum(1 for f in findings if f.severity == sev)
+        counts.add_row(f"[{_STYLE[sev]}]{sev}[/]", str(n))
+    console.print(counts)

@@ -1,0 +1,62 @@
+"""``losslens explain [TERM]``: the term catalogue in the terminal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from losslens.cli._common import cli_errors, console
+from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY, TERMS, Term, term_for
+
+
+@cli_errors
+def explain(
+    term: Annotated[
+        str | None,
+        typer.Argument(
+            help="A term: canonical (loss_rpn_bbox), short (rpn.reg) or any framework's name (loss_objectness)."
+        ),
+    ] = None,
+) -> None:
+    """What a loss term measures, each framework's name and normalisation, what odd values mean."""
+    if term is None:
+        table = Table(title="loss terms (losslens explain TERM for details)", title_justify="left")
+        for col in ("term", "short", "what", "names elsewhere"):
+            table.add_column(col, overflow="fold")
+        for t in TERMS.values():
+            others = sorted({n for names in t.names.values() for n in names if n != t.name})
+            table.add_row(t.name, t.short, t.title, ", ".join(others))
+        console.print(table)
+        return
+    _render(term_for(term), term)
+
+
+def _render(t: Term, asked: str) -> None:
+    console.rule(
+        f"[bold]{t.name}[/bold]: {t.title}"
+        + (f"  (you asked for {asked})" if asked != t.name else "")
+    )
+    for label, text in (("measures", t.measures), ("where", t.where), ("healthy curve", t.healthy)):
+        console.print(f"[bold]{label}:[/bold] {text}")
+    table = Table(title="per framework", title_justify="left")
+    for col in ("framework", "logged as", "loss and normalisation", "smoothing before printing"):
+        table.add_column(col, overflow="fold")
+    for fam, title in FAMILY_TITLES.items():
+        names = t.names.get(fam)
+        if not names:
+            continue
+        table.add_row(
+            title,
+            ", ".join(names),
+            t.normalisation.get(fam, "-"),
+            SMOOTHING_BY_FAMILY.get(fam, "-"),
+        )
+    console.print(table)
+    meanings = Table(title="when it looks odd", title_justify="left")
+    meanings.add_column("value")
+    meanings.add_column("usually means", overflow="fold")
+    for key, text in t.meanings.items():
+        meanings.add_row(key, text)
+    console.print(meanings)

@@ -1,0 +1,281 @@
+"""Compare runs on canonical terms: per-term statistics, final metrics, meta differences and
+the first step where two runs differ beyond their own noise.
+
+Runs are aligned on an x axis (``step``, ``epoch`` or ``images``, see
+:func:`losslens.plotting.x_values`); statistics over a shared range use each run's records in
+that range only, so a longer run does not look better by having trained longer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from losslens import terms
+from losslens.errors import FormatOptionError
+from losslens.plotting import x_values
+from losslens.run import Run
+
+#: Two runs differ where their smoothed log-losses are this many combined noise sigmas apart ...
+DIVERGE_SIGMAS = 3.0
+#: ... for this many consecutive aligned points.
+DIVERGE_CONSECUTIVE = 3
+#: Rolling-median window (records) used to separate a curve from its noise.
+NOISE_WINDOW = 9
+#: Meta keys shown in the differences table.
+META_KEYS = (
+    "format",
+    "framework",
+    "version_guess",
+    "log_interval",
+    "iters_per_epoch",
+    "eval_units",
+)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    term: str
+    run_a: str
+    run_b: str
+    step: float | None  # x value of the first difference; None when they never differ
+    ratio: float | None = None  # b / a (smoothed) at that point
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` returns; every table is a plain DataFrame."""
+
+    runs: list[str]
+    x: str
+    terms: pd.DataFrame  # term, run, final, min, auc, ratio_to_first
+    metrics: pd.DataFrame  # metric x run (final values)
+    meta: pd.DataFrame  # key x run, only keys that differ
+    divergences: list[Divergence] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _unique_names(runs: Sequence[Run]) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        name = run.name
+        k = 2
+        while name in names:
+            name = f"{run.name}#{k}"
+            k += 1
+        names.append(name)
+    return names
+
+
+def _series(
+    run: Run, frame: pd.DataFrame, col: str, x: str, batch_size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the last segment of a run (a resumed file's final attempt), finite only."""
+    if "segment" in frame and frame["segment"].nunique() > 1:
+        frame = frame[frame["segment"] == frame["segment"].max()]
+    xs = x_values(run, frame, x, batch_size)
+    ys = frame[col].to_numpy(dtype="float64", na_value=np.nan)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    order = np.argsort(xs[ok], kind="stable")
+    return xs[ok][order], ys[ok][order]
+
+
+def _stats(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> tuple[float, float, float]:
+    """final, min and area-per-unit-x (mean level) over [lo, hi]."""
+    if len(ys) == 0:
+        return (math.nan, math.nan, math.nan)
+    inside = (xs >= lo) & (xs <= hi)
+    xi, yi = xs[inside], ys[inside]
+    if len(xi) >= 2 and xi[-1] > xi[0]:
+        auc = float(np.sum((yi[1:] + yi[:-1]) / 2 * np.diff(xi)) / (xi[-1] - xi[0]))
+    else:
+        auc = float(np.mean(yi)) if len(yi) else math.nan
+    return float(ys[-1]), float(np.min(ys)), auc
+
+
+def compare(
+    runs: Sequence[Run],
+    term_names: Sequence[str] | None = None,
+    *,
+    x: str = "step",
+    batch_size: int | None = None,
+) -> Comparison:
+    """Compare two or more runs (the first is the reference for ratios)."""
+    if len(runs) < 2:
+        raise FormatOptionError("compare needs at least two runs")
+    names = _unique_names(runs)
+    frames = [r.canonical() for r in runs]
+    wanted = list(term_names) if term_names else _shared_terms(frames)
+    columns = [
+        [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)
+    ]
+    rows = []
+    divergences: list[Divergence] = []
+    for j, _term in enumerate(wanted):
+        series = [
+            _series(r, f, cols[j], x, batch_size)
+            for r, f, cols in zip(runs, frames, columns, strict=True)
+        ]
+        starts = [s[0][0] for s in series if len(s[0])]
+        ends = [s[0][-1] for s in series if len(s[0])]
+        lo, hi = (max(starts), min(ends)) if starts else (math.nan, math.nan)
+        stats = [_stats(xs, ys, lo, hi) for xs, ys in series]
+        for k, (name, (final, low, auc)) in enumerate(zip(names, stats, strict=True)):
+            ref = stats[0][2]
+            rows.append(
+                {
+                    "term": columns[0][j],
+                    "run": name,
+                    "logged_as": ", ".join(frames[k].attrs["columns"][columns[k][j]].sources),
+                    "final": final,
+                    "min": low,
+                    "auc": auc,
+                    "ratio_to_first": auc / ref if ref and np.isfinite(ref) else math.nan,
+                }
+            )
+        for k in range(1, len(runs)):
+            step, ratio = first_divergence(series[0], series[k])
+            divergences.append(Divergence(columns[0][j], names[0], names[k], step, ratio))
+    return Comparison(
+        runs=names,
+        x=x,
+        terms=pd.DataFrame(
+            rows, columns=["term", "run", "logged_as", "final", "min", "auc", "ratio_to_first"]
+        ),
+        metrics=final_metrics(runs, names),
+        meta=meta_differences(runs, names),
+        divergences=divergences,
+        warnings=comparability_warnings(runs, [c for c in columns[0]]),
+    )
+
+
+def _shared_terms(frames: Sequence[pd.DataFrame]) -> list[str]:
+    first = terms.loss_columns(frames[0])
+    shared = [t for t in first if all(t in f.columns for f in frames[1:])]
+    if not shared:
+        have = "; ".join(", ".join(terms.loss_columns(f)) or "none" for f in frames)
+        raise FormatOptionError(
+            f"the runs share no loss term (canonical names per run: {have}); name them with --terms"
+        )
+    return shared
+
+
+def _noise(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Smoothed log-curve and the robust sigma of what is left around it."""
+    logy = np.log(np.clip(y, 1e-12, None))
+    smooth = pd.Series(logy).rolling(NOISE_WINDOW, min_periods=1, center=True).median().to_numpy()
+    sigma = float(np.median(np.abs(logy - smooth)) * 1.4826)
+    return smooth, sigma
+
+
+def first_divergence(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[float | None, float | None]:
+    """First x where curve b leaves curve a by more than their combined noise (log scale).
+
+    Both are compared on a's x values inside the shared range; ``DIVERGE_CONSECUTIVE``
+    consecutive points must agree, so a single noisy log does not count.
+    """
+    (xa, ya), (xb, yb) = a, b
+    if len(xa) < NOISE_WINDOW or len(xb) < NOISE_WINDOW or (ya <= 0).any() or (yb <= 0).any():
+        return None, None
+    sa, na = _noise(ya)
+    sb, nb = _noise(yb)
+    lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
+    inside = (xa >= lo) & (xa <= hi)
+    if inside.sum() < DIVERGE_CONSECUTIVE:
+        return None, None
+    grid = xa[inside]
+    diff = np.interp(grid, xb, sb) - sa[inside]
+    limit = DIVERGE_SIGMAS * math.hypot(na, nb) + 1e-9
+    beyond = np.abs(diff) > limit
+    for k in range(len(beyond) - DIVERGE_CONSECUTIVE + 1):
+        if beyond[k : k + DIVERGE_CONSECUTIVE].all():
+            # the typical ratio from there on, not the first (partly smoothed) point
+            return float(grid[k]), float(math.exp(np.median(diff[k:])))
+    return None, None
+
+
+def final_metrics(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
+    """Last value of every evaluation metric, one column per run (percent put in fractions)."""
+    data: dict[str, dict[str, float]] = {}
+    for run, name in zip(runs, names, strict=True):
+        ev = run.evals
+        values: dict[str, float] = {}
+        for col in ev.columns:
+            if col in terms.INDEX_COLUMNS or ev[col].dtype.kind != "f" or not ev[col].notna().any():
+                continue
+            value = float(ev[col].dropna().iloc[-1])
+            if run.meta.get("eval_units") == "percent" and value >= 0:
+                value /= 100.0
+            values[_metric_name(col)] = value
+        data[name] = values
+    return pd.DataFrame(data)
+
+
+def _metric_name(col: str) -> str:
+    for prefix in ("coco/", "pascal_voc/"):
+        if col.startswith(prefix):
+            return col[len(prefix) :]
+    return col
+
+
+def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
+    """Meta and config lines that differ between runs (one row per key)."""
+    rows: dict[str, list[str]] = {}
+    for key in META_KEYS:
+        values = [str(r.format if key == "format" else r.meta.get(key, "")) for r in runs]
+        if len(set(values)) > 1:
+            rows[key] = values
+    extra = {
+        "training records": [str(len(r.train)) for r in runs],
+        "last step": [
+            str(int(r.train["step"].max())) if "step" in r.train and len(r.train) else ""
+            for r in runs
+        ],
+    }
+    rows.update({k: v for k, v in extra.items() if len(set(v)) > 1})
+    configs = [_config_items(r) for r in runs]
+    keys = sorted(set().union(*configs))
+    for key in keys:
+        values = [c.get(key, "(absent)") for c in configs]
+        if len(set(values)) > 1:
+            rows[f"config: {key}"] = values
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(names))
+
+
+def _config_items(run: Run) -> dict[str, str]:
+    """``key = value`` / ``KEY: value`` lines of a config dump (first occurrence of each key)."""
+    import re
+
+    items: dict[str, str] = {}
+    text = str(run.meta.get("config") or "")
+    for line in text.splitlines():
+        match = re.match(r"^\s*([A-Za-z_][\w.]*)\s*(?:=|:)\s*(\S.*?),?\s*$", line)
+        if match and len(match.group(2)) < 120:
+            items.setdefault(match.group(1), match.group(2))
+    return items
+
+
+def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[str]:
+    """Terms whose loss type or normaliser differs between the runs' frameworks."""
+    out = []
+    fams = [terms.family(r) for r in runs]
+    for col in columns:
+        keys = {terms.comparable_key(col, f) for f in fams}
+        if len(keys) > 1:
+            detail = "; ".join(
+                f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}"
+                for f in dict.fromkeys(fams)
+            )
+            out.append(f"{col} is not comparable across these frameworks ({detail})")
+    smoothing = {terms.SMOOTHING_BY_FAMILY.get(f, "") for f in fams}
+    if len(smoothing) > 1:
+        out.append(
+            "the runs were smoothed differently before printing: " + "; ".join(sorted(smoothing))
+        )
+    return out

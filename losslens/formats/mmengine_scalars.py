@@ -1,0 +1,257 @@
+"""mmengine ``vis_data/scalars.json`` and ``vis_data/<timestamp>.json`` (mmdetection 3.x and the
+other OpenMMLab 2.0 libraries).
+
+Sources: ``open-mmlab/mmengine:mmengine/hooks/logger_hook.py`` (``after_train_iter`` calls
+``visualizer.add_scalars(tag, step=runner.iter + 1)``; ``after_val_epoch`` uses
+``step=runner.epoch`` when ``log_metric_by_epoch`` (the default), else ``step=runner.iter``),
+``mmengine/visualization/vis_backend.py`` (``LocalVisBackend.add_scalars`` appends one JSON line,
+adding ``step``, to both files) and ``mmengine/runner/log_processor.py`` (``get_log_after_iter``
+builds the train dict: lr, the window-smoothed scalars, ``epoch`` when by epoch, ``iter`` =
+global ``runner.iter + 1``, ``memory``)::
+
+    {"lr": 0.0019819639278557113, "data_time": 0.0605, "loss": 1.0380920755, "loss_cls": 0.6114929, "acc": 95.1416015625, "time": 0.7746, "epoch": 1, "iter": 50, "memory": 8159, "step": 50}
+    {"pascal_voc/mAP": 0.3451496660709381, "pascal_voc/AP50": 0.345, "data_time": 0.0067, "time": 0.0653, "step": 1}
+    {"coco/bbox_mAP": 0.035, "coco/bbox_mAP_50": 0.101, "coco/bbox_mAP_s": -1.0, "step": 5}
+
+Train records are the ones with ``iter``; the others are evaluations. With
+``log_with_hierarchy=True`` the keys carry ``train/`` / ``val/`` prefixes, which are removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from losslens._text import LogText
+from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._jsonlines import (
+    JsonRecords,
+    drop_empty_columns,
+    flatten_dicts,
+    numeric_columns,
+    previous_rows,
+    read_records,
+    records_frame,
+    take_previous,
+)
+from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
+
+NAME = "mmengine_scalars"
+FRAMEWORK = "mmdetection"
+
+#: A scalars line: a JSON object with mmengine's ``step``; not mmcv (``mode``), not detectron2
+#: (``iteration``), not our own diagnostics (``losslens``).
+_SNIFF_RE = re.compile(r'^(?!.*"(?:mode|iteration|losslens)")\{.*"step": ?\d', re.MULTILINE)
+#: ``after_test_epoch`` dumps the test metrics without a ``step``.
+_TEST_SNIFF_RE = re.compile(
+    r'^(?!.*"(?:mode|iteration|losslens)")\{"(?:coco|pascal_voc)/\w+": ', re.MULTILINE
+)
+_INT_KEYS = ("epoch", "iter", "step")
+_EVAL_TIMES = ("data_time_s", "time_s")
+#: ``LogProcessor(mean_pattern=...)`` default (mmengine >= 0.7.3): these keys are window means.
+MEAN_PATTERN = re.compile(r".*(loss|time|data_time|grad_norm).*")
+_WINDOW_MEAN = (
+    "mean over the last window_size iterations (LogProcessor; default 10, configs often set 50)"
+)
+_CURRENT = "current value at the logged iteration (LogProcessor default statistic)"
+_MEMORY = "torch.cuda.max_memory_allocated since the previous log (peak reset after each read), MB"
+
+
+def sniff(sample: str) -> int:
+    """Number of mmengine scalar records in ``sample``."""
+    return len(_SNIFF_RE.findall(sample)) or len(_TEST_SNIFF_RE.findall(sample))
+
+
+def parse(log: LogText) -> Parsed:
+    decoded = read_records(log)
+    skipped = list(decoded.skipped)
+    frame = flatten_dicts(records_frame(decoded.records, decoded.lines))
+    frame, hierarchical = _strip_hierarchy(frame)
+    is_train = _train_mask(frame)
+    is_eval = ~is_train & _eval_mask(frame)
+    for index in frame["_line"][~is_train & ~is_eval]:
+        skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)]))
+    train, dropped_train = _clean(frame[is_train], decoded, log.text)
+    evals, dropped_eval = _clean(frame[is_eval], decoded, log.text)
+    epoch_based = "epoch" in train and bool(train["epoch"].notna().any())
+    interval = _log_interval(train, epoch_based)
+    per_epoch = _iters_per_epoch(train, interval) if epoch_based else None
+    train_df = _train_frame(train, epoch_based)
+    evals_df, by_epoch = _evals_frame(evals, train, train_df, epoch_based, per_epoch)
+    meta: dict[str, Any] = {
+        "framework": FRAMEWORK,
+        "version_guess": "mmdetection 3.x / OpenMMLab 2.0 (mmengine; the version is not recorded in scalars.json)",
+        "smoothing": _smoothing(train_df.columns),
+        "log_interval": interval,
+        "iters_per_epoch": per_epoch,
+        "eval_units": "fraction",
+        "config": None,
+        "env": None,
+        "iteration_based": not epoch_based,
+        "eval_step_logged_as": "epoch" if by_epoch else "iteration",
+    }
+    if hierarchical:
+        meta["log_with_hierarchy"] = True
+    if dropped_train or dropped_eval:
+        meta["non_numeric_keys"] = sorted(set(dropped_train) | set(dropped_eval))
+    return Parsed(train_df, evals_df, per_class_frame(Columns()), sorted(skipped), meta)
+
+
+def _strip_hierarchy(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """``log_with_hierarchy=True`` writes ``train/loss``, ``val/coco/bbox_mAP``: merge them into
+    the plain names (a record only ever has one mode's keys)."""
+    prefixed = [c for c in frame.columns if str(c).startswith(("train/", "val/", "test/"))]
+    if not prefixed:
+        return frame, False
+    for name in prefixed:
+        plain = str(name).split("/", 1)[1]
+        if plain in frame.columns:
+            frame[plain] = frame[plain].where(frame[plain].notna(), frame[name])
+        else:
+            frame[plain] = frame[name]
+        if str(name).startswith("train/"):
+            frame["_hier_train"] = frame.get("_hier_train", False) | frame[name].notna()
+    return frame.drop(columns=prefixed), True
+
+
+def _train_mask(frame: pd.DataFrame) -> pd.Series:
+    """Training records: ``get_log_after_iter`` always sets ``iter``; validation dicts never do."""
+    mask = frame["iter"].notna() if "iter" in frame else pd.Series(False, index=frame.index)
+    if "_hier_train" in frame:
+        mask = mask | frame["_hier_train"].astype(bool)
+    return mask
+
+
+def _eval_mask(frame: pd.DataFrame) -> pd.Series:
+    """Evaluation records: a ``step`` (validation) or a ``prefix/metric`` key (a dumped test result)."""
+    mask = frame["step"].notna() if "step" in frame else pd.Series(False, index=frame.index)
+    for name in frame.columns:
+        if "/" in str(name):
+            mask = mask | frame[name].notna()
+    return mask
+
+
+def _clean(part: pd.DataFrame, decoded: JsonRecords, text: str) -> tuple[pd.DataFrame, list[str]]:
+    part = drop_empty_columns(
+        part.drop(columns=[c for c in part.columns if c == "_hier_train"]), decoded.records, text
+    )
+    part, dropped = numeric_columns(part, keep=_INT_KEYS)
+    return part.rename(
+        columns={c: standard_name(c) for c in part.columns if c not in _INT_KEYS}
+    ), dropped
+
+
+def _log_interval(train: pd.DataFrame, epoch_based: bool) -> int | None:
+    if "iter" not in train or len(train) < 2:
+        return None
+    gaps = np.diff(train["iter"].to_numpy(dtype="float64"))
+    if epoch_based:  # the first log of an epoch follows an unlogged remainder of the previous one
+        epoch = train["epoch"].to_numpy(dtype="float64")
+        gaps = gaps[epoch[1:] == epoch[:-1]]
+    gaps = gaps[gaps > 0]
+    return int(Counter(gaps.astype("int64").tolist()).most_common(1)[0][0]) if len(gaps) else None
+
+
+def _iters_per_epoch(train: pd.DataFrame, interval: int | None) -> int | None:
+    """Epoch length N from the global ``iter``: the first logged iteration of consecutive epochs
+    is N apart (each epoch's first log is at the same inner iteration, the log interval). With a
+    single epoch in the file, N = (first iter - interval) / (epoch - 1)."""
+    if "iter" not in train or train.empty:
+        return None
+    first = train.groupby("epoch", sort=False)["iter"].first()
+    epochs = first.index.to_numpy(dtype="float64")
+    iters = first.to_numpy(dtype="float64")
+    consecutive = np.diff(epochs) == 1
+    lengths = np.diff(iters)[consecutive]
+    lengths = lengths[lengths > 0]
+    if len(lengths):
+        return int(Counter(lengths.astype("int64").tolist()).most_common(1)[0][0])
+    if interval and epochs[0] > 1 and (iters[0] - interval) % (epochs[0] - 1) == 0:
+        return int((iters[0] - interval) // (epochs[0] - 1))
+    return None
+
+
+def _values(column: Any) -> Any:
+    return column.to_numpy() if isinstance(column, pd.Series) else column
+
+
+def _train_frame(train: pd.DataFrame, epoch_based: bool) -> pd.DataFrame:
+    data: dict[str, Any] = {name: _values(train[name]) for name in train.columns}
+    if "step" not in data or train["step"].isna().any():
+        logged = train["step"] if "step" in train else pd.Series(np.nan, index=train.index)
+        data["step"] = _values(logged.fillna(train["iter"]) if "iter" in train else logged)
+    if not epoch_based:
+        data["epoch"] = np.full(len(train), np.nan)
+    return train_frame(data)
+
+
+def _evals_frame(
+    evals: pd.DataFrame,
+    train: pd.DataFrame,
+    train_df: pd.DataFrame,
+    epoch_based: bool,
+    per_epoch: int | None,
+) -> tuple[pd.DataFrame, bool]:
+    """Place each evaluation at the global training step it was made at: ``epoch * N`` when the
+    val step is the epoch and N is known, else the step of the training record before it; the
+    logged epoch is kept in ``epoch``."""
+    n = len(evals)
+    # metrics first, then the val loop's mean time/data_time (the order of the text line)
+    names = [c for c in evals.columns if c != "step" and c not in _EVAL_TIMES]
+    names += [c for c in _EVAL_TIMES if c in evals]
+    data: dict[str, Any] = {name: _values(evals[name]) for name in names}
+    logged = evals["step"].to_numpy(dtype="float64") if "step" in evals else np.full(n, np.nan)
+    before = previous_rows(train, evals)
+    prev_step = take_previous(train_df["step"].to_numpy(dtype="float64", na_value=np.nan), before)
+    prev_epoch = take_previous(train_df["epoch"].to_numpy(dtype="float64", na_value=np.nan), before)
+    by_epoch = _logged_by_epoch(
+        logged, prev_epoch, prev_step, epoch_based, has_train=len(train_df) > 0
+    )
+    if by_epoch:
+        epoch = logged if epoch_based or len(train_df) == 0 else np.full(n, np.nan)
+        step = epoch * per_epoch if per_epoch else prev_step
+    else:
+        epoch, step = prev_epoch, logged
+    segments = take_previous(train_df["segment"].to_numpy(dtype="float64"), before, fill=0)
+    data.update(epoch=epoch, iter=np.full(n, np.nan), step=step, segment=segments)
+    return make_frame(data, EVAL_LEAD, n), by_epoch
+
+
+def _logged_by_epoch(
+    logged: np.ndarray,
+    prev_epoch: np.ndarray,
+    prev_step: np.ndarray,
+    epoch_based: bool,
+    has_train: bool,
+) -> bool:
+    """Did ``after_val_epoch`` log ``step=runner.epoch`` (default) or ``step=runner.iter``?
+
+    Epoch-based training: by epoch when the logged step equals the epoch of the training record
+    before it. Iteration-based: by epoch (the data loader's) when it is below the training step.
+    A log without training records gets mmengine's default, by epoch.
+    """
+    known = ~np.isnan(logged) & ~np.isnan(prev_step)
+    if not has_train or not known.any():
+        return True
+    if epoch_based:
+        return bool((logged[known] == prev_epoch[known]).mean() > 0.5)
+    return bool((logged[known] < prev_step[known]).mean() > 0.5)
+
+
+def _smoothing(columns: Any) -> dict[str, str]:
+    out = {}
+    for name in columns:
+        if name in ("epoch", "iter", "step", "segment", "timestamp"):
+            continue
+        logged = {"time_s": "time", "data_time_s": "data_time"}.get(name, name)
+        if name == "memory_mb":
+            out[name] = _MEMORY
+        elif MEAN_PATTERN.match(logged):
+            out[name] = _WINDOW_MEAN
+        else:
+            out[name] = _CURRENT
+    return out

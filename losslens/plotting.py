@@ -1,0 +1,426 @@
+"""Figure-returning plots of training runs (no pyplot state: ``matplotlib.figure.Figure``).
+
+Layout: one panel per term (or all terms on one axis with ``overlay``), then an optional
+evaluation panel sharing the x axis. Every run has its own colour; raw logged values are drawn
+faint and the smoothed curve bold. Long runs are decimated for *drawing* only (min/max per
+bucket, so spikes survive); smoothing and statistics always use every record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from losslens import smoothing, terms
+from losslens.errors import FormatOptionError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from losslens.run import Run
+
+X_AXES = ("step", "epoch", "time", "images")
+X_LABELS = {
+    "step": "training step (global iteration)",
+    "epoch": "epoch",
+    "time": "wall time (hours since the first record)",
+    "images": "images seen",
+}
+#: Points drawn per line at most; beyond this, min/max decimation per bucket.
+MAX_DRAWN_POINTS = 4000
+#: Epoch boundaries are drawn only up to this many epochs (beyond, they are a grey wall).
+MAX_EPOCH_LINES = 60
+DEFAULT_TERMS_SHOWN = 6
+_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+)
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    x: str = "step"
+    overlay: bool = False
+    smooth: float = smoothing.TB_DEFAULT_WEIGHT
+    smooth_method: str = "ema"
+    logy: bool = False
+    batch_size: int | None = None
+    max_points: int = MAX_DRAWN_POINTS
+
+    def check(self) -> None:
+        if self.x not in X_AXES:
+            raise FormatOptionError(
+                f"unknown x axis {self.x!r}; expected one of: {', '.join(X_AXES)}"
+            )
+        if self.smooth_method not in smoothing.METHODS:
+            raise FormatOptionError(
+                f"unknown smoothing method {self.smooth_method!r}; expected one of: {', '.join(smoothing.METHODS)}"
+            )
+        if not 0 <= self.smooth <= 1 or self.smooth != self.smooth:
+            raise FormatOptionError(f"smoothing weight must be between 0 and 1, got {self.smooth}")
+
+
+# --------------------------------------------------------------------------- x axes
+_BATCH_PATTERNS = (
+    # (regex on config/env text, per_gpu?)
+    (re.compile(r"SOLVER:\s*\n(?:[ \t]+.*\n)*?[ \t]+IMS_PER_BATCH:\s*(\d+)"), False),
+    (re.compile(r"samples_per_gpu\s*=\s*(\d+)"), True),
+    (re.compile(r"train_dataloader\s*=\s*dict\(\s*batch_size\s*=\s*(\d+)"), True),
+    (re.compile(r"\bbatch_size\s*=\s*(\d+)"), True),
+)
+_GPU_PATTERNS = (
+    re.compile(r"gpu_ids\s*=\s*range\(0,\s*(\d+)\)"),
+    re.compile(r"GPU number:\s*(\d+)"),
+    re.compile(r"world_size\s*=\s*(\d+)"),
+    re.compile(r"[Ww]orld size:\s*(\d+)"),
+)
+
+
+def total_batch_from_config(run: Run) -> int | None:
+    """The total batch where the config states it for all GPUs (detectron2-style IMS_PER_BATCH)."""
+    text = str(run.meta.get("config") or "")
+    pattern = _BATCH_PATTERNS[0][0]
+    match = pattern.search(text)
+    return int(match.group(1)) if match else None
+
+
+def images_per_step(run: Run, batch_size: int | None = None) -> int:
+    """Images per training step (all GPUs), from ``batch_size`` or the run's config dump."""
+    if batch_size is not None:
+        if batch_size < 1:
+            raise FormatOptionError(f"batch size must be a positive integer, got {batch_size}")
+        return batch_size
+    text = "\n".join(str(run.meta.get(k) or "") for k in ("config", "env"))
+    for pattern, per_gpu in _BATCH_PATTERNS:
+        match = pattern.search(text)
+        if match is None:
+            continue
+        size = int(match.group(1))
+        if per_gpu:
+            gpus = next((int(m.group(1)) for p in _GPU_PATTERNS if (m := p.search(text))), 1)
+            size *= max(gpus, 1)
+        return size
+    raise FormatOptionError(
+        f"cannot tell the batch size of {run.name} from its log (no config dump); pass --batch-size",
+        path=run.path,
+    )
+
+
+def x_values(run: Run, frame: pd.DataFrame, x: str, batch_size: int | None = None) -> np.ndarray:
+    """The x coordinate of each row of ``frame`` (a train or eval table of ``run``)."""
+    step = (
+        frame["step"].to_numpy(dtype="float64", na_value=np.nan)
+        if "step" in frame
+        else np.arange(1.0, len(frame) + 1)
+    )
+    if x == "step":
+        return step
+    if x == "images":
+        return step * images_per_step(run, batch_size)
+    if x == "epoch":
+        return _epoch_x(run, frame, step)
+    if x == "time":
+        return _time_x(run, frame)
+    raise FormatOptionError(f"unknown x axis {x!r}; expected one of: {', '.join(X_AXES)}")
+
+
+def _epoch_x(run: Run, frame: pd.DataFrame, step: np.ndarray) -> np.ndarray:
+    per = run.meta.get("iters_per_epoch")
+    if per:
+        return step / float(per)
+    if "epoch" in frame and frame["epoch"].notna().any():
+        return frame["epoch"].to_numpy(dtype="float64", na_value=np.nan)
+    raise FormatOptionError(
+        f"{run.name} has no epochs (iteration-based training); use --x step", path=run.path
+    )
+
+
+def _time_x(run: Run, frame: pd.DataFrame) -> np.ndarray:
+    if "timestamp" in frame and frame["timestamp"].notna().any() and "timestamp" in run.train:
+        start = run.train["timestamp"].dropna().min()
+        delta = pd.to_datetime(frame["timestamp"]) - start
+        return (delta.dt.total_seconds() / 3600.0).to_numpy(dtype="float64", na_value=np.nan)
+    if "time_s" in run.train and "step" in run.train:
+        # no clock: integrate the logged seconds per iteration over the steps
+        train = run.train
+        steps = train["step"].to_numpy(dtype="float64", na_value=np.nan)
+        gaps = np.diff(steps, prepend=0.0).clip(min=0)
+        hours = (
+            np.nancumsum(gaps * train["time_s"].to_numpy(dtype="float64", na_value=np.nan)) / 3600.0
+        )
+        target = frame["step"].to_numpy(dtype="float64", na_value=np.nan)
+        return np.interp(target, steps[np.isfinite(steps)], hours[np.isfinite(steps)])
+    raise FormatOptionError(
+        f"{run.name} has neither timestamps nor iteration times; use --x step", path=run.path
+    )
+
+
+# --------------------------------------------------------------------------- drawing helpers
+def decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points keeping each bucket's min and max (spikes survive)."""
+    n = len(x)
+    if n <= max_points or max_points < 4:
+        return x, y
+    buckets = max_points // 2
+    size = int(np.ceil(n / buckets))
+    pad = buckets * size - n
+    finite_y = np.where(np.isfinite(y), y, np.nan)
+    grid = np.concatenate([finite_y, np.full(pad, np.nan)]).reshape(buckets, size)
+    filled_lo = np.where(np.isnan(grid), np.inf, grid)
+    filled_hi = np.where(np.isnan(grid), -np.inf, grid)
+    base = np.arange(buckets) * size
+    lo = base + filled_lo.argmin(axis=1)
+    hi = base + filled_hi.argmax(axis=1)
+    keep = np.unique(np.concatenate([lo, hi, [0, n - 1]]))
+    keep = keep[keep < n]
+    return x[keep], y[keep]
+
+
+def _segments(frame: pd.DataFrame) -> list[np.ndarray]:
+    """Row positions of each resumed segment (a run appended to the same file)."""
+    if "segment" not in frame or frame["segment"].nunique(dropna=True) <= 1:
+        return [np.arange(len(frame))]
+    seg = frame["segment"].to_numpy(dtype="float64", na_value=-1)
+    return [np.flatnonzero(seg == s) for s in np.unique(seg)]
+
+
+def _mark_nonfinite(ax: Axes, x: np.ndarray, y: np.ndarray, color: str) -> int:
+    bad = ~np.isfinite(y) & np.isfinite(x)
+    if not bad.any():
+        return 0
+    transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    ax.scatter(
+        x[bad],
+        np.full(int(bad.sum()), 0.03),
+        marker="x",
+        color=color,
+        s=18,
+        transform=transform,
+        zorder=5,
+        clip_on=False,
+    )
+    return int(bad.sum())
+
+
+def _draw_series(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    color: str,
+    label: str,
+    opts: PlotOptions,
+    style: str = "-",
+) -> int:
+    finite = np.isfinite(y) & np.isfinite(x)
+    smoothed = smoothing.smooth(y, opts.smooth_method, opts.smooth)
+    if opts.smooth > 0:
+        rx, ry = decimate(x[finite], y[finite], opts.max_points)
+        ax.plot(rx, ry, color=color, alpha=0.25, linewidth=0.8, linestyle=style)
+    sx, sy = decimate(x[finite], smoothed[finite], opts.max_points)
+    ax.plot(sx, sy, color=color, linewidth=1.6, label=label, linestyle=style)
+    return _mark_nonfinite(ax, x, y, color)
+
+
+def _mark_epochs_and_lr(ax: Axes, run: Run, opts: PlotOptions) -> None:
+    from losslens.diagnostics import lr_schedule
+
+    train = run.train
+    if opts.x != "time" and "epoch" in train and train["epoch"].notna().any():
+        epochs = train["epoch"].dropna()
+        n_epochs = int(epochs.nunique())
+        if 1 < n_epochs <= MAX_EPOCH_LINES:
+            first_rows = train.loc[epochs.drop_duplicates().index[1:]]
+            per = run.meta.get("iters_per_epoch")
+            if per:
+                starts = (first_rows["epoch"].to_numpy(dtype="float64") - 1) * float(per)
+                frame = pd.DataFrame({"step": starts, "timestamp": pd.NaT})
+                for xv in x_values(run, frame, opts.x, opts.batch_size):
+                    ax.axvline(xv, color="0.85", linewidth=0.6, zorder=0)
+    schedule = lr_schedule(run)
+    if schedule.changes:
+        frame = pd.DataFrame(
+            {
+                "step": [float(c.step) for c in schedule.changes],
+                "timestamp": [c.timestamp for c in schedule.changes],
+            }
+        )
+        for xv in x_values(run, frame, opts.x, opts.batch_size):
+            ax.axvline(xv, color="#b58900", linewidth=0.9, linestyle="--", alpha=0.7, zorder=0)
+
+
+# --------------------------------------------------------------------------- public
+def default_terms(runs: Sequence[Run]) -> list[str]:
+    """The loss terms shared by the runs (canonical), total first, at most a handful."""
+    frames = [r.canonical() for r in runs]
+    first = terms.loss_columns(frames[0]) if frames else []
+    shared = [t for t in first if all(t in f.columns for f in frames[1:])] or first
+    return shared[:DEFAULT_TERMS_SHOWN]
+
+
+def _panel_title(name: str, sources: set[str]) -> str:
+    term = terms.TERMS.get(name.split(".", 1)[-1] if name.startswith("s") and "." in name else name)
+    title = name if term is None else f"{name}: {term.title}"
+    logged = sorted(s for s in sources if s != name)
+    return title + (f"  (logged as {', '.join(logged)})" if logged else "")
+
+
+def plot_runs(
+    runs: Sequence[Run],
+    term_names: Sequence[str] | None = None,
+    *,
+    metrics: Sequence[str] | None = None,
+    options: PlotOptions | None = None,
+) -> Figure:
+    """Plot terms of one or more runs; returns a ``matplotlib.figure.Figure``.
+
+    ``term_names`` may be logged, canonical or short names; a name missing from a run raises
+    :class:`losslens.terms.TermNotFoundError` listing what that run has.
+    """
+    from matplotlib.figure import Figure
+
+    opts = options or PlotOptions()
+    opts.check()
+    if not runs:
+        raise FormatOptionError("nothing to plot: no runs given")
+    frames = [r.canonical() for r in runs]
+    wanted = list(term_names) if term_names else default_terms(runs)
+    if not wanted and not metrics:
+        raise FormatOptionError(
+            f"{runs[0].name} has no loss terms to plot; name terms with --terms", path=runs[0].path
+        )
+    columns = [
+        [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)
+    ]
+    metric_cols = [[resolve_metric(r, m) for m in metrics] for r in runs] if metrics else []
+    n_panels = (1 if opts.overlay else len(wanted)) + (1 if metrics else 0)
+    n_panels = max(n_panels, 1)
+    fig = Figure(figsize=(9, 2.4 * n_panels + 0.8), layout="constrained")
+    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    n_bad = 0
+    for k, (run, frame, cols) in enumerate(zip(runs, frames, columns, strict=True)):
+        color = _COLORS[k % len(_COLORS)]
+        xs = x_values(run, frame, opts.x, opts.batch_size)
+        for j, col in enumerate(cols):
+            ax = axes[0] if opts.overlay else axes[j]
+            style = _LINESTYLES[j % len(_LINESTYLES)] if opts.overlay else "-"
+            label = f"{run.name}: {col}" if opts.overlay else run.name
+            for s, rows in enumerate(_segments(frame)):
+                y = frame[col].to_numpy(dtype="float64", na_value=np.nan)[rows]
+                n_bad += _draw_series(
+                    ax, xs[rows], y, color, label if s == 0 else "_nolegend_", opts, style
+                )
+    mapping = [f.attrs.get("columns", {}) for f in frames]
+    for j, name in enumerate(columns[0] if not opts.overlay else []):
+        sources = {s for m in mapping if name in m for s in m[name].sources}
+        axes[j].set_title(_panel_title(name, sources), fontsize=10, loc="left")
+    if opts.overlay:
+        axes[0].set_title(", ".join(columns[0]), fontsize=10, loc="left")
+    loss_axes = axes[:-1] if metrics else axes
+    for ax in loss_axes:
+        if opts.logy:
+            ax.set_yscale("log")
+        _mark_epochs_and_lr(ax, runs[0], opts)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    if metrics:
+        _plot_metrics(axes[-1], runs, metric_cols, opts)
+    axes[-1].set_xlabel(X_LABELS[opts.x])
+    fig.suptitle(_suptitle(runs, opts, n_bad), fontsize=10)
+    return fig
+
+
+def _suptitle(runs: Sequence[Run], opts: PlotOptions, n_bad: int) -> str:
+    priors = {terms.SMOOTHING_BY_FAMILY.get(terms.family(r), "") for r in runs}
+    prior = "; ".join(sorted(p for p in priors if p))
+    text = (
+        "faint: logged values, bold: smoothed; dashed: lr changes, grey: epochs\nsmoothing: "
+        + smoothing.describe(opts.smooth_method, opts.smooth, f"already {prior}" if prior else None)
+    )
+    if n_bad:
+        text += f"\n{n_bad} non-finite values marked x at the bottom"
+    return text
+
+
+def _plot_metrics(
+    ax: Axes, runs: Sequence[Run], metric_cols: list[list[str]], opts: PlotOptions
+) -> None:
+    for k, (run, cols) in enumerate(zip(runs, metric_cols, strict=True)):
+        color = _COLORS[k % len(_COLORS)]
+        evals = run.evals
+        xs = x_values(run, evals, opts.x, opts.batch_size)
+        for j, col in enumerate(cols):
+            y = evals[col].to_numpy(dtype="float64", na_value=np.nan)
+            ok = (
+                np.isfinite(y) & np.isfinite(xs) & (y >= 0)
+            )  # -1 = undefined (no objects of that size)
+            style = _LINESTYLES[j % len(_LINESTYLES)]
+            ax.plot(
+                xs[ok],
+                y[ok],
+                marker="o",
+                markersize=3,
+                color=color,
+                linestyle=style,
+                label=f"{run.name}: {col}",
+            )
+    ax.set_title("evaluation", fontsize=10, loc="left")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+
+
+# --------------------------------------------------------------------------- eval metrics
+#: Evaluation metric aliases across frameworks: prefixed mmengine names, detectron2 names.
+_METRIC_ALIASES = {
+    "bbox_mAP": ("coco/bbox_mAP", "bbox/AP", "bbox_AP"),
+    "bbox_mAP_50": ("coco/bbox_mAP_50", "bbox/AP50", "AP50"),
+    "bbox_mAP_75": ("coco/bbox_mAP_75", "bbox/AP75"),
+    "segm_mAP": ("coco/segm_mAP", "segm/AP"),
+    "mAP": ("pascal_voc/mAP", "bbox_mAP", "coco/bbox_mAP", "bbox/AP"),
+    "AP50": ("pascal_voc/AP50", "bbox_mAP_50", "coco/bbox_mAP_50", "bbox/AP50"),
+}
+
+
+def metric_columns(run: Run) -> list[str]:
+    """The evaluation metric columns of a run."""
+    return [
+        c
+        for c in run.evals.columns
+        if c not in terms.INDEX_COLUMNS and run.evals[c].dtype.kind == "f"
+    ]
+
+
+def resolve_metric(run: Run, name: str) -> str:
+    """The eval column ``name`` stands for in ``run`` (aliases across frameworks accepted)."""
+    have = metric_columns(run)
+    if name in have:
+        return name
+    for alias in _METRIC_ALIASES.get(name, ()):
+        if alias in have:
+            return alias
+    for canon, aliases in _METRIC_ALIASES.items():
+        if name in aliases and canon in have:
+            return canon
+    if not have:
+        raise terms.TermNotFoundError(
+            f"metric {name!r}: this log has no evaluation results (trained without validation, or "
+            "the evaluation printed nothing we could read)",
+            path=run.path,
+        )
+    raise terms.TermNotFoundError(
+        f"metric {name!r} is not in this log. Available: {', '.join(have)}", path=run.path
+    )

@@ -1,0 +1,732 @@
+"""THE canonical term table: what each logged loss measures, its names per framework, and how
+each framework normalises and smooths it (data from ``shared/FORMATS.md`` section 3).
+
+Canonical names are mmdetection 2.x's (``loss_rpn_cls``, ``loss_rpn_bbox``, ``loss_cls``,
+``loss_bbox``, ``acc``, ``loss_mask``, ``loss``) because they are the most widespread; the short
+aliases of FORMATS.md (``rpn.cls``, ``roi.reg`` ...) are accepted too. Single-stage heads get
+their own terms (``dense_cls``, ``dense_bbox``, ``dense_centerness``): the ``loss_cls`` of a
+RetinaNet log is a focal loss over all anchors, not an RoI classifier, so aliases depend on the
+format *and* on whether the run has an RPN.
+
+Cascade stages: mmdet ``s{k}.loss_cls`` and detectron2 ``loss_cls_stage{k}`` both become
+``s{k}.loss_cls`` (stage k of term ``loss_cls``). Detectron's per-level RPN terms
+``loss_rpn_cls_fpn2..6`` are summed into ``loss_rpn_cls``. Accuracies are converted to percent
+(mmdet's unit); the conversion is recorded in :class:`CanonicalColumn`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from losslens.errors import FormatOptionError
+from losslens.frame import INDEX_COLUMNS
+
+if TYPE_CHECKING:
+    from losslens.run import Run
+
+#: Standard non-loss columns every format shares (already canonical).
+STANDARD_COLUMNS = ("lr", "eta_s", "time_s", "data_time_s", "memory_mb")
+
+#: Framework families: the log formats whose writers share names and normalisation.
+FAMILY_OF_FORMAT = {
+    "mmdet_text": "mmdet2",
+    "mmdet_json": "mmdet2",
+    "mmengine_text": "mmdet3",
+    "mmengine_scalars": "mmdet3",
+    "detectron2_text": "detectron2",
+    "detectron2_metrics": "detectron2",
+    "maskrcnn_benchmark": "maskrcnn_benchmark",
+    "torchvision": "torchvision",
+    "detectron_json_stats": "detectron",
+    "losslens_diagnostics": "losslens",
+}
+FAMILY_TITLES = {
+    "mmdet1": "mmdetection 1.x",
+    "mmdet2": "mmdetection 2.x",
+    "mmdet3": "mmdetection 3.x",
+    "detectron2": "detectron2",
+    "maskrcnn_benchmark": "maskrcnn_benchmark",
+    "torchvision": "torchvision references",
+    "detectron": "Detectron (Caffe2)",
+    "losslens": "losslens reference model",
+}
+
+
+@dataclass(frozen=True)
+class Term:
+    """One physical quantity a detector logs, described once for every framework."""
+
+    name: str
+    title: str
+    kind: str  # loss | accuracy | total
+    stage: str  # rpn | roi | dense | mask | all
+    measures: str
+    where: str
+    healthy: str
+    meanings: Mapping[str, str]  # "0", "nan", "flat", "rising" -> what it usually means
+    #: family -> the logged names (first one is the usual name)
+    names: Mapping[str, tuple[str, ...]]
+    #: family -> (loss type, normaliser/sampler) as printed by ``explain`` and checked by ``compare``
+    normalisation: Mapping[str, str] = field(default_factory=dict)
+    short: str = ""
+    unit: str = ""
+
+
+# What each framework does to a value before printing it (FORMATS.md 1.2-1.7).
+SMOOTHING_BY_FAMILY = {
+    "mmdet1": "mean over the log interval (mmcv LogBuffer)",
+    "mmdet2": "mean over the log interval (mmcv LogBuffer)",
+    "mmdet3": "mean over a window of the last N iterations (mmengine LogProcessor, window 10 or 50)",
+    "detectron2": "median of the last 20 iterations (text and metrics.json)",
+    "maskrcnn_benchmark": "median of the last 20 iterations (global average in parentheses)",
+    "torchvision": "median of the last 20 iterations (global average in parentheses)",
+    "detectron": "median of the last 20 iterations, per key (so the terms do not sum to the total)",
+    "losslens": "raw value of the logged iteration",
+}
+
+_RPN_CLS = {
+    "mmdet1": "sigmoid CE, mean over 256 sampled anchors/img (50% pos), summed over FPN levels",
+    "mmdet2": "sigmoid CE, mean over sampled anchors (256/img, 50% pos, IoU 0.7/0.3), summed over FPN levels",
+    "mmdet3": "sigmoid CE, mean over sampled anchors (256/img, 50% pos, IoU 0.7/0.3), summed over FPN levels",
+    "detectron2": "BCE, sum / (256 x images): fixed normaliser",
+    "maskrcnn_benchmark": "BCE, mean over sampled anchors (256/img, 50% pos)",
+    "torchvision": "BCE, mean over sampled anchors (256/img, 50% pos)",
+    "detectron": "sigmoid CE per FPN level (logged per level; losslens sums them)",
+    "losslens": "sigmoid CE, mean over sampled anchors (mmdet 2.x semantics)",
+}
+_RPN_REG = {
+    "mmdet1": "smooth L1 beta=1/9, / sampled anchors",
+    "mmdet2": "L1, / sampled anchors (avg_factor = num_pos + num_neg)",
+    "mmdet3": "L1, / sampled anchors (avg_factor = num_pos + num_neg)",
+    "detectron2": "L1 (smooth L1 beta=0), sum / (256 x images)",
+    "maskrcnn_benchmark": "smooth L1 beta=1/9, sum / sampled anchors",
+    "torchvision": "smooth L1 beta=1/9, sum / sampled anchors",
+    "detectron": "smooth L1 beta=1/9 per FPN level (summed by losslens)",
+    "losslens": "L1, / sampled anchors (mmdet 2.x semantics)",
+}
+_ROI_CLS = {
+    "mmdet1": "softmax CE over K+1 classes, mean over 512 sampled RoIs/img (25% pos)",
+    "mmdet2": "softmax CE over K+1 classes, mean over 512 sampled RoIs/img (25% pos, IoU 0.5)",
+    "mmdet3": "softmax CE over K+1 classes, mean over 512 sampled RoIs/img (25% pos, IoU 0.5)",
+    "detectron2": "softmax CE, mean over 512 sampled RoIs/img (25% pos)",
+    "maskrcnn_benchmark": "softmax CE, mean over 512 sampled RoIs/img (25% pos)",
+    "torchvision": "softmax CE, mean over 512 sampled RoIs/img (25% pos)",
+    "detectron": "softmax CE, mean over sampled RoIs (512/img, 25% pos)",
+    "losslens": "softmax CE, mean over sampled RoIs (mmdet 2.x semantics)",
+}
+_ROI_REG = {
+    "mmdet1": "smooth L1 beta=1.0 on positives / all sampled RoIs",
+    "mmdet2": "L1 on positives / all sampled RoIs, target stds (0.1, 0.1, 0.2, 0.2)",
+    "mmdet3": "L1 on positives / all sampled RoIs, target stds (0.1, 0.1, 0.2, 0.2)",
+    "detectron2": "L1 (smooth L1 beta=0) on positives / all sampled RoIs, weights (10, 10, 5, 5)",
+    "maskrcnn_benchmark": "smooth L1 beta=1 on positives / all sampled RoIs, weights (10, 10, 5, 5)",
+    "torchvision": "smooth L1 beta=1/9 on positives / all sampled RoIs, weights (10, 10, 5, 5)",
+    "detectron": "smooth L1 beta=1 on positives / sampled RoIs",
+    "losslens": "L1 on positives / all sampled RoIs (mmdet 2.x semantics)",
+}
+
+_TERMS: tuple[Term, ...] = (
+    Term(
+        name="loss_rpn_cls",
+        short="rpn.cls",
+        title="RPN objectness loss",
+        kind="loss",
+        stage="rpn",
+        measures="How well the region proposal network separates object anchors from background "
+        "anchors (binary classification of sampled anchors).",
+        where="Stage 1 of a two-stage detector: the RPN head on every FPN level scores each anchor; "
+        "a sampler picks 256 anchors per image (up to half positive, IoU >= 0.7 with a ground truth).",
+        healthy="Starts near 0.69 (ln 2, chance) or lower with a pretrained model, falls fast in the "
+        "first few hundred iterations and ends around 0.01-0.06 on COCO-like data.",
+        meanings={
+            "0": "Every sampled anchor is trivially classified: almost always no positive anchors "
+            "(empty annotations) or a tiny dataset that is memorised.",
+            "nan": "Exploding gradients: lr too high for the batch size, bad boxes (zero width, "
+            "x2 < x1) or fp16 overflow.",
+            "flat": "The RPN does not learn: frozen layers, lr 0, or labels that never match anchors "
+            "(box format or scale wrong).",
+            "rising": "Divergence, or a data distribution change (a resumed run on other data).",
+        },
+        names={
+            "mmdet1": ("loss_rpn_cls",),
+            "mmdet2": ("loss_rpn_cls",),
+            "mmdet3": ("loss_rpn_cls",),
+            "detectron2": ("loss_rpn_cls",),
+            "maskrcnn_benchmark": ("loss_objectness",),
+            "torchvision": ("loss_objectness",),
+            "detectron": ("loss_rpn_cls", "loss_rpn_cls_fpn2..6 (summed)"),
+            "losslens": ("loss_rpn_cls",),
+        },
+        normalisation=_RPN_CLS,
+    ),
+    Term(
+        name="loss_rpn_bbox",
+        short="rpn.reg",
+        title="RPN box regression loss",
+        kind="loss",
+        stage="rpn",
+        measures="How far the RPN's anchor-to-proposal deltas are from the deltas that would reach "
+        "the matched ground-truth box (positive anchors only).",
+        where="Stage 1: the RPN head's regression branch; only positive anchors contribute, but the "
+        "sum is divided by all sampled anchors, so fewer positives means a smaller value.",
+        healthy="Small from the start (0.02-0.1), slowly decreasing; detectron2 and torchvision "
+        "values are not comparable to mmdet's (different normaliser and smooth-L1 beta).",
+        meanings={
+            "0": "No positive anchors at all: no ground truth reached the model (wrong class names, "
+            "num_classes, box format, empty annotations, filter_empty_gt).",
+            "nan": "Degenerate ground-truth boxes (zero width/height) or exploding gradients.",
+            "flat": "Few positives per image; check rpn/num_pos_anchors where the framework logs it.",
+            "rising": "Divergence or boxes in the wrong coordinate format.",
+        },
+        names={
+            "mmdet1": ("loss_rpn_reg",),
+            "mmdet2": ("loss_rpn_bbox",),
+            "mmdet3": ("loss_rpn_bbox",),
+            "detectron2": ("loss_rpn_loc",),
+            "maskrcnn_benchmark": ("loss_rpn_box_reg",),
+            "torchvision": ("loss_rpn_box_reg",),
+            "detectron": ("loss_rpn_bbox", "loss_rpn_bbox_fpn2..6 (summed)"),
+            "losslens": ("loss_rpn_bbox",),
+        },
+        normalisation=_RPN_REG,
+    ),
+    Term(
+        name="loss_cls",
+        short="roi.cls",
+        title="RoI classification loss",
+        kind="loss",
+        stage="roi",
+        measures="Cross-entropy of the box head's class scores (K object classes plus background) "
+        "on the sampled proposals.",
+        where="Stage 2: RoIAlign crops each sampled proposal (512 per image, up to 25% positive at "
+        "IoU >= 0.5) and the box head classifies it.",
+        healthy="Starts near ln(K+1) from scratch (lower when fine-tuning), drops quickly, then "
+        "decreases slowly; typical end values 0.05-0.3.",
+        meanings={
+            "0": "Every RoI is background and the head learned to say so: no positives (see "
+            "loss_bbox) or a dataset the model memorised.",
+            "nan": "Exploding gradients: lower the lr, add gradient clipping.",
+            "flat": "lr too low, frozen head, or labels that do not match the classes.",
+            "rising": "Overfitting late in training or divergence.",
+        },
+        names={
+            "mmdet1": ("loss_cls",),
+            "mmdet2": ("loss_cls",),
+            "mmdet3": ("loss_cls",),
+            "detectron2": ("loss_cls",),
+            "maskrcnn_benchmark": ("loss_classifier",),
+            "torchvision": ("loss_classifier",),
+            "detectron": ("loss_cls",),
+            "losslens": ("loss_cls",),
+        },
+        normalisation=_ROI_CLS,
+    ),
+    Term(
+        name="loss_bbox",
+        short="roi.reg",
+        title="RoI box regression loss",
+        kind="loss",
+        stage="roi",
+        measures="Error of the box head's class-specific box deltas on positive RoIs.",
+        where="Stage 2: the box head's regression branch; only positive RoIs contribute, divided "
+        "by all sampled RoIs, so the value shrinks when the sampler finds few positives.",
+        healthy="0.1-0.3 early, decreasing slowly; often the last loss still improving.",
+        meanings={
+            "0": "No positive RoIs: no ground truth reached the RoI head (class names, num_classes, "
+            "box format, empty annotations).",
+            "nan": "Degenerate boxes or exploding gradients.",
+            "flat": "Few positives, or a frozen head; compare with acc and the positives counts.",
+            "rising": "Proposals getting better can raise it (more positives); a long rise with "
+            "falling loss_cls hints at box-format problems.",
+        },
+        names={
+            "mmdet1": ("loss_reg",),
+            "mmdet2": ("loss_bbox",),
+            "mmdet3": ("loss_bbox",),
+            "detectron2": ("loss_box_reg",),
+            "maskrcnn_benchmark": ("loss_box_reg",),
+            "torchvision": ("loss_box_reg",),
+            "detectron": ("loss_bbox",),
+            "losslens": ("loss_bbox",),
+        },
+        normalisation=_ROI_REG,
+    ),
+    Term(
+        name="acc",
+        short="roi.acc",
+        title="RoI classification accuracy (percent, background included)",
+        kind="accuracy",
+        stage="roi",
+        unit="%",
+        measures="Share of sampled RoIs whose arg-max class is right, background RoIs included.",
+        where="Stage 2, computed beside loss_cls. With the 1:3 sampler a head that always says "
+        "'background' already scores 75%; with few objects per image it scores 95-100%.",
+        healthy="Rises to 90-98% within the first epoch; by itself it says little.",
+        meanings={
+            "0": "Labels out of range or a broken head.",
+            "nan": "The loss went non-finite first; look at the losses.",
+            "flat": "Near 100% with loss_bbox 0: no positives. Near the background share with mAP ~0: "
+            "the head only predicts background.",
+            "rising": "Normal early in training.",
+        },
+        names={
+            "mmdet1": ("acc",),
+            "mmdet2": ("acc",),
+            "mmdet3": ("acc",),
+            "detectron2": ("fast_rcnn/cls_accuracy (fraction)",),
+            "detectron": ("accuracy_cls (fraction)",),
+            "losslens": ("acc",),
+        },
+        normalisation={
+            "mmdet2": "percent over all sampled RoIs (fg + bg)",
+            "mmdet3": "percent over all sampled RoIs (fg + bg)",
+            "detectron2": "fraction over all sampled RoIs (converted to percent)",
+            "detectron": "fraction over all sampled RoIs (converted to percent)",
+        },
+    ),
+    Term(
+        name="fg_acc",
+        short="roi.fg_acc",
+        title="RoI foreground accuracy (percent)",
+        kind="accuracy",
+        stage="roi",
+        unit="%",
+        measures="Accuracy on the positive (foreground) RoIs only: the number acc hides.",
+        where="Stage 2; logged by detectron2 only (fast_rcnn/fg_cls_accuracy).",
+        healthy="Starts near 0, rises steadily to 60-90%.",
+        meanings={
+            "0": "The head predicts background for every object: no learning on positives yet.",
+            "nan": "No positive RoIs in the window.",
+            "flat": "The head is stuck predicting background.",
+            "rising": "Normal.",
+        },
+        names={"detectron2": ("fast_rcnn/fg_cls_accuracy (fraction)",)},
+        normalisation={"detectron2": "fraction over positive RoIs (converted to percent)"},
+    ),
+    Term(
+        name="loss_mask",
+        short="mask",
+        title="Mask loss",
+        kind="loss",
+        stage="mask",
+        measures="Per-pixel binary cross-entropy of the predicted 28x28 mask of the ground-truth "
+        "class on positive RoIs.",
+        where="Stage 2 mask branch (Mask R-CNN).",
+        healthy="Starts near 0.69, falls to 0.2-0.3.",
+        meanings={
+            "0": "No positive RoIs.",
+            "nan": "Exploding gradients or empty masks.",
+            "flat": "Masks not matching boxes (polygon format).",
+            "rising": "Divergence.",
+        },
+        names={f: ("loss_mask",) for f in FAMILY_TITLES},
+        normalisation={f: "BCE mean over 28x28 pixels of positive RoIs" for f in FAMILY_TITLES},
+    ),
+    Term(
+        name="loss",
+        short="total",
+        title="Total loss",
+        kind="total",
+        stage="all",
+        measures="Weighted sum of all loss terms (the number that is back-propagated).",
+        where="Sum of the RPN, RoI and mask (or dense head) terms.",
+        healthy="Falls fast, then slowly; drops at each lr step.",
+        meanings={
+            "0": "Nothing to learn from: empty annotations.",
+            "nan": "A term went non-finite; see which one went first.",
+            "flat": "lr too low or frozen weights.",
+            "rising": "Divergence, lr too high or bad data late in the epoch.",
+        },
+        names={
+            "mmdet1": ("loss",),
+            "mmdet2": ("loss",),
+            "mmdet3": ("loss",),
+            "detectron2": ("total_loss",),
+            "maskrcnn_benchmark": ("loss",),
+            "torchvision": ("loss",),
+            "detectron": ("loss",),
+            "losslens": ("loss",),
+        },
+        normalisation={
+            "detectron": "median of the total, not the sum of the medians of the terms",
+        },
+    ),
+    Term(
+        name="dense_cls",
+        short="dense.cls",
+        title="Single-stage classification loss",
+        kind="loss",
+        stage="dense",
+        measures="Classification loss of a single-stage head over all anchors/points (focal loss "
+        "for RetinaNet/FCOS/ATSS, quality focal loss for GFL/RTMDet).",
+        where="The dense head on every FPN level; normalised by the number of positives.",
+        healthy="Starts around 1.1 (focal loss, prior 0.01), falls to 0.2-0.4.",
+        meanings={
+            "0": "No positive samples.",
+            "nan": "Exploding gradients; RetinaNet usually needs grad_clip and warmup.",
+            "flat": "lr too low or labels not matching.",
+            "rising": "Divergence.",
+        },
+        names={
+            "mmdet2": ("loss_cls (no RPN terms in the run)",),
+            "mmdet3": ("loss_cls (no RPN terms in the run)",),
+            "maskrcnn_benchmark": ("loss_cls (FCOS/ATSS forks)",),
+            "detectron2": ("loss_cls (RetinaNet)",),
+            "torchvision": ("classification",),
+        },
+        normalisation={
+            "mmdet2": "focal loss / num positives",
+            "mmdet3": "focal or quality focal loss / num positives",
+            "detectron2": "focal loss / EMA of num positives",
+            "maskrcnn_benchmark": "focal loss / num positives",
+            "torchvision": "focal loss / num positives",
+        },
+    ),
+    Term(
+        name="dense_bbox",
+        short="dense.reg",
+        title="Single-stage box regression loss",
+        kind="loss",
+        stage="dense",
+        measures="Box regression loss of a single-stage head on positive anchors/points (L1, "
+        "smooth L1, GIoU or IoU loss depending on the model).",
+        where="The dense head's regression branch.",
+        healthy="Falls steadily; GIoU-type losses sit between 0.3 and 1.",
+        meanings={
+            "0": "No positive samples.",
+            "nan": "Degenerate boxes or exploding gradients.",
+            "flat": "Few positives.",
+            "rising": "Divergence.",
+        },
+        names={
+            "mmdet2": ("loss_bbox (no RPN terms in the run)",),
+            "mmdet3": ("loss_bbox (no RPN terms in the run)",),
+            "maskrcnn_benchmark": ("loss_reg (FCOS/ATSS forks)",),
+            "detectron2": ("loss_box_reg (RetinaNet)",),
+            "torchvision": ("bbox_regression",),
+        },
+        normalisation={
+            "mmdet2": "L1 or (G)IoU / num positives",
+            "mmdet3": "GIoU / num positives",
+            "maskrcnn_benchmark": "IoU or GIoU / positives (weighted by centerness)",
+            "detectron2": "smooth L1 beta=0.1 / EMA of num positives",
+            "torchvision": "L1 / num positives",
+        },
+    ),
+    Term(
+        name="dense_centerness",
+        short="dense.ctr",
+        title="Centerness loss",
+        kind="loss",
+        stage="dense",
+        measures="BCE of the predicted centerness of positive points (FCOS/ATSS).",
+        where="The dense head's centerness branch.",
+        healthy="Close to its floor (about 0.6) early, decreasing very slowly.",
+        meanings={
+            "0": "No positive points.",
+            "nan": "Exploding gradients.",
+            "flat": "Normal: it has a high floor.",
+            "rising": "Divergence.",
+        },
+        names={
+            "mmdet2": ("loss_centerness",),
+            "mmdet3": ("loss_centerness",),
+            "maskrcnn_benchmark": ("loss_centerness",),
+        },
+        normalisation={
+            f: "BCE / num positives" for f in ("mmdet2", "mmdet3", "maskrcnn_benchmark")
+        },
+    ),
+)
+
+#: Canonical name -> Term.
+TERMS: dict[str, Term] = {t.name: t for t in _TERMS}
+#: Accepted short names (FORMATS.md 6.1) -> canonical name.
+SHORT_NAMES: dict[str, str] = {t.short: t.name for t in _TERMS if t.short}
+
+# Logged name -> canonical name, per family (two-stage runs). Values multiplied by the factor.
+_TWO_STAGE_ALIASES: dict[str, dict[str, tuple[str, float]]] = {
+    "mmdet1": {
+        "loss_rpn_reg": ("loss_rpn_bbox", 1.0),
+        "loss_reg": ("loss_bbox", 1.0),
+    },
+    "mmdet2": {"loss_rpn_reg": ("loss_rpn_bbox", 1.0), "loss_reg": ("loss_bbox", 1.0)},
+    "mmdet3": {},
+    "detectron2": {
+        "loss_rpn_loc": ("loss_rpn_bbox", 1.0),
+        "loss_box_reg": ("loss_bbox", 1.0),
+        "total_loss": ("loss", 1.0),
+        "fast_rcnn/cls_accuracy": ("acc", 100.0),
+        "fast_rcnn/fg_cls_accuracy": ("fg_acc", 100.0),
+        # pre-release names still shown in the JSONWriter docstring
+        "loss_classifier": ("loss_cls", 1.0),
+        "loss_rpn_box": ("loss_rpn_bbox", 1.0),
+    },
+    "maskrcnn_benchmark": {
+        "loss_objectness": ("loss_rpn_cls", 1.0),
+        "loss_rpn_box_reg": ("loss_rpn_bbox", 1.0),
+        "loss_classifier": ("loss_cls", 1.0),
+        "loss_box_reg": ("loss_bbox", 1.0),
+    },
+    "detectron": {"accuracy_cls": ("acc", 100.0)},
+    "losslens": {},
+}
+_TWO_STAGE_ALIASES["torchvision"] = dict(_TWO_STAGE_ALIASES["maskrcnn_benchmark"])
+_DENSE_ALIASES: dict[str, tuple[str, float]] = {
+    "loss_cls": ("dense_cls", 1.0),
+    "loss_bbox": ("dense_bbox", 1.0),
+    "loss_reg": ("dense_bbox", 1.0),
+    "loss_box_reg": ("dense_bbox", 1.0),
+    "loss_centerness": ("dense_centerness", 1.0),
+    "classification": ("dense_cls", 1.0),
+    "bbox_regression": ("dense_bbox", 1.0),
+    "total_loss": ("loss", 1.0),
+}
+_RPN_SIGNS = (
+    "loss_rpn_cls",
+    "loss_objectness",
+    "loss_rpn_bbox",
+    "loss_rpn_reg",
+    "loss_rpn_loc",
+    "loss_rpn_box_reg",
+)
+_STAGE_PREFIX_RE = re.compile(r"^s(\d+)\.(.+)$")
+_STAGE_SUFFIX_RE = re.compile(r"^(.+)_stage(\d+)$")
+_FPN_LEVEL_RE = re.compile(r"^(loss_rpn_(?:cls|bbox))_fpn\d+$")
+_GLOBAL_AVG_SUFFIX = "_global_avg"
+
+
+@dataclass(frozen=True)
+class CanonicalColumn:
+    """Where a canonical column came from: the logged names, the scale applied, the stage."""
+
+    name: str
+    term: str | None
+    sources: tuple[str, ...]
+    scale: float = 1.0
+    stage: int | None = None
+
+    @property
+    def note(self) -> str:
+        parts = []
+        if len(self.sources) > 1:
+            parts.append("sum of " + ", ".join(self.sources))
+        elif self.sources and self.sources[0] != self.name:
+            parts.append(f"logged as {self.sources[0]}")
+        if self.scale != 1.0:
+            parts.append(f"x{self.scale:g}")
+        return "; ".join(parts)
+
+
+def family(run: Run) -> str:
+    """The framework family of a run (``mmdet2``, ``detectron2`` ...), from its format."""
+    fam = FAMILY_OF_FORMAT.get(run.format, "")
+    if fam == "mmdet2" and "1.x" in str(run.meta.get("version_guess", "")):
+        return "mmdet1"
+    if not fam:
+        framework = str(run.meta.get("framework", "")).lower()
+        fam = next((f for f in FAMILY_TITLES if f in framework), "mmdet2")
+    return fam
+
+
+def is_two_stage(columns: Iterable[str]) -> bool:
+    cols = list(columns)
+    return any(c in _RPN_SIGNS or _FPN_LEVEL_RE.match(c) for c in cols)
+
+
+def _base_alias(name: str, fam: str, two_stage: bool) -> tuple[str, float]:
+    if not two_stage and name in _DENSE_ALIASES:
+        return _DENSE_ALIASES[name]
+    table = _TWO_STAGE_ALIASES.get(fam, {})
+    if name in table:
+        return table[name]
+    return name, 1.0
+
+
+def canonical_name(name: str, fam: str, two_stage: bool = True) -> tuple[str, float, int | None]:
+    """Canonical column name, scale and stage of one logged name in family ``fam``."""
+    if name.endswith(_GLOBAL_AVG_SUFFIX):
+        base, scale, stage = canonical_name(name[: -len(_GLOBAL_AVG_SUFFIX)], fam, two_stage)
+        return base + _GLOBAL_AVG_SUFFIX, scale, stage
+    match = _STAGE_PREFIX_RE.match(name)
+    if match is not None:
+        base, scale = _base_alias(match.group(2), fam, True)
+        return f"s{match.group(1)}.{base}", scale, int(match.group(1))
+    match = _STAGE_SUFFIX_RE.match(name)
+    if match is not None and match.group(1).startswith("loss"):
+        base, scale = _base_alias(match.group(1), fam, True)
+        return f"s{match.group(2)}.{base}", scale, int(match.group(2))
+    match = _FPN_LEVEL_RE.match(name)
+    if match is not None:
+        return match.group(1), 1.0, None
+    base, scale = _base_alias(name, fam, two_stage)
+    return base, scale, None
+
+
+def _term_of(canonical: str) -> str | None:
+    base = canonical.split(".", 1)[1] if _STAGE_PREFIX_RE.match(canonical) else canonical
+    return base if base in TERMS else None
+
+
+def canonical_columns(run: Run) -> dict[str, CanonicalColumn]:
+    """Canonical column -> its provenance, for every logged column of ``run.train``."""
+    fam = family(run)
+    logged = [c for c in run.train.columns if c not in INDEX_COLUMNS]
+    two_stage = is_two_stage(logged)
+    sources: dict[str, list[str]] = {}
+    info: dict[str, tuple[float, int | None]] = {}
+    for col in logged:
+        if col in STANDARD_COLUMNS:
+            sources.setdefault(col, []).append(col)
+            info[col] = (1.0, None)
+            continue
+        name, scale, stage = canonical_name(col, fam, two_stage)
+        sources.setdefault(name, []).append(col)
+        info[name] = (scale, stage)
+    # A run that logs both the summed term and per-level terms (Detectron): keep the sum logged.
+    for name, cols in sources.items():
+        if name in cols and len(cols) > 1:
+            sources[name] = [name]
+    return {
+        name: CanonicalColumn(name, _term_of(name), tuple(cols), info[name][0], info[name][1])
+        for name, cols in sources.items()
+    }
+
+
+def canonical_frame(run: Run) -> pd.DataFrame:
+    """``run.train`` with canonical column names; ``frame.attrs['columns']`` keeps provenance.
+
+    ``frame.attrs['original_names']`` maps each canonical column to its logged names.
+    """
+    train = run.train
+    mapping = canonical_columns(run)
+    data: dict[str, pd.Series] = {c: train[c] for c in INDEX_COLUMNS if c in train.columns}
+    for name, col in mapping.items():
+        if len(col.sources) == 1:
+            values = train[col.sources[0]].astype("float64")
+        else:
+            values = train[list(col.sources)].astype("float64").sum(axis=1, min_count=1)
+        data[name] = values * col.scale if col.scale != 1.0 else values
+    frame = pd.DataFrame(data, index=train.index)
+    frame.attrs["columns"] = mapping
+    frame.attrs["original_names"] = {name: list(col.sources) for name, col in mapping.items()}
+    return frame
+
+
+def all_aliases() -> dict[str, set[str]]:
+    """Every logged name any family uses -> the canonical names it can stand for."""
+    out: dict[str, set[str]] = {}
+    for table in _TWO_STAGE_ALIASES.values():
+        for logged, (canon, _) in table.items():
+            out.setdefault(logged, set()).add(canon)
+    for logged, (canon, _) in _DENSE_ALIASES.items():
+        out.setdefault(logged, set()).add(canon)
+    for short, canon in SHORT_NAMES.items():
+        out.setdefault(short, set()).add(canon)
+    return out
+
+
+class TermNotFoundError(FormatOptionError):
+    """A requested term is not in a run; the message lists what is there."""
+
+
+def available_terms(run: Run) -> list[str]:
+    """Plottable names of a run: ``logged (canonical)`` where they differ."""
+    shown = []
+    for name, col in canonical_columns(run).items():
+        for source in col.sources:
+            shown.append(source if source == name else f"{source} (= {name})")
+    return shown
+
+
+def resolve_column(run: Run, name: str, frame: pd.DataFrame | None = None) -> str:
+    """The column of ``canonical_frame(run)`` that ``name`` (logged, canonical or short) means.
+
+    Raises :class:`TermNotFoundError` naming what the run has and the likely intended term.
+    """
+    frame = canonical_frame(run) if frame is None else frame
+    mapping: dict[str, CanonicalColumn] = frame.attrs.get("columns", {})
+    if name in mapping:
+        return name
+    for canon, col in mapping.items():
+        if name in col.sources:
+            return canon
+    if name in SHORT_NAMES and SHORT_NAMES[name] in mapping:
+        return SHORT_NAMES[name]
+    raise TermNotFoundError(_missing_message(run, name, mapping), path=run.path)
+
+
+def _missing_message(run: Run, name: str, mapping: Mapping[str, CanonicalColumn]) -> str:
+    hints = []
+    for canon in sorted(all_aliases().get(name, set()) | ({name} if name in TERMS else set())):
+        for have, col in mapping.items():
+            if have == canon or have.endswith("." + canon):
+                hints.append(f"{col.sources[0]} (canonical {canon})")
+    if not hints:
+        pool = list(mapping) + [s for col in mapping.values() for s in col.sources]
+        hints = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
+    available = ", ".join(available_terms(run)) or "none (no training records)"
+    text = f"term {name!r} is not in this {run.format} log"
+    if not is_two_stage(mapping) and (
+        name in _RPN_SIGNS or (name in TERMS and TERMS[name].stage in ("rpn", "roi"))
+    ):
+        text += " (a single-stage detector: no RPN or RoI head terms)"
+    if hints:
+        text += f"; did you mean {' or '.join(dict.fromkeys(hints))}?"
+    return text + f" Available: {available}"
+
+
+def term_for(name: str) -> Term:
+    """The :class:`Term` for a canonical, short or logged name (any family)."""
+    if name in TERMS:
+        return TERMS[name]
+    if name in SHORT_NAMES:
+        return TERMS[SHORT_NAMES[name]]
+    base = _STAGE_PREFIX_RE.sub(r"\2", name)
+    if base in TERMS:
+        return TERMS[base]
+    canon = sorted(all_aliases().get(base, set()))
+    if canon:
+        return TERMS[canon[0]]
+    close = difflib.get_close_matches(
+        name, list(TERMS) + list(SHORT_NAMES) + list(all_aliases()), n=3
+    )
+    hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
+    raise TermNotFoundError(f"unknown term {name!r}{hint} Known terms: {', '.join(TERMS)}")
+
+
+def loss_columns(frame: pd.DataFrame) -> list[str]:
+    """Loss-like columns of a (canonical) train frame, total first."""
+    cols = [c for c in frame.columns if "loss" in c or c.startswith("dense_")]
+    cols = [c for c in cols if not c.endswith(_GLOBAL_AVG_SUFFIX) and frame[c].dtype.kind == "f"]
+    total = [c for c in ("loss",) if c in cols]
+    return total + [c for c in cols if c not in total]
+
+
+def comparable_key(term: str, fam: str) -> str:
+    """What must match for two runs' values of ``term`` to be on the same scale."""
+    base = _STAGE_PREFIX_RE.sub(r"\2", term)
+    t = TERMS.get(base)
+    if t is None:
+        return fam
+    return t.normalisation.get(fam, fam)
+
+
+def total_loss_column(frame: pd.DataFrame) -> str | None:
+    """The total loss column of a canonical frame, or the first loss when none is logged."""
+    if "loss" in frame.columns:
+        return "loss"
+    losses = loss_columns(frame)
+    return losses[0] if losses else None
+
+
+def finite(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Boolean mask of finite values (float conversion included)."""
+    return np.isfinite(np.asarray(values, dtype="float64"))

@@ -1,0 +1,98 @@
+"""compare: per-term statistics, first divergence, metrics, meta differences, warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from losslens.compare import compare, first_divergence
+from losslens.errors import FormatOptionError
+from tests.understand._runs import decaying, make_run
+
+
+def test_stats_ratio_and_first_divergence() -> None:
+    base = decaying(200, noise=0.01, seed=5)
+    other = base.copy()
+    other[120:] *= 1.5  # the second run leaves the first at record 120 (step 1210)
+    a = make_run({"loss": base}, name="a")
+    b = make_run({"loss": other}, name="b")
+    result = compare([a, b])
+    rows = result.terms.set_index("run")
+    assert rows.loc["a", "ratio_to_first"] == 1.0 and rows.loc["b", "ratio_to_first"] > 1.1
+    assert rows.loc["b", "final"] == pytest.approx(other[-1]) and rows.loc[
+        "a", "min"
+    ] == pytest.approx(base.min())
+    (div,) = result.divergences
+    assert (
+        div.step is not None
+        and 1150 <= div.step <= 1210
+        and div.ratio == pytest.approx(1.5, rel=0.1)
+    )
+
+
+def test_identical_runs_never_diverge() -> None:
+    loss = decaying(100)
+    (div,) = compare(
+        [make_run({"loss": loss}, name="a"), make_run({"loss": loss}, name="b")]
+    ).divergences
+    assert div.step is None
+
+
+def test_cross_framework_warning_and_canonical_alignment() -> None:
+    a = make_run(
+        {"loss_rpn_cls": decaying(30), "loss_rpn_bbox": decaying(30) * 0.1, "loss": decaying(30)},
+        name="mm",
+    )
+    b = make_run(
+        {
+            "loss_objectness": decaying(30),
+            "loss_rpn_box_reg": decaying(30) * 0.1,
+            "loss": decaying(30),
+        },
+        format="torchvision",
+        name="tv",
+    )
+    result = compare([a, b])
+    assert set(result.terms["term"]) == {"loss", "loss_rpn_cls", "loss_rpn_bbox"}
+    assert set(result.terms.loc[result.terms["run"] == "tv", "logged_as"]) == {
+        "loss",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+    }
+    assert any(
+        w.startswith("loss_rpn_bbox is not comparable") and "beta=1/9" in w for w in result.warnings
+    )
+
+
+def test_final_metrics_side_by_side_in_fractions_and_meta_diff() -> None:
+    ev_a = pd.DataFrame({"step": pd.array([10], dtype="Int64"), "coco/bbox_mAP": [0.4]})
+    ev_b = pd.DataFrame({"step": pd.array([10], dtype="Int64"), "bbox_mAP": [35.0]})
+    a = make_run(
+        {"loss": decaying(20)}, evals=ev_a, meta={"config": "lr = 0.02\nmax_epochs = 12"}, name="a"
+    )
+    b = make_run(
+        {"loss": decaying(20)},
+        evals=ev_b,
+        meta={"config": "lr = 0.01\nmax_epochs = 12", "eval_units": "percent"},
+        name="b",
+    )
+    result = compare([a, b])
+    assert result.metrics.loc["bbox_mAP"].tolist() == [0.4, 0.35]
+    assert (
+        result.meta.loc["config: lr"].tolist() == ["0.02", "0.01"]
+        and "config: max_epochs" not in result.meta.index
+    )
+
+
+def test_needs_two_runs_and_a_shared_term() -> None:
+    a = make_run({"loss_a": decaying(5)})
+    with pytest.raises(FormatOptionError, match="at least two runs"):
+        compare([a])
+    with pytest.raises(FormatOptionError, match="share no loss term"):
+        compare([a, make_run({"loss_b": decaying(5)})])
+    assert np.isfinite(compare([a, a]).terms["auc"]).all()
+    assert first_divergence((np.arange(3.0), np.ones(3)), (np.arange(3.0), np.ones(3))) == (
+        None,
+        None,
+    )

@@ -1,0 +1,234 @@
+"""Each finding fires on a constructed run and stays silent on healthy corpus runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import losslens
+from losslens._text import read_log
+from losslens.diagnostics import CODES, diagnose, lr_schedule
+from tests.conftest import CORPUS, SHARED
+from tests.understand._runs import HEALTHY_FILES, decaying, make_run
+
+SEED = SHARED / "seeds" / "000_c9436e3fcff4b54e.txt"
+
+
+def codes(findings: list) -> dict[str, str]:
+    return {f.code: f.severity for f in findings}
+
+
+def test_nonfinite_loss_is_an_error_with_lr_and_grad_norm_trend() -> None:
+    loss = decaying(40)
+    loss[25:] = np.nan
+    grad = np.linspace(5, 80, 40)
+    run = make_run(
+        {"lr": np.full(40, 0.02), "grad_norm": grad, "loss_cls": loss * 0.5, "loss": loss},
+        iters_per_epoch=100,
+    )
+    (f,) = [f for f in diagnose(run) if f.code == "nonfinite-loss"]
+    assert f.severity == "error" and f.steps == [260] and f.epoch == 3 and f.iter == 60
+    assert "15 of 40" in f.message
+    assert any(e.startswith("grad_norm over the 5 logs before") for e in f.evidence)
+
+
+def test_absent_key_is_not_a_nan_loss() -> None:
+    loss_mask = np.r_[np.full(10, np.nan), np.full(10, 0.3)]  # a term that starts late (a new run)
+    run = make_run({"loss_mask": loss_mask, "loss": decaying(20)})
+    run.train["segment"] = pd.array([0] * 10 + [1] * 10, dtype="Int64")
+    assert "nonfinite-loss" not in codes(diagnose(run))
+
+
+def test_no_positives() -> None:
+    n = 30
+    run = make_run(
+        {
+            "loss_rpn_cls": decaying(n),
+            "loss_rpn_bbox": np.zeros(n),
+            "loss_cls": decaying(n) * 0.1,
+            "acc": np.full(n, 100.0),
+            "loss_bbox": np.zeros(n),
+            "loss": decaying(n),
+        }
+    )
+    found = [f for f in diagnose(run) if f.code == "no-positives"]
+    assert {f.severity for f in found} == {"error"} and len(found) == 2
+    assert "RPN" in found[0].message or "RPN" in found[1].message
+    assert "bg-only-accuracy" not in codes(diagnose(run))
+
+
+def test_bg_only_accuracy_with_zero_map() -> None:
+    n = 30
+    evals = pd.DataFrame(
+        {
+            "epoch": pd.array([1, 2, 3], dtype="Int64"),
+            "step": pd.array([100, 200, 300], dtype="Int64"),
+            "bbox_mAP": [0.0, 0.001, 0.0],
+        }
+    )
+    run = make_run(
+        {
+            "loss_rpn_cls": decaying(n),
+            "loss_rpn_bbox": decaying(n) * 0.1,
+            "loss_cls": decaying(n) * 0.2,
+            "acc": np.full(n, 96.5),
+            "loss_bbox": np.full(n, 0.05),
+            "loss": decaying(n),
+        },
+        evals=evals,
+    )
+    assert codes(diagnose(run))["bg-only-accuracy"] == "error"
+
+
+def test_bg_only_accuracy_without_evals_when_regression_does_not_learn() -> None:
+    n = 40
+    run = make_run(
+        {
+            "loss_rpn_cls": decaying(n),
+            "loss_cls": decaying(n) * 0.2,
+            "acc": np.full(n, 97.0),
+            "loss_bbox": np.full(n, 0.02),
+            "loss": decaying(n),
+        }
+    )
+    assert codes(diagnose(run))["bg-only-accuracy"] == "warning"
+
+
+def test_spikes_divergence_and_plateau() -> None:
+    n = 200
+    loss = decaying(n, noise=0.01)
+    loss[[60, 90, 120]] *= 4
+    spiky = make_run({"lr": np.full(n, 0.01), "loss": loss})
+    (spike,) = [f for f in diagnose(spiky) if f.code == "loss-spike"]
+    assert spike.severity == "warning" and spike.steps == [610, 910, 1210]
+
+    rising = np.r_[decaying(100, 1.0, 0.3), np.geomspace(0.3, 3.0, 100)]
+    diverged = diagnose(make_run({"lr": np.full(n, 0.01), "loss": rising}))
+    assert codes(diverged)["divergence"] == "error"
+
+    flat = np.r_[
+        decaying(60, 1.0, 0.5), 0.5 * np.exp(np.random.default_rng(2).normal(0, 0.01, 140))
+    ]
+    lr = np.r_[np.full(180, 0.02), np.full(20, 0.002)]
+    assert codes(diagnose(make_run({"lr": lr, "loss": flat})))["plateau"] == "warning"
+
+
+def test_few_gts_low_ap_on_the_seed_log() -> None:
+    if not SEED.exists():
+        pytest.skip(f"seed log absent ({SEED})")
+    run = losslens.load(SEED)
+    findings = diagnose(run, read_log(SEED).lines)
+    (few,) = [f for f in findings if f.code == "few-gts-low-ap"]
+    assert few.severity == "warning" and "Cyclist (7 gts, AP 0.094)" in few.message
+    assert few.evidence == ["Cyclist: gts=7, dets=61, recall=0.571, ap=0.094"]
+    (ckpt,) = [f for f in findings if f.code == "checkpoint-mismatch"]
+    assert ckpt.severity == "info" and "80 -> 3 classes plus background" in ckpt.message
+    assert "size mismatch for roi_head.bbox_head.fc_cls.weight" in ckpt.evidence[0]
+    assert "error" not in {f.severity for f in findings}
+
+
+def test_checkpoint_mismatch_outside_heads_is_a_warning() -> None:
+    line = (
+        "size mismatch for backbone.layer1.0.conv1.weight: copying a param with shape torch.Size([64, 64, 1, 1]) "
+        "from checkpoint, the shape in current model is torch.Size([128, 64, 1, 1])."
+    )
+    run = make_run({"loss": decaying(10)})
+    assert codes(diagnose(run, [line]))["checkpoint-mismatch"] == "warning"
+
+
+def test_lr_schedule_warmup_steps_and_jump() -> None:
+    lr = np.r_[
+        np.linspace(0.002, 0.02, 10), np.full(40, 0.02), np.full(30, 0.2), np.full(20, 0.002)
+    ]
+    loss = np.r_[decaying(50, 1.0, 0.5, noise=0.005), np.full(30, 1.5), np.full(20, 0.4)]
+    run = make_run({"lr": lr, "loss": loss})
+    sched = lr_schedule(run)
+    assert sched.warmup_steps == 100 and sched.warmup_kind == "linear"
+    assert [(c.step, round(c.factor, 3)) for c in sched.changes] == [(510, 10.0), (810, 0.01)]
+    found = codes(diagnose(run))
+    assert found["lr-schedule"] == "info" and found["loss-jump-at-lr-change"] == "warning"
+
+
+def test_dataloader_bound_and_memory_creep() -> None:
+    n = 60
+    run = make_run(
+        {
+            "time_s": np.full(n, 0.5),
+            "data_time_s": np.full(n, 0.25),
+            "memory_mb": np.linspace(2000, 4000, n),
+            "loss": decaying(n),
+        },
+        iters_per_epoch=100,
+    )
+    found = codes(diagnose(run))
+    assert found["dataloader-bound"] == "warning" and found["memory-creep"] == "warning"
+
+
+def test_first_log_of_each_epoch_does_not_make_it_data_bound() -> None:
+    data = np.tile([0.4, 0.01, 0.01, 0.01, 0.01], 6)  # the worker start-up is in the first log only
+    run = make_run(
+        {"time_s": np.full(30, 0.5), "data_time_s": data, "loss": decaying(30)}, iters_per_epoch=50
+    )
+    assert "dataloader-bound" not in codes(diagnose(run))
+
+
+def test_overfitting_and_eval_minus_one() -> None:
+    n = 60
+    evals = pd.DataFrame(
+        {
+            "epoch": pd.array([1, 2, 3, 4, 5], dtype="Int64"),
+            "step": pd.array([120, 240, 360, 480, 600], dtype="Int64"),
+            "bbox_mAP": [0.30, 0.40, 0.42, 0.38, 0.35],
+            "bbox_mAP_s": [-1.0] * 5,
+        }
+    )
+    run = make_run({"loss": decaying(n)}, evals=evals)
+    found = codes(diagnose(run))
+    assert found["overfitting"] == "warning" and found["eval-minus-one"] == "info"
+
+
+def test_no_train_records_explained() -> None:
+    run = make_run(
+        {"loss": []}, evals=pd.DataFrame({"step": pd.array([10], dtype="Int64"), "mAP": [0.1]})
+    )
+    assert codes(diagnose(run))["no-train-records"] == "warning"
+
+
+def test_findings_are_json_serialisable_with_stable_fields() -> None:
+    loss = decaying(30)
+    loss[10] = np.inf
+    (first, *_) = diagnose(make_run({"loss": loss}))
+    doc = json.loads(json.dumps(first.to_dict()))
+    assert set(doc) == {
+        "code",
+        "severity",
+        "message",
+        "run",
+        "steps",
+        "epoch",
+        "iter",
+        "evidence",
+        "advice",
+    }
+    assert doc["code"] in CODES
+
+
+@pytest.mark.parametrize("name", HEALTHY_FILES)
+def test_healthy_corpus_runs_have_no_warnings_or_errors(name: str) -> None:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    findings = diagnose(losslens.load(path), read_log(path).lines)
+    assert [f.code for f in findings if f.severity != "info"] == []
+    assert {f.code for f in findings} <= {"lr-schedule", "eval-minus-one", "loss-spike"}
+
+
+def test_corpus_nan_run_is_an_error() -> None:
+    path = CORPUS / "mmdet2_text" / "retinanet_r50_nan_losses.log"
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    (f, *_) = diagnose(losslens.load(path))
+    assert (f.code, f.severity, f.steps) == ("nonfinite-loss", "error", [600])

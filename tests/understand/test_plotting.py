@@ -1,0 +1,154 @@
+"""Plots checked through the returned Figure: panels, lines, labels, titles, markers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from losslens.errors import FormatOptionError
+from losslens.plotting import PlotOptions, decimate, images_per_step, plot_runs, x_values
+from losslens.terms import TermNotFoundError
+from tests.understand._runs import decaying, make_run
+
+
+def _two_runs():
+    a = make_run(
+        {
+            "lr": np.full(50, 0.02),
+            "loss_rpn_bbox": decaying(50) * 0.1,
+            "loss_cls": decaying(50),
+            "loss": decaying(50),
+        },
+        iters_per_epoch=100,
+        name="run_a",
+    )
+    b = make_run(
+        {
+            "lr": np.full(50, 0.02),
+            "loss_rpn_box_reg": decaying(50, seed=4) * 0.1,
+            "loss_classifier": decaying(50, seed=4),
+            "loss": decaying(50, seed=4),
+        },
+        format="maskrcnn_benchmark",
+        name="run_b",
+    )
+    return a, b
+
+
+def _labels(ax) -> list[str]:
+    return [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_one_panel_per_term_every_run_labelled_raw_faint_smoothed_bold() -> None:
+    a, b = _two_runs()
+    fig = plot_runs([a, b], ["loss_rpn_bbox", "loss_cls"])
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    assert (
+        axes[0]
+        .get_title(loc="left")
+        .startswith("loss_rpn_bbox: RPN box regression loss  (logged as loss_rpn_box_reg)")
+    )
+    assert _labels(axes[1]) == ["run_a", "run_b"]
+    widths = sorted(
+        {
+            round(line.get_linewidth(), 1)
+            for line in axes[0].get_lines()
+            if line.get_alpha() is not None or True
+        }
+    )
+    assert 0.8 in widths and 1.6 in widths
+    faint = [line for line in axes[0].get_lines() if line.get_alpha() == 0.25]
+    assert len(faint) == 2
+    assert "TensorBoard EMA 0.6" in fig._suptitle.get_text()
+    assert "mean over the log interval" in fig._suptitle.get_text()
+
+
+def test_overlay_and_metrics_panel_share_x() -> None:
+    a, _ = _two_runs()
+    a.evals = pd.DataFrame(
+        {
+            "epoch": pd.array([1, 2], dtype="Int64"),
+            "step": pd.array([100, 200], dtype="Int64"),
+            "bbox_mAP": [0.2, 0.3],
+            "bbox_mAP_s": [-1.0, -1.0],
+        }
+    )
+    fig = plot_runs(
+        [a],
+        ["loss_cls", "loss_rpn_bbox"],
+        metrics=["bbox_mAP"],
+        options=PlotOptions(overlay=True, smooth=0),
+    )
+    top, bottom = fig.get_axes()
+    assert _labels(top) == ["run_a: loss_cls", "run_a: loss_rpn_bbox"]
+    assert _labels(bottom) == ["run_a: bbox_mAP"] and bottom.get_title(loc="left") == "evaluation"
+    assert top.get_shared_x_axes().joined(top, bottom)
+    assert bottom.get_xlabel().startswith("training step")
+
+
+def test_nonfinite_points_are_marked_where_they_occur() -> None:
+    loss = decaying(40)
+    loss[[10, 30]] = [np.nan, np.inf]
+    fig = plot_runs([make_run({"loss": loss})], ["loss"])
+    (ax,) = fig.get_axes()
+    (markers,) = ax.collections
+    assert markers.get_offsets()[:, 0].tolist() == [110.0, 310.0]
+    assert "2 non-finite values" in fig._suptitle.get_text()
+
+
+def test_lr_changes_and_epoch_boundaries_marked() -> None:
+    lr = np.r_[np.full(30, 0.02), np.full(20, 0.002)]
+    run = make_run({"lr": lr, "loss": decaying(50)}, iters_per_epoch=100)
+    (ax,) = plot_runs([run], ["loss"]).get_axes()
+    vlines = [
+        line.get_xdata()[0]
+        for line in ax.get_lines()
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+    ]
+    assert 310.0 in vlines and {100.0, 200.0, 300.0, 400.0} <= set(vlines)
+
+
+def test_x_axes_epoch_time_images() -> None:
+    run = make_run(
+        {"loss": decaying(5)},
+        iters_per_epoch=20,
+        meta={"config": "data = dict(\n    samples_per_gpu=2,\n)\ngpu_ids = range(0, 4)"},
+    )
+    assert x_values(run, run.train, "epoch").tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
+    assert images_per_step(run) == 8
+    assert x_values(run, run.train, "images").tolist() == [80.0, 160.0, 240.0, 320.0, 400.0]
+    run.train["time_s"] = 0.36
+    assert x_values(run, run.train, "time", None)[-1] == pytest.approx(50 * 0.36 / 3600)
+    bare = make_run({"loss": decaying(5)})
+    with pytest.raises(FormatOptionError, match="pass --batch-size"):
+        x_values(bare, bare.train, "images")
+    with pytest.raises(FormatOptionError, match="expected one of: step, epoch, time, images"):
+        plot_runs([bare], ["loss"], options=PlotOptions(x="wall"))
+
+
+def test_missing_term_is_a_clear_error() -> None:
+    with pytest.raises(
+        TermNotFoundError, match=r"term 'loss_mask' is not in this mmdet_text log.*Available: loss"
+    ):
+        plot_runs([make_run({"loss": decaying(5)})], ["loss_mask"])
+
+
+def test_decimate_keeps_spikes() -> None:
+    y = np.ones(100_000)
+    y[54_321] = 50.0
+    xs, ys = decimate(np.arange(100_000.0), y, 1000)
+    assert len(xs) <= 1002 and ys.max() == 50.0 and xs[0] == 0 and xs[-1] == 99_999
+
+
+def test_a_million_records_plot_in_seconds() -> None:
+    n = 1_000_000
+    run = make_run({"loss": decaying(n)})
+    start = time.perf_counter()
+    fig = plot_runs([run], ["loss"])
+    fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+    assert time.perf_counter() - start < 15
+    assert max(len(line.get_xdata()) for line in fig.get_axes()[0].get_lines()) <= 4002
