@@ -39,6 +39,5 @@ def demo(
     run = losslens.load(result.log_path)
     parse_cli._render(summarize(run), all_columns=False)
     show_findings(result.log_path)
-    path, how = write_plot(result)
-    console.print(f"plot: {path} ({how})")
+    console.print(f"plot: {write_plot(result)}")
     console.print(f"next: losslens plot {result.diagnostics_path} --terms rpn.num_pos loss_rpn_cls")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from losslens.cli._common import cli_errors, console, err_console
+from losslens.cli._runs import log_lines
 from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
@@ -208,53 +209,26 @@ def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: 
         return Path(resolve_dataset(dataset, data_root, progress=progress))
 
 
-def write_plot(result: TrainResult) -> tuple[Path | None, str]:
-    """The loss-term plot next to the log: ``losslens.plotting`` when present, else a plain
-    matplotlib figure of the same terms. Returns (path, how it was drawn)."""
+def write_plot(result: TrainResult) -> Path:
+    """``losslens plot`` of the loss terms, written next to the log as ``<timestamp>.png``."""
     import losslens
+    from losslens.plotting import plot_runs
 
     run = losslens.load(result.log_path)
     terms = [t for t in PLOT_TERMS if t in run.train.columns]
     path = result.log_path.with_suffix(".png")
-    try:
-        from losslens.plotting import plot_runs  # type: ignore[import-not-found, unused-ignore]
-
-        figure = plot_runs([run], terms)
-        how = "losslens plot"
-    except ImportError:
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(8, 4.5))
-        ax = figure.subplots()
-        for term in terms:
-            ax.plot(run.train["step"], run.train[term], label=term)
-        ax.set_xlabel("step")
-        ax.set_yscale("log")
-        ax.legend()
-        ax.set_title(f"{run.name}: loss terms")
-        how = "plain matplotlib (losslens.plotting is not installed on this branch)"
-    figure.savefig(path, dpi=100)
-    return path, how
+    plot_runs([run], terms).savefig(path, dpi=100)
+    return path
 
 
 def show_findings(log_path: Path) -> None:
-    """``losslens diagnose`` on the log, when that module exists."""
-    try:
-        from losslens.diagnostics import diagnose as run_checks  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        console.print("[dim]findings: losslens diagnose is not installed on this branch[/dim]")
-        return
+    """``losslens diagnose`` on the run's own log."""
     import losslens
-    from losslens._text import read_log
+    from losslens.cli.diagnose import _render
+    from losslens.diagnostics import diagnose
 
     run = losslens.load(log_path)
-    findings = run_checks(run, read_log(log_path).lines)
-    if not findings:
-        console.print("[green]diagnose: no findings[/green]")
-    for f in findings:
-        console.print(
-            f"[bold]{f.severity}[/bold] {getattr(f, 'check', '')}: {getattr(f, 'message', f)}"
-        )
+    _render(diagnose(run, log_lines(run)), [run.name])
 
 
 def report(result: TrainResult) -> None:
@@ -329,5 +303,4 @@ def train_reference(
     )
     report(result)
     show_findings(result.log_path)
-    path, how = write_plot(result)
-    console.print(f"plot: {path} ({how})")
+    console.print(f"plot: {write_plot(result)}")
