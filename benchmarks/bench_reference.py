@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reference_model import build_faster_rcnn, get_preset, total_loss, with_overrides
-from reference_model.data import CLASSES, SyntheticSpec, collate, prepare, read_split
+from reference_model.data import CLASSES, collate, prepare, read_split
 from reference_model.data.kitti import load_image
 from reference_model.data.synthetic import draw_image
 from reference_model.engine.recipes import SYNTHETIC
@@ -68,7 +68,9 @@ def _kitti_batch(root: Path, scale: tuple[int, int]) -> tuple:
     return collate(prepared)
 
 
-def _time_steps(step: Callable[[], None], steps: int, warmup: int, sync: Callable[[], None]) -> float:
+def _time_steps(
+    step: Callable[[], None], steps: int, warmup: int, sync: Callable[[], None]
+) -> float:
     for _ in range(warmup):
         step()
     sync()
@@ -79,7 +81,9 @@ def _time_steps(step: Callable[[], None], steps: int, warmup: int, sync: Callabl
     return (time.perf_counter() - start) / steps
 
 
-def _our_step(model: torch.nn.Module, batch: tuple, device: torch.device, amp: bool) -> Callable[[], None]:
+def _our_step(
+    model: torch.nn.Module, batch: tuple, device: torch.device, amp: bool
+) -> Callable[[], None]:
     images, sizes, targets = batch
     images = images.to(device)
     targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
@@ -120,10 +124,17 @@ def cpu_rows(steps: int, warmup: int) -> list[dict]:
             torch.manual_seed(0)
             model = build_faster_rcnn(cfg).train()
             batch = _synthetic_batch(size, cfg.img_scale)
-            seconds = _time_steps(_our_step(model, batch, torch.device("cpu"), False), steps, warmup, lambda: None)
+            seconds = _time_steps(
+                _our_step(model, batch, torch.device("cpu"), False), steps, warmup, lambda: None
+            )
             rows.append(
-                {"case": name, "device": "cpu", "threads": threads, "steps_per_s": 1 / seconds,
-                 "images_per_s": BATCH / seconds}
+                {
+                    "case": name,
+                    "device": "cpu",
+                    "threads": threads,
+                    "steps_per_s": 1 / seconds,
+                    "images_per_s": BATCH / seconds,
+                }
             )
     return rows
 
@@ -134,13 +145,17 @@ def _torchvision_step(batch: tuple, device: torch.device, amp: bool) -> Callable
     except ImportError:
         return None
     images, sizes, targets = batch
-    model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=len(CLASSES) + 1)
+    model = fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=len(CLASSES) + 1
+    )
     model.to(device).train()
     # Same resized images; torchvision's own transform would resize again, so pin its sizes.
     model.transform.min_size = (min(images.shape[-2:]),)
     model.transform.max_size = max(images.shape[-2:])
-    tv_images = [images[i, :, : h, : w].to(device) for i, (h, w) in enumerate(sizes)]
-    tv_targets = [{"boxes": t["boxes"].to(device), "labels": t["labels"].to(device) + 1} for t in targets]
+    tv_images = [images[i, :, :h, :w].to(device) for i, (h, w) in enumerate(sizes)]
+    tv_targets = [
+        {"boxes": t["boxes"].to(device), "labels": t["labels"].to(device) + 1} for t in targets
+    ]
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda") if amp else None
 
@@ -168,8 +183,16 @@ def gpu_rows(kitti: Path, steps: int, warmup: int) -> list[dict]:
     rows = []
     for amp in (False, True):
         makers: list[tuple[str, Callable[[], Callable[[], None] | None]]] = [
-            ("reference r50_fpn", lambda amp=amp: _our_step(build_faster_rcnn(cfg).to(device).train(), batch, device, amp)),
-            ("torchvision fasterrcnn_resnet50_fpn", lambda amp=amp: _torchvision_step(batch, device, amp)),
+            (
+                "reference r50_fpn",
+                lambda amp=amp: _our_step(
+                    build_faster_rcnn(cfg).to(device).train(), batch, device, amp
+                ),
+            ),
+            (
+                "torchvision fasterrcnn_resnet50_fpn",
+                lambda amp=amp: _torchvision_step(batch, device, amp),
+            ),
         ]
         for name, make in makers:
             torch.cuda.empty_cache()
@@ -179,9 +202,13 @@ def gpu_rows(kitti: Path, steps: int, warmup: int) -> list[dict]:
                 continue
             seconds = _time_steps(step, steps, warmup, torch.cuda.synchronize)
             rows.append(
-                {"case": name, "device": torch.cuda.get_device_name(0), "amp": amp,
-                 "images_per_s": BATCH / seconds,
-                 "peak_memory_mb": torch.cuda.max_memory_allocated() // (1024 * 1024)}
+                {
+                    "case": name,
+                    "device": torch.cuda.get_device_name(0),
+                    "amp": amp,
+                    "images_per_s": BATCH / seconds,
+                    "peak_memory_mb": torch.cuda.max_memory_allocated() // (1024 * 1024),
+                }
             )
     return rows
 
@@ -190,7 +217,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--kitti", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets" / "kitti_tiny")
+    parser.add_argument(
+        "--kitti",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "datasets" / "kitti_tiny",
+    )
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -200,7 +231,11 @@ def main() -> None:
         print(json.dumps(rows))
         return
     for row in rows:
-        print("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        print(
+            "  ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+            )
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 

@@ -47,16 +47,40 @@ def test_bad_options_fail_in_one_line(tmp_path):
     result = runner.invoke(app, ["train-reference", "synthetic", "--device", "tpu", "-q"])
     assert result.exit_code == 2 and "unknown device 'tpu'" in result.output
     result = runner.invoke(
-        app, ["train-reference", str(tmp_path), "--device", "cpu", "-q", "--work-dir", str(tmp_path / "w")]
+        app,
+        [
+            "train-reference",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "-q",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ],
     )
     assert result.exit_code == 2 and "is not a KITTI-format dataset" in result.output
 
 
 def test_train_reference_tiny_run_end_to_end(tmp_path):
-    data = generate(tmp_path / "data", SyntheticSpec(num_train=20, num_val=2, image_size=96, seed=4))
+    data = generate(
+        tmp_path / "data", SyntheticSpec(num_train=20, num_val=2, image_size=96, seed=4)
+    )
     work = tmp_path / "work"
-    args = ["train-reference", "synthetic", "--data-root", str(data), "--epochs", "1",
-            "--device", "cpu", "--threads", "1", "--work-dir", str(work), "-q"]
+    args = [
+        "train-reference",
+        "synthetic",
+        "--data-root",
+        str(data),
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--work-dir",
+        str(work),
+        "-q",
+    ]
     result = runner.invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "final evaluation: AP50" in result.output
@@ -73,7 +97,8 @@ def test_synthetic_cpu_run_meets_the_product_targets(tmp_path, monkeypatch):
     work = tmp_path / "work"
     started = time.perf_counter()
     result = runner.invoke(
-        app, ["train-reference", "synthetic", "--device", "cpu", "--work-dir", str(work), "-q"],
+        app,
+        ["train-reference", "synthetic", "--device", "cpu", "--work-dir", str(work), "-q"],
         catch_exceptions=False,
     )
     seconds = time.perf_counter() - started

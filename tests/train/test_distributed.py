@@ -24,13 +24,19 @@ def _free_port() -> int:
 
 def _worker(rank: int, world_size: int, port: int, data: str, work: str, out: str) -> None:
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-        WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
     recipe = replace(recipe_for("synthetic").with_epochs(1), log_interval=1, img_scale=(96, 96))
     options = TrainOptions(
-        work_dir=Path(work), dataset_root=Path(data), dataset_name="synthetic", recipe=recipe,
+        work_dir=Path(work),
+        dataset_root=Path(data),
+        dataset_name="synthetic",
+        recipe=recipe,
         max_iters_per_epoch=3,
     )
     result = train(options)
@@ -40,7 +46,9 @@ def _worker(rank: int, world_size: int, port: int, data: str, work: str, out: st
 
 
 def test_two_gloo_processes(tmp_path):
-    data = resolve_dataset("synthetic", tmp_path / "data", synthetic=SyntheticSpec(8, 2, 96, seed=2))
+    data = resolve_dataset(
+        "synthetic", tmp_path / "data", synthetic=SyntheticSpec(8, 2, 96, seed=2)
+    )
     work, out = tmp_path / "work", tmp_path / "out"
     out.mkdir()
     mp.spawn(_worker, args=(2, _free_port(), str(data), str(work), str(out)), nprocs=2, join=True)
