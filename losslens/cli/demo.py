@@ -29,15 +29,15 @@ def demo(
     """Train on synthetic shapes on the CPU, then parse, diagnose and plot the log it wrote."""
     import losslens
     from losslens.cli import parse as parse_cli
-    from losslens.cli.train_reference import report, run_training, show_findings, write_plot
+    from losslens.cli.train_reference import report, run_training, show_findings, show_plot
     from losslens.summary import summarize
 
     out = work_dir or Path(tempfile.mkdtemp(prefix="losslens-demo-"))
     result, _ = run_training("synthetic", device="cpu", work_dir=out, threads=threads, quiet=quiet)
     report(result)
     console.rule("[bold]what losslens reads back[/bold]")
-    run = losslens.load(result.log_path)
+    run = losslens.load(result.log_path, format="mmdet_text")
     parse_cli._render(summarize(run), all_columns=False)
     show_findings(result.log_path)
-    console.print(f"plot: {write_plot(result)}")
+    show_plot(result)
     console.print(f"next: losslens plot {result.diagnostics_path} --terms rpn.num_pos loss_rpn_cls")

@@ -43,6 +43,11 @@ class RunSettings:
     threads: int
 
 
+def is_main_process() -> bool:
+    """False on the non-zero ranks of a torchrun launch: they train but neither print nor log."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _device(choice: str) -> str:
     import torch
 
@@ -140,6 +145,7 @@ def run_training(
     from reference_model.data import DatasetLayoutError, DatasetUnavailableError, resolve_dataset
     from reference_model.engine import TrainOptions, recipe_for, train
 
+    quiet = quiet or not is_main_process()
     resolved_device = _device(device)
     chosen_preset = preset or ("r50_fpn" if resolved_device == "cuda" else "cpu_small")
     if chosen_preset not in PRESETS:
@@ -209,13 +215,20 @@ def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: 
         return Path(resolve_dataset(dataset, data_root, progress=progress))
 
 
-def write_plot(result: TrainResult) -> Path:
-    """``losslens plot`` of the loss terms, written next to the log as ``<timestamp>.png``."""
+#: The format our logs are written in (named, so a log too short to sniff still loads).
+LOG_FORMAT = "mmdet_text"
+
+
+def write_plot(result: TrainResult) -> Path | None:
+    """``losslens plot`` of the loss terms, written next to the log as ``<timestamp>.png``;
+    None when the run was shorter than one log interval (nothing to plot)."""
     import losslens
     from losslens.plotting import plot_runs
 
-    run = losslens.load(result.log_path)
+    run = losslens.load(result.log_path, format=LOG_FORMAT)
     terms = [t for t in PLOT_TERMS if t in run.train.columns]
+    if run.train.empty or not terms:
+        return None
     path = result.log_path.with_suffix(".png")
     plot_runs([run], terms).savefig(path, dpi=100)
     return path
@@ -227,8 +240,16 @@ def show_findings(log_path: Path) -> None:
     from losslens.cli.diagnose import _render
     from losslens.diagnostics import diagnose
 
-    run = losslens.load(log_path)
+    run = losslens.load(log_path, format=LOG_FORMAT)
     _render(diagnose(run, log_lines(run)), [run.name])
+
+
+def show_plot(result: TrainResult) -> None:
+    path = write_plot(result)
+    if path is None:
+        console.print("[dim]plot: none (the run ended before its first log interval)[/dim]")
+    else:
+        console.print(f"plot: {path}")
 
 
 def report(result: TrainResult) -> None:
@@ -301,6 +322,8 @@ def train_reference(
         threads=threads,
         quiet=quiet,
     )
+    if not is_main_process():
+        return
     report(result)
     show_findings(result.log_path)
-    console.print(f"plot: {write_plot(result)}")
+    show_plot(result)
