@@ -113,3 +113,17 @@ def test_map_summary_table_is_mmdets_ascii_table():
 def test_ascii_table_widths_follow_longest_cell():
     out = ascii_table([["a", "bb"], ["ccc", "d"], ["e", "f"]]).splitlines()
     assert out[1] == "| a   | bb |" and out[0] == "+-----+----+"
+
+
+def test_tpfp_with_ignore_regions_in_the_image():
+    from reference_model.evaluation.voc import tpfp
+
+    dets = _dets([0, 0, 10, 10, 0.9], [10, 10, 20, 20, 0.8], [32, 32, 38, 42, 0.7])
+    gts = np.array([[0, 0, 10, 20], [0, 10, 10, 19], [10, 10, 20, 20]], np.float32)
+    ignore = np.array([[5, 5, 10, 20], [6, 10, 10, 19]], np.float32)
+    # det 0: IoU 0.5 with gt 0 (>= thr: TP); det 1: IoU 1 with gt 2; det 2 overlaps nothing
+    tp, fp = tpfp(dets, gts, ignore, 0.5)
+    assert tp.tolist() == [1, 1, 0] and fp.tolist() == [0, 0, 1]
+    # a detection whose best match is an ignore region is neither TP nor FP
+    tp, fp = tpfp(_dets([6, 10, 10, 19, 0.9]), gts[:1], ignore[1:], 0.5)
+    assert tp.tolist() == [0] and fp.tolist() == [0]
