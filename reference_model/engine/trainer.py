@@ -35,7 +35,7 @@ from .. import (
     with_overrides,
 )
 from ..config import Config
-from ..data.kitti import CLASSES, read_split
+from ..data.kitti import CLASSES, Sample, read_split
 from . import checkpoints
 from .dist import DistInfo, barrier, cleanup, init_from_env, max_across_ranks, mean_across_ranks
 from .env import DASH_LINE, env_info, pretty_config
@@ -478,7 +478,14 @@ class _Run:
         self.result.logged_diagnostics.append(diag)
 
     # -- after an epoch -----------------------------------------------------------------------
-    def _save(self, model, optimizer, scaler, data_gen, sampler_gen) -> None:  # type: ignore[no-untyped-def]
+    def _save(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler | None,
+        data_gen: torch.Generator,
+        sampler_gen: torch.Generator,
+    ) -> None:
         if not self.dist.is_main:
             barrier(self.dist)
             return
@@ -500,7 +507,14 @@ class _Run:
         self.result.checkpoints.append(path)
         barrier(self.dist)
 
-    def _resume(self, model, optimizer, scaler, data_gen, sampler_gen) -> None:  # type: ignore[no-untyped-def]
+    def _resume(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler | None,
+        data_gen: torch.Generator,
+        sampler_gen: torch.Generator,
+    ) -> None:
         assert self.o.resume is not None
         state = checkpoints.load(self.o.resume)
         self.info(f"load checkpoint from local path: {self.o.resume}")
@@ -516,7 +530,11 @@ class _Run:
         self.info(f"resumed epoch {self.epoch}, iter {self.iter}")
 
     def _evaluate(
-        self, model: nn.Module, loader: Loader, optimizer: torch.optim.Optimizer, samples: list
+        self,
+        model: nn.Module,
+        loader: Loader,
+        optimizer: torch.optim.Optimizer,
+        samples: list[Sample],
     ) -> None:
         if not self.dist.is_main:
             barrier(self.dist)
