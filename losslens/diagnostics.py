@@ -243,7 +243,11 @@ def _metric_in_fraction(run: Run, name: str, values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- lr schedule
 def lr_schedule(run: Run) -> LrSchedule:
     """Reconstruct the lr schedule from the logged lr: warmup, peak and discrete changes."""
-    train = run.train
+    return schedule_of(run.train)
+
+
+def schedule_of(train: pd.DataFrame) -> LrSchedule:
+    """:func:`lr_schedule` of a train table (or one segment of it)."""
     if "lr" not in train or train["lr"].notna().sum() < 2:
         return LrSchedule()
     changes: list[LrChange] = []
@@ -440,7 +444,14 @@ def _check_divergence(ctx: _Context) -> list[Finding]:
         return []
     col, logy = got
     out = []
+    # The loss of the first iterations (lr still warming up, few positives assigned) is no
+    # baseline: a detector's loss often *rises* then. Look for the best value after the warmup.
+    warmup_end = ctx.schedule.warmup_steps or 0
+    steps = (
+        _col(ctx.frame, "step") if "step" in ctx.frame else np.arange(len(ctx.frame), dtype=float)
+    )
     for rows in _segment_rows(ctx.frame):
+        rows = rows[steps[rows] > warmup_end] if warmup_end else rows
         y = logy[rows]
         ok = np.isfinite(y)
         if ok.sum() < 20:
@@ -477,19 +488,29 @@ def _check_divergence(ctx: _Context) -> list[Finding]:
 
 
 def _check_plateau(ctx: _Context) -> list[Finding]:
-    frame = ctx.frame
+    """Each segment (a resumed run appended to the file) has its own schedule: check each."""
+    for rows in _segment_rows(ctx.frame):
+        segment = ctx.frame.iloc[rows].reset_index(drop=True)
+        found = _plateau_in(segment, schedule_of(segment), len(ctx.frame))
+        if found:
+            return found
+    return []
+
+
+def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> list[Finding]:
+    """A flat stretch at constant lr; its share is of the whole run (``run_rows`` records)."""
     got = _log_loss(frame)
     if (
         got is None
         or "lr" not in frame
         or len(frame) < PLATEAU_MIN_ROWS
-        or ctx.schedule.decay == "smooth"
+        or schedule.decay == "smooth"
     ):
         return []
     col, logy = got
     lr = _col(frame, "lr")
     steps = _col(frame, "step")
-    cuts = [int(np.searchsorted(steps, c.step)) for c in ctx.schedule.changes]
+    cuts = [int(np.searchsorted(steps, c.step)) for c in schedule.changes]
     bounds = [_warmup_end(lr), *cuts, len(frame)]
     stretches = list(itertools.pairwise(bounds))
     if cuts:
@@ -505,13 +526,13 @@ def _check_plateau(ctx: _Context) -> list[Finding]:
             continue
         j = a + int(reached[0])
         n_flat = b - j
-        if n_flat < PLATEAU_MIN_ROWS or n_flat < PLATEAU_MIN_SHARE * len(frame):
+        if n_flat < PLATEAU_MIN_ROWS or n_flat < PLATEAU_MIN_SHARE * run_rows:
             continue
         return [
             Finding(
                 "plateau",
                 "warning",
-                f"{col} stopped improving for {n_flat} logs ({n_flat / len(frame):.0%} of the run) at "
+                f"{col} stopped improving for {n_flat} logs ({n_flat / run_rows:.0%} of the run) at "
                 f"constant lr {lr[j]:.4g}: it was already within 1% of {math.exp(final):.4g} at step "
                 f"{int(steps[j])} and stayed there until step {int(steps[b - 1])}.",
                 steps=[int(steps[j]), int(steps[b - 1])],

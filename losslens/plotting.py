@@ -306,7 +306,12 @@ def plot_runs(
     columns = [
         [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)
     ]
-    metric_cols = [[resolve_metric(r, m) for m in metrics] for r in runs] if metrics else []
+    # two names may stand for one column of a run (mAP and bbox_mAP): draw it once
+    metric_cols = (
+        [list(dict.fromkeys(resolve_metric(r, m) for m in metrics)) for r in runs]
+        if metrics
+        else []
+    )
     n_panels = (1 if opts.overlay else len(wanted)) + (1 if metrics else 0)
     n_panels = max(n_panels, 1)
     fig = Figure(figsize=(9, 2.4 * n_panels + 0.8), layout="constrained")

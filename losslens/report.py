@@ -16,11 +16,12 @@ import pandas as pd
 
 from losslens.diagnostics import Finding, diagnose
 from losslens.run import Run
+from losslens.terms import TermNotFoundError
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.6em 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev-error{color:#fff;background:#c62828;padding:1px 6px;border-radius:3px}
 .sev-warning{color:#222;background:#ffca28;padding:1px 6px;border-radius:3px}
@@ -134,7 +135,7 @@ def _plot_png(runs: Sequence[Run], metrics: Sequence[str] | None) -> str:
             for run in runs:
                 resolve_metric(run, name)
             usable.append(name)
-        except Exception:
+        except TermNotFoundError:
             continue
     fig = plot_runs(runs, metrics=usable or None)
     buffer = io.BytesIO()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from losslens.cli import compare as _compare
+from losslens.cli import demo as _demo
 from losslens.cli import diagnose as _diagnose
 from losslens.cli import explain as _explain
 from losslens.cli import parse as _parse
 from losslens.cli import plot as _plot
 from losslens.cli import report as _report
+from losslens.cli import train_reference as _train_reference
 from losslens.cli import watch as _watch
 
 app = typer.Typer(
@@ -26,6 +28,8 @@ app.command("compare")(_compare.compare)
 app.command("explain")(_explain.explain)
 app.command("report")(_report.report)
 app.command("watch")(_watch.watch)
+app.command("train-reference")(_train_reference.train_reference)
+app.command("demo")(_demo.demo)
 
 
 @app.callback()

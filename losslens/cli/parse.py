@@ -16,6 +16,8 @@ from losslens.summary import RunSummary, summarize
 
 #: Terms shown in the summary without --all-columns (bookkeeping first, then losses).
 _DEFAULT_TERM_LIMIT = 16
+#: Classes shown in the per-class table without --all-columns.
+_DEFAULT_CLASS_LIMIT = 25
 #: Above this many runs the summary is one table with a row per run.
 _COMPACT_ABOVE = 3
 
@@ -144,9 +146,14 @@ def _render(s: RunSummary, all_columns: bool) -> None:
         ]
         for col in cols:
             pc.add_column(col, justify="left" if col in ("class", "task") else "right")
-        for row in s.final_per_class[cols].itertuples(index=False):
+        shown = s.final_per_class if all_columns else s.final_per_class.head(_DEFAULT_CLASS_LIMIT)
+        for row in shown[cols].itertuples(index=False):
             pc.add_row(*(fmt(v) if not isinstance(v, str) else v for v in row))
         console.print(pc)
+        if len(s.final_per_class) > len(shown):
+            console.print(
+                f"[dim]... {len(s.final_per_class) - len(shown)} more classes (--all-columns)[/dim]"
+            )
 
 
 def _render_skipped(run: Run) -> None:

@@ -74,7 +74,7 @@ def test_corpus_lines(tmp_path: Path) -> None:
     assert (ev["epoch"], ev["step"], ev["segment"]) == (1, 938, 0) and pd.isna(ev["iter"])
     assert ev["pascal_voc/mAP"] == 0.3451496660709381 and ev["pascal_voc/AP50"] == 0.345
     assert (ev["data_time_s"], ev["time_s"]) == (0.006789859357583096, 0.06532803465170689)
-    assert list(run.evals.columns[-2:]) == ["data_time_s", "time_s"]
+    assert list(run.evals.columns[-3:]) == ["data_time_s", "time_s", "line_no"]
     assert run.meta["eval_step_logged_as"] == "epoch"
     assert run.meta["smoothing"]["loss"].startswith("mean over the last window_size")
     assert run.meta["smoothing"]["acc"].startswith("current value")

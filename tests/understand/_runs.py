@@ -15,6 +15,29 @@ HEALTHY_FILES = (
     "mmdet2_text/cascade_rcnn_r101_console_capture.log",
     "mmdet2_text/mask_rcnn_coco_segm_eval.log",
     "mmdet2_text/cornernet_hourglass104_coco.log",
+    "mmdet2_json/faster_rcnn_voc0712_12ep.log.json",
+    "mmdet2_json/cornernet_hourglass104_coco.log.json",
+    "mmdet3_text/faster_rcnn_voc_pascal_eval.log",
+    "mmengine_scalars/faster_rcnn_voc_scalars.json",
+    "detectron2_text/faster_rcnn_6gpu_resumed_percat_ap.log.txt",
+    "detectron2_text/faster_rcnn_lr0.02_partial.log.txt",
+    "detectron2_metrics/custom_dataset_metrics.json",
+    "detectron2_metrics/faster_rcnn_6gpu_metrics.json",
+    "detectron2_metrics/medical_waste_metrics.json",
+    "maskrcnn_benchmark/atss_core_variant.log.txt",
+    "maskrcnn_benchmark/domain_adaptive_faster_rcnn.log.txt",
+    "maskrcnn_benchmark/fbnet_bdd_8gpu_resumed.log.txt",
+    "maskrcnn_benchmark/mask_rcnn_r50_fpn_1gpu.log.txt",
+)
+#: Corpus runs with a real problem each, and the finding that must name it.
+SICK_FILES = (
+    ("mmdet2_text/retinanet_r50_nan_losses.log", "nonfinite-loss"),
+    ("mmdet2_json/retinanet_r50_nan_losses.log.json", "nonfinite-loss"),
+    (
+        "maskrcnn_benchmark/unordered_keys_py35.log.txt",
+        "plateau",
+    ),  # loss stuck at 5.2 for 6600 iters
+    ("mmdet3_text/rtmdet_ear_200ep_every_iter.log", "dataloader-bound"),  # data_time 86% of time
 )
 
 

@@ -12,7 +12,7 @@ import losslens
 from losslens._text import read_log
 from losslens.diagnostics import CODES, diagnose, lr_schedule
 from tests.conftest import CORPUS, SHARED
-from tests.understand._runs import HEALTHY_FILES, decaying, make_run
+from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 
 SEED = SHARED / "seeds" / "000_c9436e3fcff4b54e.txt"
 
@@ -232,3 +232,12 @@ def test_corpus_nan_run_is_an_error() -> None:
         pytest.skip(f"corpus log absent: {path}")
     (f, *_) = diagnose(losslens.load(path))
     assert (f.code, f.severity, f.steps) == ("nonfinite-loss", "error", [600])
+
+
+@pytest.mark.parametrize(("name", "code"), SICK_FILES)
+def test_real_problems_in_the_corpus_are_named(name: str, code: str) -> None:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"../shared/corpus is absent (looked for {path})")
+    findings = diagnose(losslens.load(path))
+    assert code in {f.code for f in findings if f.severity in ("warning", "error")}

@@ -1,0 +1,329 @@
+"""``losslens train-reference kitti_tiny|synthetic|PATH``: train the bundled Faster R-CNN.
+
+Thin: resolve the dataset and options, call :func:`reference_model.engine.train`, then show
+the evaluation table, the findings of ``losslens diagnose`` on the run's own log and where the
+plot of its loss terms was written. torch and ``reference_model`` are imported inside the
+command only, so ``losslens --help`` never loads them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from losslens.cli._common import cli_errors, console, err_console
+from losslens.cli._runs import log_lines
+from losslens.errors import LossLensError
+
+if TYPE_CHECKING:
+    from reference_model.engine import TrainResult
+
+DEVICES = ("auto", "cpu", "cuda")
+PRESETS = ("r50_fpn", "cpu_small")
+#: The terms drawn in the plot written next to the log.
+PLOT_TERMS = ("loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss")
+
+
+class TrainReferenceError(LossLensError):
+    """The run could not start or finish (no data, a bad option, a bad checkpoint)."""
+
+
+@dataclass
+class RunSettings:
+    """Everything the command resolved before training, for the report at the end."""
+
+    dataset: str
+    device: str
+    preset: str
+    work_dir: Path
+    threads: int
+
+
+def is_main_process() -> bool:
+    """False on the non-zero ranks of a torchrun launch: they train but neither print nor log."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice not in DEVICES:
+        raise TrainReferenceError(
+            f"unknown device {choice!r}; expected one of: {', '.join(DEVICES)}"
+        )
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise TrainReferenceError("--device cuda, but torch sees no CUDA device; use --device cpu")
+    return choice
+
+
+def cpu_threads(requested: int) -> int:
+    """Threads for CPU training. 0 (auto): every core when the machine is idle, one thread
+    when other processes already keep the cores busy: on a shared 2-core machine two OpenMP
+    threads contending with other work were measured 5-10x slower than one thread."""
+    if requested > 0:
+        return requested
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    return cores if load < 0.5 else 1
+
+
+class _RichReporter:
+    """Progress bar per phase (epoch, evaluation) on stderr; messages on stdout."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=err_console,
+            transient=True,
+            disable=quiet,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _RichReporter:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def phase(self, description: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(description, total=total, status="")
+
+    def advance(self, info: dict[str, float]) -> None:
+        status = f"loss {info['loss']:.3f}  lr {info['lr']:.2e}" if "loss" in info else ""
+        self.progress.update(self.task, advance=1, status=status)
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.progress.console.print(text, highlight=False, markup=False)
+
+
+def run_training(
+    dataset: str,
+    *,
+    preset: str | None = None,
+    epochs: int | None = None,
+    device: str = "auto",
+    work_dir: Path | None = None,
+    data_root: Path | None = None,
+    load_from: Path | None = None,
+    backbone_weights: Path | None = None,
+    resume: Path | None = None,
+    amp: bool = False,
+    grad_clip: float | None = None,
+    seed: int = 0,
+    threads: int = 0,
+    quiet: bool = False,
+) -> tuple[TrainResult, RunSettings]:
+    """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
+    import torch
+
+    from reference_model.data import DatasetLayoutError, DatasetUnavailableError, resolve_dataset
+    from reference_model.engine import TrainOptions, recipe_for, train
+
+    quiet = quiet or not is_main_process()
+    resolved_device = _device(device)
+    chosen_preset = preset or ("r50_fpn" if resolved_device == "cuda" else "cpu_small")
+    if chosen_preset not in PRESETS:
+        raise TrainReferenceError(
+            f"unknown preset {chosen_preset!r}; expected one of: {', '.join(PRESETS)}"
+        )
+    n_threads = cpu_threads(threads)
+    if resolved_device == "cpu":
+        torch.set_num_threads(n_threads)
+    name = dataset if dataset in ("kitti_tiny", "synthetic") else Path(dataset).name or "custom"
+    out = work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
+    try:
+        root = _resolve(resolve_dataset, dataset, data_root, quiet)
+    except (DatasetUnavailableError, DatasetLayoutError) as err:
+        raise TrainReferenceError(str(err)) from None
+    recipe = recipe_for(dataset)
+    if epochs is not None:
+        if epochs < 1:
+            raise TrainReferenceError(f"--epochs must be at least 1, got {epochs}")
+        recipe = recipe.with_epochs(epochs)
+    options = TrainOptions(
+        work_dir=out,
+        dataset_root=root,
+        dataset_name=name,
+        recipe=recipe,
+        preset=chosen_preset,
+        device=resolved_device,
+        amp=amp,
+        grad_clip=grad_clip,
+        seed=seed,
+        resume=resume,
+        load_from=load_from,
+        backbone_weights=backbone_weights,
+    )
+    settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
+    if not quiet:
+        console.print(
+            f"training [bold]{chosen_preset}[/bold] on [bold]{name}[/bold] ({root}), "
+            f"{recipe.schedule.epochs} epochs, device {resolved_device}"
+            + (f", {n_threads} CPU thread(s)" if resolved_device == "cpu" else "")
+            + f"; logs in {out}"
+        )
+    with _RichReporter(quiet) as reporter:
+        try:
+            result = train(options, reporter)
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            raise TrainReferenceError(str(err).strip("'\"")) from None
+    return result, settings
+
+
+def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(
+        *Progress.get_default_columns(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task(f"downloading {dataset}", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return Path(resolve_dataset(dataset, data_root, progress=progress))
+
+
+#: The format our logs are written in (named, so a log too short to sniff still loads).
+LOG_FORMAT = "mmdet_text"
+
+
+def write_plot(result: TrainResult) -> Path | None:
+    """``losslens plot`` of the loss terms, written next to the log as ``<timestamp>.png``;
+    None when the run was shorter than one log interval (nothing to plot)."""
+    import losslens
+    from losslens.plotting import plot_runs
+
+    run = losslens.load(result.log_path, format=LOG_FORMAT)
+    terms = [t for t in PLOT_TERMS if t in run.train.columns]
+    if run.train.empty or not terms:
+        return None
+    path = result.log_path.with_suffix(".png")
+    plot_runs([run], terms).savefig(path, dpi=100)
+    return path
+
+
+def show_findings(log_path: Path) -> None:
+    """``losslens diagnose`` on the run's own log."""
+    import losslens
+    from losslens.cli.diagnose import _render
+    from losslens.diagnostics import diagnose
+
+    run = losslens.load(log_path, format=LOG_FORMAT)
+    _render(diagnose(run, log_lines(run)), [run.name])
+
+
+def show_plot(result: TrainResult) -> None:
+    path = write_plot(result)
+    if path is None:
+        console.print("[dim]plot: none (the run ended before its first log interval)[/dim]")
+    else:
+        console.print(f"plot: {path}")
+
+
+def report(result: TrainResult) -> None:
+    """What the run produced, the loss ratio and the final evaluation."""
+    console.print(f"log: {result.log_path}")
+    console.print(f"json log: {result.json_path}")
+    console.print(f"diagnostics: {result.diagnostics_path}")
+    if result.first_loss and result.last_loss is not None:
+        console.print(
+            f"loss {result.first_loss:.4f} (first iteration) -> {result.last_loss:.4f} (last logged "
+            f"interval): x{result.last_loss / result.first_loss:.2f} in {result.seconds:.0f} s"
+        )
+    if result.final_eval is not None:
+        metrics = ", ".join(f"{k}: {v:.4f}" for k, v in result.final_eval.metrics.items())
+        console.print(f"final evaluation: {metrics}")
+
+
+@cli_errors
+def train_reference(
+    dataset: Annotated[
+        str, typer.Argument(help="kitti_tiny, synthetic, or a KITTI-format directory.")
+    ] = "synthetic",
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="r50_fpn (default on CUDA) or cpu_small (default on CPU)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs (default: the recipe's 12).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    work_dir: Annotated[
+        Path | None, typer.Option("--work-dir", help="Where logs and checkpoints go.")
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Dataset directory.")
+    ] = None,
+    load_from: Annotated[
+        Path | None, typer.Option("--load-from", help="Detector checkpoint to start from.")
+    ] = None,
+    backbone_weights: Annotated[
+        Path | None, typer.Option("--backbone-weights", help="torchvision ResNet weights (.pth).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Training checkpoint to resume.")
+    ] = None,
+    amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
+    grad_clip: Annotated[
+        float | None, typer.Option("--grad-clip", help="Max gradient L2 norm.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: Annotated[
+        int, typer.Option("--threads", help="CPU threads; 0 picks by machine load.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
+    result, _ = run_training(
+        dataset,
+        preset=preset,
+        epochs=epochs,
+        device=device,
+        work_dir=work_dir,
+        data_root=data_root,
+        load_from=load_from,
+        backbone_weights=backbone_weights,
+        resume=resume,
+        amp=amp,
+        grad_clip=grad_clip,
+        seed=seed,
+        threads=threads,
+        quiet=quiet,
+    )
+    if not is_main_process():
+        return
+    report(result)
+    show_findings(result.log_path)
+    show_plot(result)

@@ -1,0 +1,19 @@
+"""Training engine: a plain loop writing mmdet 2.x logs and losslens diagnostics."""
+
+from .recipes import RECIPES, Recipe, recipe_for
+from .schedule import Schedule, lr_at
+from .trainer import Reporter, SilentReporter, TrainOptions, TrainResult, model_config, train
+
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "Reporter",
+    "Schedule",
+    "SilentReporter",
+    "TrainOptions",
+    "TrainResult",
+    "lr_at",
+    "model_config",
+    "recipe_for",
+    "train",
+]

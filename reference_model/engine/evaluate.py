@@ -1,0 +1,91 @@
+"""Evaluate a detector on a split: predictions back in original pixels, then mmdet's VOC
+``eval_map`` at IoU 0.5 (area method) with its table, and COCO-style AP@[.5:.95]."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.kitti import Sample
+from ..data.transforms import boxes_to_original
+from ..evaluation import coco_ap, eval_map, map_summary_table
+from .loader import Loader
+
+VOC_IOU_THR = 0.5
+
+
+@dataclass
+class EvalResult:
+    """``metrics`` in the order mmdet's ``CustomDataset.evaluate`` returns them (``AP50``
+    rounded to 3 decimals, ``mAP`` unrounded), then ``bbox_mAP`` (COCO AP@[.5:.95])."""
+
+    metrics: dict[str, float]
+    table: str
+    per_class: list[dict[str, float | int | str]] = field(default_factory=list)
+    num_batches: int = 0
+
+
+def annotations_of(samples: list[Sample]) -> list[dict[str, np.ndarray]]:
+    return [
+        {
+            "bboxes": s.annotation.boxes,
+            "labels": s.annotation.labels,
+            "bboxes_ignore": s.annotation.boxes_ignore,
+            "labels_ignore": s.annotation.labels_ignore,
+        }
+        for s in samples
+    ]
+
+
+@torch.no_grad()
+def predict_split(
+    model: nn.Module,
+    loader: Loader,
+    num_classes: int,
+    device: torch.device,
+    on_batch: Callable[[], None] | None = None,
+) -> list[list[np.ndarray]]:
+    """Per image, per class ``[D, 5]`` detections (xyxy original pixels, score)."""
+    results: list[list[np.ndarray]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in loader:
+            detections = model.predict(batch.images.to(device), batch.image_sizes)  # type: ignore[operator]
+            for det, prep in zip(detections, batch.prepared, strict=True):
+                boxes = boxes_to_original(det["boxes"].float().cpu(), prep.scale_factor)
+                scored = torch.cat([boxes, det["scores"].float().cpu()[:, None]], dim=1).numpy()
+                labels = det["labels"].cpu().numpy()
+                results.append([scored[labels == k] for k in range(num_classes)])
+            if on_batch is not None:
+                on_batch()
+    finally:
+        model.train(was_training)
+    return results
+
+
+def evaluate_detections(
+    results: list[list[np.ndarray]], samples: list[Sample], class_names: tuple[str, ...]
+) -> EvalResult:
+    annotations = annotations_of(samples)
+    mean_ap, per_class = eval_map(results, annotations, iou_thr=VOC_IOU_THR)
+    metrics = {
+        "AP50": round(mean_ap, 3),  # mmdet: eval_results['AP50'] = round(mean_ap, 3)
+        "mAP": mean_ap,  # the mean over IoU thresholds, here the single 0.5
+        "bbox_mAP": coco_ap(results, annotations),
+    }
+    rows: list[dict[str, float | int | str]] = [
+        {
+            "class": name,
+            "gts": r.num_gts,
+            "dets": r.num_dets,
+            "recall": float(r.recall[-1]) if r.recall.size else 0.0,
+            "ap": r.ap,
+        }
+        for name, r in zip(class_names, per_class, strict=True)
+    ]
+    return EvalResult(metrics, map_summary_table(mean_ap, per_class, class_names), rows)
