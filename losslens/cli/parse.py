@@ -42,7 +42,11 @@ def parse(
         ),
     ] = None,
     all_columns: Annotated[
-        bool, typer.Option("--all-columns", help="Show every term, not the first 16.")
+        bool,
+        typer.Option(
+            "--all-columns",
+            help="Show every term and class, not the first 16 terms and 25 classes.",
+        ),
     ] = False,
     show_skipped: Annotated[
         bool, typer.Option("--show-skipped", help="List the lines that could not be placed.")

@@ -153,21 +153,39 @@ def log_interval(iters: Sequence[int | None]) -> int | None:
     return most_common(gaps)
 
 
-def drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
-    """A last training line cut off mid-write (no trailing newline, fewer keys than the record
-    before it) is reported as skipped, not kept. ``train`` rows must carry ``_line``."""
+def drop_truncated_tail(
+    log: LogText, train: Columns, skipped: list[SkippedLine], previous_line: int | None = None
+) -> None:
+    """Report a last record cut off mid-write as skipped instead of keeping it.
+
+    It is cut off when the file does not end with a line break, the record is the last line,
+    and it printed fewer of the ``key: value`` items than the record before it (a set
+    comparison: dict order varies in Python 3.5 logs). Comparing the lines' own keys, not the
+    table, tells a logged ``nan`` from a missing key. ``train`` rows carry ``_line``;
+    ``previous_line`` is the logical line of the record before the last when a fast path read
+    it (it is then not in ``train``).
+    """
     lines = train.column("_line")
-    if log.ends_with_newline or train.n < 2 or lines is None or lines[-1] != len(log.lines) - 1:
+    if (
+        log.ends_with_newline
+        or not train.n
+        or lines is None
+        or int(lines[-1]) != len(log.lines) - 1
+    ):
         return
-    cols = train.to_dict()
-    have_last = {k for k, col in cols.items() if col[-1] is not None}
-    have_prev = {k for k, col in cols.items() if col[-2] is not None}
-    if have_last < have_prev:
-        for col in cols.values():
-            col.pop()
-        train.n -= 1
+    if train.n >= 2:
+        previous_line = max(int(lines[-2]), -1 if previous_line is None else previous_line)
+    if previous_line is None:
+        return
+    last, previous = (_item_keys(log.lines[i]) for i in (int(lines[-1]), previous_line))
+    if last < previous:
+        train.drop_last()
         index = len(log.lines) - 1
         skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+
+
+def _item_keys(line: str) -> set[str]:
+    return {key for key, _ in split_items(line)}
 
 
 #: A launcher's per-rank tag before each line: torchrun ``--tee`` (``[default0]:``, ``[rank0]:``).

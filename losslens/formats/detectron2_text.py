@@ -32,7 +32,6 @@ import numpy as np
 from losslens._text import LogText
 from losslens.formats._common import (
     Parsed,
-    SkippedLine,
     YearGuesser,
     mtime_year,
     parse_eta,
@@ -40,7 +39,7 @@ from losslens.formats._common import (
     to_float,
 )
 from losslens.formats._evalblocks import EvalCollector
-from losslens.formats._textlog import RecordError, log_interval, walk
+from losslens.formats._textlog import RecordError, drop_truncated_tail, log_interval, walk
 from losslens.frame import Columns, build_frames, segments_from_steps
 
 NAME = "detectron2_text"
@@ -269,7 +268,7 @@ def parse(log: LogText) -> Parsed:
     walked = walk(log, PREFIX_RE, state.on_record, state.collector)
     state.finish()
     skipped = list(walked.skipped)
-    _drop_truncated_tail(log, state.train, skipped)
+    drop_truncated_tail(log, state.train, skipped)
     _place_evaluations(state)
     _add_years(log, state, walked.blocks.get("env", ""))
     train, evals, per_class = build_frames(
@@ -308,21 +307,6 @@ def _place_evaluations(state: _State) -> None:
     if per_class.n:
         index = per_class.column("eval_index") or []
         per_class.to_dict()["step"] = [eval_steps[i] for i in index]
-
-
-def _drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
-    """A last line cut off mid-write has fewer keys than the line before it: report, not keep."""
-    lines = train.column("_line")
-    if log.ends_with_newline or train.n < 2 or lines is None or lines[-1] != len(log.lines) - 1:
-        return
-    cols = train.to_dict()
-    if {k for k, c in cols.items() if c[-1] is not None} < {
-        k for k, c in cols.items() if c[-2] is not None
-    }:
-        for col in cols.values():
-            col.pop()
-        train.n -= 1
-        skipped.append(SkippedLine(log.line_no(len(log.lines) - 1), log.lines[-1]))
 
 
 def _add_years(log: LogText, state: _State, env: str) -> None:

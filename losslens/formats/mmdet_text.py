@@ -26,7 +26,6 @@ from losslens.formats import _bytelines as bl
 from losslens.formats._bulk import parse_shapes
 from losslens.formats._common import (
     Parsed,
-    SkippedLine,
     parse_eta,
     parse_timestamps,
     standard_name,
@@ -34,7 +33,13 @@ from losslens.formats._common import (
 )
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._fasttext import fill_line_no, read_fast
-from losslens.formats._textlog import RecordError, log_interval, split_items, walk
+from losslens.formats._textlog import (
+    RecordError,
+    drop_truncated_tail,
+    log_interval,
+    split_items,
+    walk,
+)
 from losslens.frame import Columns, build_frames
 
 NAME = "mmdet_text"
@@ -314,7 +319,7 @@ def _parse_rest(
     if bulk is not None and "line_no" in bulk:
         fill_line_no(log, train_cols.to_dict())
         fill_line_no(log, state.collector.evals.to_dict(), state.collector.evals.n)
-    _drop_truncated_tail(log, train_cols, skipped)
+    drop_truncated_tail(log, train_cols, skipped)
     train, evals, per_class = build_frames(
         train_cols,
         state.collector.evals,
@@ -479,27 +484,11 @@ def _merge_train(bulk: dict[str, np.ndarray] | None, rows: Columns) -> Columns:
     return Columns.from_arrays(merged)
 
 
-def _drop_truncated_tail(log: LogText, train: Columns, skipped: list[SkippedLine]) -> None:
-    """A last line cut off mid-write prints fewer keys than the record before it: report it."""
-    lines = train.column("_line")
-    if (
-        log.ends_with_newline
-        or train.n < 2
-        or lines is None
-        or int(lines[-1]) != len(log.lines) - 1
-    ):
-        return
-    last, prev = (_line_keys(log.lines[int(i)]) for i in (lines[-1], lines[-2]))
-    if len(last) < len(prev) and prev[: len(last)] == last:
-        train.drop_last()
-        index = len(log.lines) - 1
-        skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
-
-
 _BULK_HEAD_RE = re.compile(_BULK_HEAD)
 
 
 def _line_keys(line: str) -> list[str]:
+    """The keys of a training line (empty when it is not one)."""
     match = _BULK_HEAD_RE.match(line)
     return (_keys_of(line[match.end() :]) or []) if match else []
 

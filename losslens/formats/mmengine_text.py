@@ -29,7 +29,6 @@ from losslens._text import LogText
 from losslens.formats import _bytelines as bl
 from losslens.formats._common import (
     Parsed,
-    SkippedLine,
     YearGuesser,
     mtime_year,
     parse_eta,
@@ -42,6 +41,7 @@ from losslens.formats._fasttext import FastRead, concat_columns, fill_line_no, r
 from losslens.formats._textlog import (
     KEY_RE,
     RecordError,
+    drop_truncated_tail,
     log_interval_of,
     most_common_of,
     split_items,
@@ -241,7 +241,9 @@ def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None
     state.end_env()
     state.collector.close_pending(state.last_where)
     skipped = list(walked.skipped)
-    _drop_truncated_tail(log, state.train, skipped, bulk)
+    last = state.train.column("_line")
+    previous = bulk.line_before(int(last[-1])) if bulk is not None and last else None
+    drop_truncated_tail(log, state.train, skipped, previous)
     _complete_years(log, state.train, state.collector.evals)
     if bulk is not None:
         state.train = bulk.merged(log, state.train)
@@ -256,27 +258,6 @@ def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None
     evals = evals.drop(columns=emptied)
     meta = _meta(log, state, walked.blocks, train)
     return Parsed(train, evals, per_class, sorted(skipped), meta)
-
-
-def _drop_truncated_tail(
-    log: LogText, train: Columns, skipped: list[SkippedLine], bulk: _BulkRows | None = None
-) -> None:
-    """A last line cut off mid-write has fewer keys than the line before it: report, not keep."""
-    lines = train.column("_line")
-    if log.ends_with_newline or train.n < 1 or lines is None or lines[-1] != len(log.lines) - 1:
-        return
-    cols = train.to_dict()
-    previous = bulk.keys_before(lines[-1]) if bulk is not None else None
-    if previous is None:
-        if train.n < 2:
-            return
-        previous = {k for k, c in cols.items() if c[-2] is not None}
-    if {k for k, c in cols.items() if c[-1] is not None} < previous:
-        for col in cols.values():
-            col.pop()
-        train.n -= 1
-        index = len(log.lines) - 1
-        skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
 
 
 def _complete_years(log: LogText, *tables: Columns) -> None:
@@ -595,14 +576,10 @@ class _BulkRows:
             "line_no": int(self.cols["line_no"][last]),
         }
 
-    def keys_before(self, index: int) -> set[str] | None:
-        """Keys of the last read row before logical line ``index``, if it is the latest row."""
+    def line_before(self, index: int) -> int | None:
+        """Logical line of the last fast-read row before logical line ``index``."""
         pos = int(np.searchsorted(self.lines, index)) - 1
-        if pos < 0:
-            return None
-        shape = self.shapes[int(self.cols["_shape"][pos])]
-        keys = {"iter", "step", "timestamp", "_line", *shape.columns}
-        return keys | ({"epoch", "_iters_per_epoch"} if shape.epoch_based else set())
+        return int(self.lines[pos]) if pos >= 0 else None
 
     def merged(self, log: LogText, rows: Columns) -> Columns:
         """Read rows and per-line rows as one table in file order."""
