@@ -46,7 +46,13 @@ STANDARD_NAMES = {
 _ETA_RE = re.compile(
     r"^\s*(?:(?P<days>-?\d+) days?, )?(?P<h>-?\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)\s*$"
 )
-_FLOAT_SPECIAL = {"nan": math.nan, "-nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
+_FLOAT_SPECIAL = {
+    "nan": math.nan,
+    "-nan": math.nan,
+    "inf": math.inf,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+}
 
 
 def parse_eta(text: str) -> float:

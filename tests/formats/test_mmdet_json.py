@@ -276,7 +276,9 @@ def test_same_run_from_log_and_log_json(json_name: str, text_name: str) -> None:
         for col in ("epoch", "iter", "step", "segment"):
             assert a[col].tolist() == b[col].tolist(), f"{table}.{col}"
         shared = [
-            c for c in a.columns if c in b.columns and c not in ("epoch", "iter", "step", "segment", "line_no")
+            c
+            for c in a.columns
+            if c in b.columns and c not in ("epoch", "iter", "step", "segment", "line_no")
         ]
         assert shared or table == "evals"  # retinanet: val records with no metrics
         for col in shared:

@@ -377,7 +377,9 @@ def test_same_run_from_text_and_scalars(text_name: str, json_name: str) -> None:
         for col in ("epoch", "step", "segment"):
             assert a[col].tolist() == b[col].tolist(), f"{table}.{col}"
         shared = [
-            c for c in b.columns if c in a.columns and c not in ("epoch", "iter", "step", "segment", "line_no")
+            c
+            for c in b.columns
+            if c in a.columns and c not in ("epoch", "iter", "step", "segment", "line_no")
         ]
         assert shared
         for col in shared:
