@@ -273,3 +273,89 @@ def eta_seconds(
     days = np.where(has_days, first, 0)
     total = days * 86400 + hours * 3600 + minutes * 60 + seconds
     return total.astype(np.float64), ok
+
+
+#: Longest integer value read by :func:`json_floats` (beyond, a JSON integer literal may be
+#: one that float64 does not hold exactly; those values go to the per-line path).
+_JSON_EXACT_INT = 1e15
+_DOT_E, _DOT_E_MASK = 0x652E, 0x2000  # b".e" as a little-endian uint16; 0x2000 makes "E" "e"
+
+
+def _is_digit(values: np.ndarray) -> np.ndarray:
+    return (values - np.uint8(48)) < 10  # uint8 wraps below '0'
+
+
+def json_floats(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The spans ``[starts, ends)`` as JSON number values: (float64 values, valid mask).
+
+    Valid: what :func:`json.loads` reads as a number, ``-?(0|[1-9]\\d*)(\\.\\d+)?([eE][+-]?\\d+)?``,
+    and the bare ``NaN``, ``Infinity``, ``-Infinity`` Python's ``json`` writes. pyarrow's cast
+    (see :func:`floats`) also takes ``+1``, ``.5``, ``1.``, ``1.e5``, ``01``, ``nan``, ``inf``:
+    those spans are invalid here, so that their lines go to the per-line path, which decides
+    about them. So are, to stay exact without reading every byte, ``-0`` and ``-0.0`` (Python's
+    ``json`` makes the int 0 of the first) and magnitudes from 1e15 (an integer literal there
+    may not be exact in float64).
+    """
+    values, ok = floats(buf, starts, ends)
+    if len(starts) == 0:
+        return values, ok
+    first = at(buf, starts)
+    minus = first == DASH
+    lead = at(buf, starts + minus)
+    number = (_is_digit(first) | minus) & _is_digit(lead)
+    # no leading zero ("01"), no point at the end ("1.")
+    number &= ~(
+        (lead == ord("0")) & (starts + minus + 1 < ends) & _is_digit(at(buf, starts + minus + 1))
+    )
+    number &= at(buf, np.maximum(ends - 1, 0)) != DOT
+    number &= ~((values == 0) & np.signbit(values))
+    number &= ~(np.abs(values) >= _JSON_EXACT_INT)
+    ok &= number | _json_special(buf, starts, ends, ok & ~number)
+    dot_e = _dot_e_spans(buf, starts, ends, ok)
+    if dot_e is not None:
+        ok &= ~dot_e
+    if not ok.all():
+        values = np.where(ok, values, np.nan)
+    return values, ok
+
+
+def _json_special(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, where: np.ndarray
+) -> np.ndarray:
+    """Mask: the span is exactly ``NaN``, ``Infinity`` or ``-Infinity`` (checked at ``where``)."""
+    out = np.zeros(len(starts), dtype=bool)
+    idx = np.flatnonzero(where)
+    if len(idx):
+        s, length = starts[idx], ends[idx] - starts[idx]
+        out[idx] = (
+            ((length == 3) & literal_at(buf, s, b"NaN"))
+            | ((length == 8) & literal_at(buf, s, b"Infinity"))
+            | ((length == 9) & literal_at(buf, s, b"-Infinity"))
+        )
+    return out
+
+
+def _dot_e_spans(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, ok: np.ndarray
+) -> np.ndarray | None:
+    """Mask of the spans holding ``.e`` or ``.E`` (``1.e5``); None when no span does.
+
+    The spans are in file order; the chunk between the first and the last is scanned as
+    ``uint16`` words (one comparison a byte), positions are looked up only when there is a hit.
+    """
+    lo, hi = int(starts[0]), int(ends.max())
+    if hi - lo < 2:
+        return None
+    words = np.ndarray((hi - lo - 1,), dtype="<u2", buffer=buf, offset=lo, strides=(1,))
+    hits = (words | np.uint16(_DOT_E_MASK)) == np.uint16(_DOT_E)
+    if not hits.any():
+        return None
+    found = np.flatnonzero(hits) + lo
+    order = np.argsort(starts, kind="stable")
+    span = np.searchsorted(starts[order], found, side="right") - 1
+    inside = (span >= 0) & (found + 1 < ends[order][np.maximum(span, 0)])
+    out = np.zeros(len(starts), dtype=bool)
+    out[order[span[inside]]] = True
+    return out & ok

@@ -19,6 +19,8 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import SkippedLine
+from losslens.formats._fastjson import JsonShape
+from losslens.formats._fasttext import FastRead
 
 _DECODER = json.JSONDecoder()
 
@@ -32,9 +34,14 @@ class JsonRecords:
     skipped: list[SkippedLine] = field(default_factory=list)
 
 
-def read_records(log: LogText) -> JsonRecords:
-    """Decode every line of ``log`` into a dict; lines that are not JSON objects are skipped."""
-    indices = [i for i, line in enumerate(log.lines) if line.strip()]
+def read_records(log: LogText, skip: list[bool] | None = None) -> JsonRecords:
+    """Decode every line of ``log`` into a dict; lines that are not JSON objects are skipped.
+
+    ``skip`` flags lines not to read (the placeholders of lines the fast path read).
+    """
+    indices = [
+        i for i, line in enumerate(log.lines) if line.strip() and (skip is None or not skip[i])
+    ]
     try:
         decoded = json.loads("[" + ",".join(log.lines[i] for i in indices) + "]")
     except ValueError:
@@ -82,18 +89,163 @@ def records_frame(records: list[dict[str, Any]], lines: list[int]) -> pd.DataFra
     return frame
 
 
-def drop_empty_columns(
-    frame: pd.DataFrame, records: list[dict[str, Any]], text: str
-) -> pd.DataFrame:
+@dataclass
+class JsonTable:
+    """Every record of a JSON-lines log as one frame in file order, and where each row came from.
+
+    ``frame`` has a ``RangeIndex`` (row ``i`` is record ``i`` of the file) and a private ``_line``
+    (file order; the logical line index of the log for rows read per line). A row was either
+    decoded per line (``records[rec[i]]``) or read by the fast path as shape ``shape[i]`` (see
+    :mod:`losslens.formats._fastjson`); ``rec`` / ``shape`` are -1 where not.
+    """
+
+    frame: pd.DataFrame
+    records: list[dict[str, Any]]
+    rec: np.ndarray
+    shape: np.ndarray
+    shape_keys: list[frozenset[str]]
+    skipped: list[SkippedLine]
+    #: Whether the text holds a bare ``NaN`` anywhere (see :func:`drop_empty_columns`).
+    has_nan: bool
+
+    def record(self, row: int) -> dict[str, Any] | None:
+        """The decoded dict of a row read per line; None for a row the fast path read."""
+        rec = int(self.rec[row])
+        return self.records[rec] if rec >= 0 else None
+
+    def has_key(self, rows: np.ndarray, key: str) -> bool:
+        """Does any of ``rows`` (positions in ``frame``) hold ``key`` (whatever its value)?"""
+        recs = self.rec[rows]
+        if any(key in self.records[r] for r in recs[recs >= 0].tolist()):
+            return True
+        shapes = np.unique(self.shape[rows])
+        return any(key in self.shape_keys[s] for s in shapes[shapes >= 0].tolist())
+
+
+def table_from_records(decoded: JsonRecords, text: str) -> JsonTable:
+    """The per-line path: every record decoded by :func:`read_records`."""
+    frame = records_frame(decoded.records, decoded.lines)
+    n = len(decoded.records)
+    return JsonTable(
+        frame,
+        decoded.records,
+        np.arange(n),
+        np.full(n, -1),
+        [],
+        list(decoded.skipped),
+        "NaN" in text,
+    )
+
+
+def table_from_fast(
+    fast: FastRead,
+    shapes: list[JsonShape],
+    decoded: JsonRecords,
+    *,
+    line_no: bool = True,
+) -> JsonTable:
+    """The fast path: the rows ``fast`` read and the records of the rest log, in file order.
+
+    Columns come in the order of their first appearance in the file, as
+    :func:`records_frame` has them; ``line_no`` (physical) is added when ``line_no`` is set
+    (the rows the fast path read have no logical line of their own in the rest log).
+    """
+    log = fast.log
+    cols = fast.columns
+    fast_line = np.asarray(cols.pop("_line"), dtype=np.int64)
+    fast_shape = np.asarray(cols.pop("_shape"), dtype=np.int64)
+    fast_no = cols.pop("line_no")
+    # a NaN the fast path read (not the padding of keys another shape lacks)
+    fast_nan = any(
+        np.isnan(cols[shapes[s].keys[k]][fast_shape == s]).any()
+        for s in np.unique(fast_shape).tolist()
+        for k in shapes[s].numeric
+    )
+    n_fast, n_slow = len(fast_line), len(decoded.records)
+    slow_line = np.asarray(decoded.lines, dtype=np.int64)
+    # the row of each fast and each per-line record in file order (no line holds both)
+    order_key = np.concatenate([fast_line, slow_line])
+    order = np.argsort(order_key, kind="stable")
+    row_of = np.empty(n_fast + n_slow, dtype=np.int64)
+    row_of[order] = np.arange(n_fast + n_slow)
+    fast_rows, slow_rows = row_of[:n_fast], row_of[n_fast:]
+    # first-seen column order: each shape at its first row, each record at its own
+    first_row = {}
+    for s in np.unique(fast_shape).tolist():
+        first_row[s] = int(fast_rows[np.argmax(fast_shape == s)])
+    appearances = [(row, shapes[s].keys) for s, row in first_row.items()]
+    appearances += [
+        (int(row), tuple(rec)) for row, rec in zip(slow_rows, decoded.records, strict=True)
+    ]
+    appearances.sort(key=lambda item: item[0])
+    names = list(dict.fromkeys(k for _, keys in appearances for k in keys))
+    slow = pd.DataFrame.from_records(decoded.records) if decoded.records else pd.DataFrame()
+    n = n_fast + n_slow
+    data: dict[str, np.ndarray] = {}
+    for name in names:
+        fixed = {
+            s: text
+            for s, shape in enumerate(shapes)
+            if name in shape.keys and (text := shape.strings[shape.keys.index(name)]) is not None
+        }
+        slow_values = slow[name].to_numpy() if name in slow else np.full(n_slow, np.nan)
+        if fixed or slow_values.dtype.kind not in "iufb":
+            out = np.full(n, np.nan, dtype=object)
+            fast_values = cols.pop(name, None)
+            if fast_values is not None:
+                out[fast_rows] = fast_values
+            for s, value in fixed.items():
+                out[fast_rows[fast_shape == s]] = value
+        else:
+            out = np.full(n, np.nan)
+            fast_values = cols.pop(name, None)
+            if fast_values is not None:
+                out[fast_rows] = fast_values
+        out[slow_rows] = slow_values
+        data[name] = out
+    data["_line"] = order_key[order]
+    if line_no:
+        numbers = np.empty(n)
+        numbers[fast_rows] = fast_no
+        numbers[slow_rows] = [log.line_no(i) for i in decoded.lines]
+        data["line_no"] = numbers
+    frame = pd.DataFrame(data, copy=False)
+    rec = np.full(n, -1)
+    rec[slow_rows] = np.arange(n_slow)
+    shape = np.full(n, -1)
+    shape[fast_rows] = fast_shape
+    has_nan = "NaN" in log.text or any(
+        "NaN" in key or "NaN" in (text or "")
+        for s in shapes
+        for key, text in zip(s.keys, s.strings, strict=True)
+    )
+    has_nan = has_nan or fast_nan
+    return JsonTable(
+        frame,
+        decoded.records,
+        rec,
+        shape,
+        [frozenset(s.keys) for s in shapes],
+        list(decoded.skipped),
+        has_nan,
+    )
+
+
+def rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """``frame[mask]``, without the copy when every row is kept (a log of training records)."""
+    return frame if mask.all() else frame[mask]
+
+
+def drop_empty_columns(frame: pd.DataFrame, table: JsonTable) -> pd.DataFrame:
     """Drop the data columns no record of ``frame`` has (the other kind of record's keys).
 
     A column can also be empty because every value was a bare ``NaN`` (a run that diverged):
     that one is kept. Only when the text holds a ``NaN`` literal at all are the records looked at.
     """
     empty = [c for c in frame.columns if not str(c).startswith("_") and frame[c].isna().all()]
-    if empty and "NaN" in text:
+    if empty and table.has_nan:
         positions = frame.index.to_numpy()
-        empty = [c for c in empty if not any(c in records[i] for i in positions)]
+        empty = [c for c in empty if not table.has_key(positions, c)]
     return frame.drop(columns=empty)
 
 

@@ -41,6 +41,8 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._fastjson import JsonShape, read_json_fast
+from losslens.formats._jsonlines import JsonRecords, JsonTable, table_from_fast, table_from_records
 from losslens.frame import (
     EVAL_LEAD,
     Columns,
@@ -80,13 +82,18 @@ def is_eval_key(key: str) -> bool:
     return bool(_EVAL_KEY_RE.search(key))
 
 
-def read_records(log: LogText) -> tuple[list[dict[str, Any]], list[int], list[SkippedLine]]:
+def read_records(
+    log: LogText, skip: list[bool] | None = None
+) -> tuple[list[dict[str, Any]], list[int], list[SkippedLine]]:
     """Every JSON object of the file, the logical line each came from, and the bad lines.
 
     The whole buffer is parsed in one ``json.loads`` call; only when that fails is each line
-    parsed on its own, so that every bad line is reported with its physical number.
+    parsed on its own, so that every bad line is reported with its physical number. ``skip``
+    flags lines not to read (the placeholders of lines the fast path read).
     """
-    indices = [i for i, line in enumerate(log.lines) if line.strip()]
+    indices = [
+        i for i, line in enumerate(log.lines) if line.strip() and (skip is None or not skip[i])
+    ]
     payload = "[" + ",".join(log.lines[i] for i in indices) + "]"
     try:
         records = json.loads(payload)
@@ -122,8 +129,38 @@ def _parse_line(line: str) -> list[dict[str, Any]] | None:
 
 def parse(log: LogText) -> Parsed:
     records, lines, skipped = read_records(log)
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({"iteration": []})
-    frame["_line"] = lines
+    table = table_from_records(JsonRecords(records, lines, skipped), log.text)
+    return _parse_table(table, log)
+
+
+def _accept(shape: JsonShape) -> tuple[str, ...] | None:
+    """Training records (a loss, no evaluation results, numbers only) go to the fast path;
+    a line is read when one of its losses is a number (else it is not a training record)."""
+    if "iteration" not in shape.keys or any(s is not None for s in shape.strings):
+        return None
+    if any(is_eval_key(k) for k in shape.keys):
+        return None
+    losses = tuple(k for k in shape.keys if "loss" in k)
+    return losses or None
+
+
+def parse_bytes(
+    raw: bytes, name: str, mtime: float | None, sample: str | None
+) -> tuple[Parsed, LogText] | None:
+    """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
+    the rest per line. Returns the parse and the rest log, or None when no line was read."""
+    got = read_json_fast(raw, name, mtime, sample, _accept)
+    if got is None:
+        return None
+    fast, shapes = got
+    decoded = JsonRecords(*read_records(fast.log, fast.placeholders))
+    table = table_from_fast(fast, shapes, decoded, line_no=False)
+    return _parse_table(table, fast.log), fast.log
+
+
+def _parse_table(table: JsonTable, log: LogText) -> Parsed:
+    skipped = table.skipped
+    frame = table.frame if len(table.frame) else pd.DataFrame({"iteration": [], "_line": []})
     if "iteration" not in frame:
         frame["iteration"] = np.nan
     columns = [c for c in frame.columns if c not in ("iteration", "_line")]
@@ -147,23 +184,25 @@ def parse(log: LogText) -> Parsed:
             )
     train = train_frame(data)
 
-    evals, per_class = _evaluations(frame, records, has_eval, is_train, eval_cols, data)
+    evals, per_class = _evaluations(frame, table, has_eval, is_train, eval_cols, data)
     line_of = frame["_line"].to_numpy(dtype="int64")
-    partial = [
-        {
-            "line_no": log.line_no(int(line_of[i])),
-            "iteration": records[i].get("iteration"),
-            "values": records[i],
-        }
-        for i in np.flatnonzero(~is_train & ~has_eval)
-    ]
+    partial = []
+    for i in np.flatnonzero(~is_train & ~has_eval):
+        record = table.record(int(i)) or {}  # the fast path reads training records only
+        partial.append(
+            {
+                "line_no": log.line_no(int(line_of[i])),
+                "iteration": record.get("iteration"),
+                "values": record,
+            }
+        )
     meta = _meta(train, partial)
     return Parsed(train, evals, per_class, skipped, meta)
 
 
 def _evaluations(
     frame: pd.DataFrame,
-    records: list[dict[str, Any]],
+    table: JsonTable,
     has_eval: np.ndarray,
     is_train: np.ndarray,
     eval_cols: list[str],
@@ -206,7 +245,7 @@ def _evaluations(
 
     per_class = Columns()
     for eval_index, pos in enumerate(positions):
-        for key, value in records[pos].items():
+        for key, value in (table.record(int(pos)) or {}).items():
             match = _PER_CLASS_RE.match(key)
             if match is not None and is_eval_key(key):
                 per_class.append(

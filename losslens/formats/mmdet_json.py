@@ -25,14 +25,18 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._fastjson import JsonShape, read_json_fast
 from losslens.formats._jsonlines import (
     JsonRecords,
+    JsonTable,
     drop_empty_columns,
     flatten_dicts,
     numeric_columns,
     previous_rows,
     read_records,
-    records_frame,
+    rows,
+    table_from_fast,
+    table_from_records,
     take_previous,
 )
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
@@ -71,8 +75,32 @@ def sniff(sample: str) -> int:
 
 def parse(log: LogText) -> Parsed:
     decoded = read_records(log)
-    skipped = list(decoded.skipped)
-    frame = records_frame(decoded.records, decoded.lines)
+    return _parse_table(table_from_records(decoded, log.text), decoded, log)
+
+
+def _accept(shape: JsonShape) -> tuple[str, ...] | None:
+    """Record lines (with a ``mode``) go to the fast path; the ``runner.meta`` header does not."""
+    at = shape.keys.index("mode") if "mode" in shape.keys else -1
+    return () if at >= 0 and shape.strings[at] is not None else None
+
+
+def parse_bytes(
+    raw: bytes, name: str, mtime: float | None, sample: str | None
+) -> tuple[Parsed, LogText] | None:
+    """The fast path: record lines of a fixed shape read from the raw bytes (``_fastjson``),
+    the rest per line. Returns the parse and the rest log, or None when no line was read."""
+    got = read_json_fast(raw, name, mtime, sample, _accept)
+    if got is None:
+        return None
+    fast, shapes = got
+    decoded = read_records(fast.log, fast.placeholders)
+    table = table_from_fast(fast, shapes, decoded)
+    return _parse_table(table, decoded, fast.log), fast.log
+
+
+def _parse_table(table: JsonTable, decoded: JsonRecords, log: LogText) -> Parsed:
+    skipped = list(table.skipped)
+    frame = table.frame
     mode = (
         frame["mode"]
         if "mode" in frame
@@ -80,14 +108,16 @@ def parse(log: LogText) -> Parsed:
     )
     headers: list[dict[str, Any]] = []
     for pos in np.flatnonzero(mode.isna().to_numpy()):
-        record, index = decoded.records[pos], decoded.lines[pos]
+        rec = int(table.rec[pos])  # the fast path reads lines with a mode only
+        record, index = decoded.records[rec], decoded.lines[rec]
         if _is_header(record):
             headers.append(record)
         else:  # a JSON object that is neither a record nor the runner.meta header
             skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
     config = next((str(h["config"]) for h in headers if h.get("config")), None)
-    train, dropped_train = _clean(frame[mode == "train"], decoded, log.text)
-    val, dropped_val = _clean(frame[mode.notna() & (mode != "train")], decoded, log.text)
+    is_train = (mode == "train").to_numpy()
+    train, dropped_train = _clean(rows(frame, is_train), table)
+    val, dropped_val = _clean(rows(frame, mode.notna().to_numpy() & ~is_train), table)
     non_numeric = sorted(set(dropped_train) | set(dropped_val))
     iter_based = _is_iteration_based(train, config)
     interval = _log_interval(train) if not iter_based else _gaps(train)
@@ -102,11 +132,9 @@ def _is_header(record: dict[str, Any]) -> bool:
     return "mode" not in record and any(key in record for key in _HEADER_KEYS)
 
 
-def _clean(part: pd.DataFrame, decoded: JsonRecords, text: str) -> tuple[pd.DataFrame, list[str]]:
+def _clean(part: pd.DataFrame, table: JsonTable) -> tuple[pd.DataFrame, list[str]]:
     """Drop ``mode`` and all-empty columns, expand per-group lrs, keep numbers, standard names."""
-    part = drop_empty_columns(
-        part.drop(columns=[c for c in part.columns if c == "mode"]), decoded.records, text
-    )
+    part = drop_empty_columns(part.drop(columns=[c for c in part.columns if c == "mode"]), table)
     part = flatten_dicts(part)
     part, dropped = numeric_columns(part, keep=_INT_KEYS)
     part = part.rename(columns={c: standard_name(c) for c in part.columns if c not in _INT_KEYS})

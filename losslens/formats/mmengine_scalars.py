@@ -28,14 +28,17 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._fastjson import JsonShape, read_json_fast
 from losslens.formats._jsonlines import (
-    JsonRecords,
+    JsonTable,
     drop_empty_columns,
     flatten_dicts,
     numeric_columns,
     previous_rows,
     read_records,
-    records_frame,
+    rows,
+    table_from_fast,
+    table_from_records,
     take_previous,
 )
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
@@ -67,16 +70,39 @@ def sniff(sample: str) -> int:
 
 
 def parse(log: LogText) -> Parsed:
-    decoded = read_records(log)
-    skipped = list(decoded.skipped)
-    frame = flatten_dicts(records_frame(decoded.records, decoded.lines))
+    return _parse_table(table_from_records(read_records(log), log.text), log)
+
+
+def _accept(shape: JsonShape) -> tuple[str, ...] | None:
+    """Training records (a numeric ``iter``, not ``NaN``) go to the fast path."""
+    if "iter" not in shape.keys or shape.strings[shape.keys.index("iter")] is not None:
+        return None
+    return ("iter",)
+
+
+def parse_bytes(
+    raw: bytes, name: str, mtime: float | None, sample: str | None
+) -> tuple[Parsed, LogText] | None:
+    """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
+    the rest per line. Returns the parse and the rest log, or None when no line was read."""
+    got = read_json_fast(raw, name, mtime, sample, _accept)
+    if got is None:
+        return None
+    fast, shapes = got
+    table = table_from_fast(fast, shapes, read_records(fast.log, fast.placeholders))
+    return _parse_table(table, fast.log), fast.log
+
+
+def _parse_table(table: JsonTable, log: LogText) -> Parsed:
+    skipped = list(table.skipped)
+    frame = flatten_dicts(table.frame)
     frame, hierarchical = _strip_hierarchy(frame)
-    is_train = _train_mask(frame)
-    is_eval = ~is_train & _eval_mask(frame)
-    for index in frame["_line"][~is_train & ~is_eval]:
+    is_train = _train_mask(frame).to_numpy()
+    is_eval = ~is_train & _eval_mask(frame).to_numpy()
+    for index in frame["_line"][~is_train & ~is_eval]:  # rows read per line (see _accept)
         skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)]))
-    train, dropped_train = _clean(frame[is_train], decoded, log.text)
-    evals, dropped_eval = _clean(frame[is_eval], decoded, log.text)
+    train, dropped_train = _clean(rows(frame, is_train), table)
+    evals, dropped_eval = _clean(rows(frame, is_eval), table)
     epoch_based = "epoch" in train and bool(train["epoch"].notna().any())
     interval = _log_interval(train, epoch_based)
     per_epoch = _iters_per_epoch(train, interval) if epoch_based else None
@@ -135,9 +161,9 @@ def _eval_mask(frame: pd.DataFrame) -> pd.Series:
     return mask
 
 
-def _clean(part: pd.DataFrame, decoded: JsonRecords, text: str) -> tuple[pd.DataFrame, list[str]]:
+def _clean(part: pd.DataFrame, table: JsonTable) -> tuple[pd.DataFrame, list[str]]:
     part = drop_empty_columns(
-        part.drop(columns=[c for c in part.columns if c == "_hier_train"]), decoded.records, text
+        part.drop(columns=[c for c in part.columns if c == "_hier_train"]), table
     )
     part, dropped = numeric_columns(part, keep=_INT_KEYS)
     return part.rename(
