@@ -176,11 +176,12 @@ def fill_line_no(log: LogText, columns: dict[str, Any], n: int | None = None) ->
     if not n or "_line" not in columns:
         return
     given = columns.get("line_no")
-    line_no = (
-        np.full(n, np.nan)
-        if given is None
-        else np.array([np.nan if v is None else v for v in given], dtype=np.float64)
-    )
+    if given is None:
+        line_no = np.full(n, np.nan)
+    elif isinstance(given, np.ndarray) and given.dtype == np.float64:
+        line_no = given.copy()  # fast-path rows: already float, NaN where missing
+    else:
+        line_no = np.array([np.nan if v is None else v for v in given], dtype=np.float64)
     missing = np.isnan(line_no)
     if missing.any():
         logical = np.asarray(columns["_line"], dtype=np.float64)[missing]
