@@ -17,8 +17,9 @@ values the per-line parser would give it (``tests/test_fast_path.py`` checks tha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -404,3 +405,47 @@ def _dot_e_spans(
     out = np.zeros(len(starts), dtype=bool)
     out[order[span[inside]]] = True
     return out & ok
+
+
+S = TypeVar("S")
+#: What one shape read from a chunk gives: (shape index, chunk positions read, columns).
+ShapeRead = tuple[int, np.ndarray, dict[str, np.ndarray]]
+
+
+def read_by_shape(
+    todo: np.ndarray,
+    n_keys: np.ndarray,
+    shapes: list[S],
+    shape_of_line: Callable[[int], S | None],
+    read: Callable[[np.ndarray, S], tuple[np.ndarray, dict[str, np.ndarray]]],
+    max_new: int,
+) -> list[ShapeRead]:
+    """Read the candidate lines ``todo`` of a chunk shape by shape.
+
+    Known ``shapes`` (kept across chunks) are tried first, each on the lines with its number of
+    keys (``n_keys``: ``key: value`` colons per line); then the first unread line's shape is
+    derived (``shape_of_line``; None = not readable here) and tried, at most ``max_new`` new
+    shapes per chunk. Lines no shape reads are left for the per-line path.
+    """
+    found: list[ShapeRead] = []
+    tried = shape_id = 0
+    while len(todo):
+        if shape_id == len(shapes):
+            if tried == max_new:
+                break
+            tried += 1
+            shape = shape_of_line(int(todo[0]))
+            if shape is None or shape in shapes:
+                todo = todo[1:]
+                continue
+            shapes.append(shape)
+        shape = shapes[shape_id]
+        keys: Sequence[Any] = shape.keys  # type: ignore[attr-defined]
+        fits = todo[n_keys[todo] == len(keys)]
+        if len(fits):
+            positions, cols = read(fits, shape)
+            if len(positions):
+                found.append((shape_id, positions, cols))
+                todo = np.setdiff1d(todo, positions, assume_unique=True)
+        shape_id += 1
+    return found

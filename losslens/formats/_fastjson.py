@@ -96,44 +96,31 @@ class JsonLineReader:
         opens = bl.literal_at(buf, starts, b'{"')
         closes = bl.at(buf, np.maximum(ends - 1, 0)) == ord("}")
         todo = np.flatnonzero(candidates & opens & closes & (count > 0))
-        found = []
-        tried = 0
-        shape_id = 0
-        while len(todo):
-            if shape_id == len(self.shapes):
-                if tried == _MAX_NEW_SHAPES_PER_CHUNK:
-                    break
-                tried += 1
-                line = todo[0]
-                shape = shape_of(bytes(buf[starts[line] : ends[line]]))
-                if (
-                    shape is None
-                    or shape in self.shapes
-                    or shape in self._rejected
-                    or self.accept(shape) is None
-                ):
-                    if shape is not None and shape not in self.shapes:
-                        self._rejected.add(shape)
-                    todo = todo[1:]
-                    continue
-                self.shapes.append(shape)
-            shape = self.shapes[shape_id]
-            fits = todo[count[todo] == len(shape.keys)]
-            if len(fits):
-                positions, cols = _read_shape(buf, starts, ends, colons, first, fits, shape)
-                required = self.accept(shape) or ()
-                if len(positions) and required:
-                    keep = np.zeros(len(positions), dtype=bool)
-                    for key in required:
-                        keep |= ~np.isnan(cols[key])
-                    positions = positions[keep]
-                    cols = {k: v[keep] for k, v in cols.items()}
-                if len(positions):
-                    cols["_shape"] = np.full(len(positions), float(shape_id))
-                    found.append((shape_id, positions, cols))
-                    todo = np.setdiff1d(todo, positions, assume_unique=True)
-            shape_id += 1
-        return found
+
+        def new_shape(line: int) -> JsonShape | None:
+            shape = shape_of(bytes(buf[starts[line] : ends[line]]))
+            if shape is None or shape in self._rejected:
+                return None
+            if shape not in self.shapes and self.accept(shape) is None:
+                self._rejected.add(shape)
+                return None
+            return shape
+
+        def read(lines: np.ndarray, shape: JsonShape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            positions, cols = _read_shape(buf, starts, ends, colons, first, lines, shape)
+            required = self.accept(shape) or ()
+            if len(positions) and required:
+                keep = np.zeros(len(positions), dtype=bool)
+                for key in required:
+                    keep |= ~np.isnan(cols[key])
+                positions = positions[keep]
+                cols = {k: v[keep] for k, v in cols.items()}
+            cols["_shape"] = np.full(len(positions), float(self.shapes.index(shape)))
+            return positions, cols
+
+        return bl.read_by_shape(
+            todo, count, self.shapes, new_shape, read, _MAX_NEW_SHAPES_PER_CHUNK
+        )
 
 
 def _read_shape(

@@ -387,30 +387,20 @@ class _ByteReader:
         count = np.searchsorted(colons, ends) - first
         stamps, ok = bl.timestamps_ymd_hms_ms(buf, starts, bl.DASH, bl.COMMA)
         todo = np.flatnonzero(candidates & ok & (count > 0) & (ends - starts > _TS_LEN + 8))
-        found = []
-        tried = 0
-        shape_id = 0
-        while len(todo):
-            if shape_id == len(self.shapes):
-                if tried == _MAX_NEW_SHAPES_PER_CHUNK:
-                    break
-                tried += 1
-                line = todo[0]
-                shape = _shape_of(bytes(buf[starts[line] : ends[line]]))
-                if shape is None or shape in self.shapes:
-                    todo = todo[1:]
-                    continue
-                self.shapes.append(shape)
-            shape = self.shapes[shape_id]
-            fits = todo[count[todo] == len(shape.keys)]
-            if len(fits):
-                positions, cols = _read_shape(buf, starts, ends, colons, first, fits, shape)
-                if len(positions):
-                    cols["timestamp"] = stamps[positions]
-                    found.append((shape_id, positions, cols))
-                    todo = np.setdiff1d(todo, positions, assume_unique=True)
-            shape_id += 1
-        return found
+
+        def read(lines: np.ndarray, shape: _Shape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            positions, cols = _read_shape(buf, starts, ends, colons, first, lines, shape)
+            cols["timestamp"] = stamps[positions]
+            return positions, cols
+
+        return bl.read_by_shape(
+            todo,
+            count,
+            self.shapes,
+            lambda line: _shape_of(bytes(buf[starts[line] : ends[line]])),
+            read,
+            _MAX_NEW_SHAPES_PER_CHUNK,
+        )
 
 
 def _read_shape(
