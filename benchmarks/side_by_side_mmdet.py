@@ -118,6 +118,9 @@ def build_config(args: argparse.Namespace, work_dir: Path) -> Config:
     cfg = Config.fromfile(str(configs / "faster_rcnn" / "faster-rcnn_r50_fpn_1x_coco.py"))
     cfg.model.backbone.init_cfg = None  # random init, as ours without --backbone-weights
     cfg.model.roi_head.bbox_head.num_classes = len(CLASSES)
+    # top-level names the base config left at COCO's, so the dumped config reads true
+    cfg.dataset_type = "KittiTinyDataset"
+    cfg.data_root = str(args.data_root)
 
     scale = tuple(args.img_scale)
     train_pipeline = [
