@@ -9,6 +9,7 @@ bucket, so spikes survive); smoothing and statistics always use every record.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -349,16 +350,25 @@ def plot_runs(
     return fig
 
 
+#: Characters per line of the figure title (9-inch figure, 10 pt).
+_SUPTITLE_WIDTH = 110
+
+
 def _suptitle(runs: Sequence[Run], opts: PlotOptions, n_bad: int) -> str:
     priors = {terms.SMOOTHING_BY_FAMILY.get(terms.family(r), "") for r in runs}
     prior = "; ".join(sorted(p for p in priors if p))
-    text = (
-        "faint: logged values, bold: smoothed; dashed: lr changes, grey: epochs\nsmoothing: "
-        + smoothing.describe(opts.smooth_method, opts.smooth, f"already {prior}" if prior else None)
-    )
+    curves = "faint: logged values, bold: smoothed" if opts.smooth > 0 else "lines: logged values"
+    lines = [
+        f"{curves}; dashed: lr changes, grey: epochs",
+        "smoothing: "
+        + smoothing.describe(
+            opts.smooth_method, opts.smooth, f"already {prior}" if prior else None
+        ),
+    ]
     if n_bad:
-        text += f"\n{n_bad} non-finite values marked x at the bottom"
-    return text
+        lines.append(f"{n_bad} non-finite values marked x at the bottom")
+    # wrapped so that two runs' smoothing notes fit the figure's width instead of being cut off
+    return "\n".join(textwrap.fill(line, _SUPTITLE_WIDTH) for line in lines)
 
 
 def _plot_metrics(

@@ -138,6 +138,10 @@ def run_training(
     seed: int = 0,
     threads: int = 0,
     quiet: bool = False,
+    img_scale: tuple[int, int] | None = None,
+    lr: float | None = None,
+    warmup_iters: int | None = None,
+    log_interval: int | None = None,
 ) -> tuple[TrainResult, RunSettings]:
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
@@ -157,15 +161,22 @@ def run_training(
         torch.set_num_threads(n_threads)
     name = dataset if dataset in ("kitti_tiny", "synthetic") else Path(dataset).name or "custom"
     out = work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
+    if epochs is not None and epochs < 1:
+        raise TrainReferenceError(f"--epochs must be at least 1, got {epochs}")
+    try:
+        recipe = recipe_for(dataset).customised(
+            epochs=epochs,
+            img_scale=img_scale,
+            lr=lr,
+            warmup_iters=warmup_iters,
+            log_interval=log_interval,
+        )
+    except ValueError as err:
+        raise TrainReferenceError(str(err)) from None
     try:
         root = _resolve(resolve_dataset, dataset, data_root, quiet)
     except (DatasetUnavailableError, DatasetLayoutError) as err:
         raise TrainReferenceError(str(err)) from None
-    recipe = recipe_for(dataset)
-    if epochs is not None:
-        if epochs < 1:
-            raise TrainReferenceError(f"--epochs must be at least 1, got {epochs}")
-        recipe = recipe.with_epochs(epochs)
     options = TrainOptions(
         work_dir=out,
         dataset_root=root,
@@ -213,6 +224,23 @@ def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: 
             bar.update(task, completed=done, total=total)
 
         return Path(resolve_dataset(dataset, data_root, progress=progress))
+
+
+def parse_img_scale(text: str | None) -> tuple[int, int] | None:
+    """``"640,192"`` (or ``640x192``) -> ``(640, 192)``: mmdet's ``img_scale`` (long edge, short
+    edge) for a keep-ratio resize; ``None`` stays ``None`` (the preset's scale)."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise TrainReferenceError(
+            f"--img-scale takes two positive sizes such as 640,192 (long, short), got {text!r}"
+        )
+    return sizes[0], sizes[1]
 
 
 #: The format our logs are written in (named, so a log too short to sniff still loads).
@@ -304,6 +332,26 @@ def train_reference(
         int, typer.Option("--threads", help="CPU threads; 0 picks by machine load.")
     ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    img_scale: Annotated[
+        str | None,
+        typer.Option(
+            "--img-scale",
+            help="Resize scale LONG,SHORT keeping the ratio, e.g. 640,192 (default: the preset's).",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Base learning rate (default: the recipe's).")
+    ] = None,
+    warmup_iters: Annotated[
+        int | None,
+        typer.Option(
+            "--warmup-iters", help="Linear warmup iterations; 0: none (default: the recipe's)."
+        ),
+    ] = None,
+    log_interval: Annotated[
+        int | None,
+        typer.Option("--log-interval", help="Log every N iterations (default: the recipe's)."),
+    ] = None,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
     result, _ = run_training(
@@ -321,6 +369,10 @@ def train_reference(
         seed=seed,
         threads=threads,
         quiet=quiet,
+        img_scale=parse_img_scale(img_scale),
+        lr=lr,
+        warmup_iters=warmup_iters,
+        log_interval=log_interval,
     )
     if not is_main_process():
         return

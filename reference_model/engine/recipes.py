@@ -52,6 +52,45 @@ class Recipe:
         and checkpointing also happen at the last epoch."""
         return replace(self, schedule=replace(self.schedule, epochs=epochs))
 
+    def customised(
+        self,
+        *,
+        epochs: int | None = None,
+        img_scale: tuple[int, int] | None = None,
+        lr: float | None = None,
+        warmup_iters: int | None = None,
+        log_interval: int | None = None,
+    ) -> Recipe:
+        """Same recipe with the given settings replaced (``None`` keeps the recipe's): what
+        editing ``max_epochs``, ``img_scale``, ``optimizer.lr``, ``lr_config.warmup_iters`` and
+        ``log_config.interval`` in an mmdet config does. ``warmup_iters=0`` turns warmup off.
+        Raises ``ValueError`` naming the first bad value."""
+        if img_scale is not None and (len(img_scale) != 2 or min(img_scale) < 1):
+            raise ValueError(f"img_scale must be two positive sizes, got {img_scale}")
+        if lr is not None and not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if warmup_iters is not None and warmup_iters < 0:
+            raise ValueError(f"warmup_iters must be at least 0, got {warmup_iters}")
+        if log_interval is not None and log_interval < 1:
+            raise ValueError(f"log_interval must be at least 1, got {log_interval}")
+        schedule = self.schedule
+        if epochs is not None:
+            schedule = replace(schedule, epochs=epochs)  # Schedule checks epochs >= 1
+        if lr is not None:
+            schedule = replace(schedule, lr=lr)
+        if warmup_iters is not None:
+            schedule = replace(
+                schedule,
+                warmup=(schedule.warmup or "linear") if warmup_iters else None,
+                warmup_iters=warmup_iters,
+            )
+        return replace(
+            self,
+            schedule=schedule,
+            img_scale=self.img_scale if img_scale is None else tuple(img_scale),  # type: ignore[arg-type]
+            log_interval=self.log_interval if log_interval is None else log_interval,
+        )
+
 
 KITTI_TINY = Recipe(
     name="kitti_tiny",

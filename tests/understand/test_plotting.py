@@ -152,3 +152,16 @@ def test_a_million_records_plot_in_seconds() -> None:
     fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
     assert time.perf_counter() - start < 15
     assert max(len(line.get_xdata()) for line in fig.get_axes()[0].get_lines()) <= 4002
+
+
+def test_title_of_an_mmdet3_and_mmdet2_pair_is_wrapped_and_says_when_nothing_is_smoothed() -> None:
+    """Both frameworks' smoothing notes fit the figure (they were cut off at its edges), and
+    with ``--smooth 0`` the title does not promise a bold smoothed curve."""
+    ours = make_run({"loss_cls": decaying(20)}, name="ours")
+    theirs = make_run({"loss_cls": decaying(20, seed=3)}, format="mmengine_text", name="mmdet")
+    title = plot_runs(
+        [theirs, ours], ["loss_cls"], options=PlotOptions(smooth=0)
+    )._suptitle.get_text()
+    assert title.startswith("lines: logged values;") and "bold" not in title
+    assert "mmengine LogProcessor" in title and "mmcv LogBuffer" in title
+    assert max(len(line) for line in title.splitlines()) <= 110
