@@ -133,7 +133,8 @@ class LrSchedule:
             return "no lr logged"
         parts = [f"peak lr {self.peak:.4g}"]
         if self.warmup_steps:
-            parts.append(f"{self.warmup_kind} warmup over the first {self.warmup_steps} steps")
+            kind = f"{self.warmup_kind} " if self.warmup_kind else ""
+            parts.append(f"{kind}warmup over the first {self.warmup_steps} steps")
         if self.changes:
             steps = ", ".join(f"x{c.factor:.3g} at step {c.step}" for c in self.changes)
             parts.append(f"lr changes {steps}")
@@ -261,11 +262,11 @@ def schedule_of(train: pd.DataFrame) -> LrSchedule:
         start = _warmup_end(lr)
         if k == 0 and start > 0:
             warmup_steps = int(steps[start])
-            diffs = np.diff(lr[: start + 1])
-            diffs = diffs[:-1] if len(diffs) > 2 else diffs  # the last step is clipped at the peak
-            warmup_kind = (
-                "linear" if np.nanstd(diffs) <= 0.25 * abs(np.nanmean(diffs)) else "non-linear"
-            )
+            # the last rise is clipped at the peak; with fewer than two left the shape is unknown
+            diffs = np.diff(lr[: start + 1])[:-1]
+            if len(diffs) >= 2:
+                linear = np.nanstd(diffs) <= 0.25 * abs(np.nanmean(diffs))
+                warmup_kind = "linear" if linear else "non-linear"
         changes.extend(_discrete_changes(sub, lr, steps, start))
     decay = _decay_kind(train, changes)
     return LrSchedule(peak, warmup_steps, warmup_kind, tuple(changes), decay)

@@ -241,3 +241,12 @@ def test_real_problems_in_the_corpus_are_named(name: str, code: str) -> None:
         pytest.skip(f"../shared/corpus is absent (looked for {path})")
     findings = diagnose(losslens.load(path))
     assert code in {f.code for f in findings if f.severity in ("warning", "error")}
+
+
+def test_short_warmup_seen_in_three_logs_gets_no_shape() -> None:
+    """A 10-iteration linear warmup logged every 5 iterations shows two rises, the last clipped
+    at the peak: too few to tell linear from not, so the schedule does not guess."""
+    lr = [0.0005, 0.003, 0.005] + [0.005] * 20
+    sched = lr_schedule(make_run({"lr": lr, "loss": decaying(len(lr))}))
+    assert sched.warmup_steps == 30 and sched.warmup_kind is None
+    assert "warmup over the first 30 steps" in sched.describe() and "linear" not in sched.describe()
