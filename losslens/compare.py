@@ -249,16 +249,10 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
 
 
 def _config_items(run: Run) -> dict[str, str]:
-    """``key = value`` / ``KEY: value`` lines of a config dump (first occurrence of each key)."""
-    import re
+    """The run's config dump as dotted keys (see :mod:`losslens.config`)."""
+    from losslens.config import flatten_config
 
-    items: dict[str, str] = {}
-    text = str(run.meta.get("config") or "")
-    for line in text.splitlines():
-        match = re.match(r"^\s*([A-Za-z_][\w.]*)\s*(?:=|:)\s*(\S.*?),?\s*$", line)
-        if match and len(match.group(2)) < 120:
-            items.setdefault(match.group(1), match.group(2))
-    return items
+    return flatten_config(run.meta.get("config"))
 
 
 def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[str]:

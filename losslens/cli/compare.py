@@ -14,6 +14,9 @@ from losslens.cli._runs import load_runs, names_after_option, split_names
 from losslens.compare import Comparison
 from losslens.compare import compare as compare_runs
 
+#: Rows of the differences table shown (configs of two framework versions differ a lot).
+_DIFFERENCES_SHOWN = 40
+
 
 @cli_errors
 def compare(
@@ -67,13 +70,16 @@ def _render(c: Comparison) -> None:
             mt.add_row(str(metric), *(fmt(v) for v in values))
         console.print(mt)
     if not c.meta.empty:
+        shown = c.meta.head(_DIFFERENCES_SHOWN)
         dt = Table(title="differences", title_justify="left")
-        dt.add_column("key")
+        dt.add_column("key", overflow="fold")
         for name in c.meta.columns:
             dt.add_column(str(name), overflow="fold")
-        for key, values in c.meta.iterrows():
+        for key, values in shown.iterrows():
             dt.add_row(str(key), *(str(v) for v in values))
         console.print(dt)
+        if len(c.meta) > len(shown):
+            console.print(f"[dim]... {len(c.meta) - len(shown)} more differences[/dim]")
     for d in c.divergences:
         if d.step is None:
             console.print(f"{d.term}: {d.run_b} stays within the noise of {d.run_a}", markup=False)
