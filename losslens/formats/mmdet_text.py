@@ -283,7 +283,7 @@ def parse_bytes(
     Returns the parse and the rest log (for line counts and notes), or None when no line could
     be read this way.
     """
-    fast = read_fast(raw, name, mtime, _ByteReader(), sample)
+    fast = read_fast(raw, name, mtime, _byte_reader(), sample)
     if fast is None:
         return None
     fast.log.sample = sample
@@ -371,36 +371,6 @@ def _shape_of(line: bytes) -> _Shape | None:
         return None
     head = (text[_TS_LEN : prefix.end()] + opening).encode()
     return _Shape(head, epoch_based, tuple(k.encode() for k in keys), columns)
-
-
-class _ByteReader:
-    """Reads mmcv training lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
-
-    def __init__(self) -> None:
-        self.shapes: list[_Shape] = []
-
-    def read_chunk(
-        self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
-    ) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
-        colons = bl.colon_positions(buf, int(starts[0]), int(ends[-1]))
-        first = np.searchsorted(colons, starts)
-        count = np.searchsorted(colons, ends) - first
-        stamps, ok = bl.timestamps_ymd_hms_ms(buf, starts, bl.DASH, bl.COMMA)
-        todo = np.flatnonzero(candidates & ok & (count > 0) & (ends - starts > _TS_LEN + 8))
-
-        def read(lines: np.ndarray, shape: _Shape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            positions, cols = _read_shape(buf, starts, ends, colons, first, lines, shape)
-            cols["timestamp"] = stamps[positions]
-            return positions, cols
-
-        return bl.read_by_shape(
-            todo,
-            count,
-            self.shapes,
-            lambda line: _shape_of(bytes(buf[starts[line] : ends[line]])),
-            read,
-            _MAX_NEW_SHAPES_PER_CHUNK,
-        )
 
 
 def _read_shape(
@@ -539,3 +509,16 @@ def _guess_from_lr_format(log: LogText) -> str:
     if re.search(r"\]\s+lr: \d\.\d{5},", sample):
         return "mmdetection 2.0-2.2 (mmcv < 1.0: lr printed with .5f)"
     return "mmdetection 2.x (mmcv >= 1.0)"
+
+
+def _byte_reader() -> bl.StampedLineReader:
+    """The fast-path reader of this format's training lines (see ``_bytelines``)."""
+    return bl.StampedLineReader(
+        bl.DASH,
+        bl.COMMA,
+        _TS_LEN,
+        _shape_of,
+        _read_shape,
+        tag_shape=False,
+        max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
+    )

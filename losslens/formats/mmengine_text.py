@@ -219,7 +219,7 @@ def parse_bytes(
 
     Returns None when no line could be read this way (the caller parses the text).
     """
-    reader = _ByteReader()
+    reader = _byte_reader()
     fast = read_fast(raw, name, mtime, reader, sample)
     if fast is None:
         return None
@@ -436,37 +436,6 @@ def _skip_spaces(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return out
 
 
-class _ByteReader:
-    """Reads mmengine training lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
-
-    def __init__(self) -> None:
-        self.shapes: list[_Shape] = []
-
-    def read_chunk(
-        self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
-    ) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
-        colons = bl.colon_positions(buf, int(starts[0]), int(ends[-1]))
-        first = np.searchsorted(colons, starts)
-        count = np.searchsorted(colons, ends) - first
-        stamps, ok = bl.timestamps_ymd_hms_ms(buf, starts, ord("/"), None)
-        todo = np.flatnonzero(candidates & ok & (count > 0) & (ends - starts > _TS_LEN + 8))
-
-        def read(lines: np.ndarray, shape: _Shape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            positions, cols = _read_shape(buf, starts, ends, colons, first, lines, shape)
-            cols["timestamp"] = stamps[positions]
-            cols["_shape"] = np.full(len(positions), float(self.shapes.index(shape)))
-            return positions, cols
-
-        return bl.read_by_shape(
-            todo,
-            count,
-            self.shapes,
-            lambda line: _shape_of(bytes(buf[starts[line] : ends[line]])),
-            read,
-            _MAX_NEW_SHAPES_PER_CHUNK,
-        )
-
-
 def _read_shape(
     buf: np.ndarray,
     starts: np.ndarray,
@@ -605,3 +574,16 @@ def _stamp_text(stamp: Any) -> str | None:
         return None
     text = str(stamp.astype("datetime64[s]"))  # 2022-12-13T19:00:12
     return text[:10].replace("-", "/") + " " + text[11:19]
+
+
+def _byte_reader() -> bl.StampedLineReader:
+    """The fast-path reader of this format's training lines (see ``_bytelines``)."""
+    return bl.StampedLineReader(
+        ord("/"),
+        None,
+        _TS_LEN,
+        _shape_of,
+        _read_shape,
+        tag_shape=True,
+        max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
+    )
