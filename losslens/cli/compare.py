@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from losslens.cli._common import cli_errors, console, fmt
 from losslens.cli._runs import load_runs, names_after_option, split_names
-from losslens.compare import Comparison
-from losslens.compare import compare as compare_runs
+
+if TYPE_CHECKING:
+    from losslens.compare import Comparison
 
 #: Rows of the differences table shown (configs of two framework versions differ a lot).
 _DIFFERENCES_SHOWN = 40
@@ -44,6 +45,8 @@ def compare(
         logs, extra = names_after_option(logs)
         term_names += extra
     runs = load_runs(logs, format)
+    from losslens.compare import compare as compare_runs  # here: keeps `losslens parse` light
+
     result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size)
     _render(result)
 

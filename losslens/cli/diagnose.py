@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from losslens.cli._common import cli_errors, console
 from losslens.cli._runs import load_runs, log_lines
-from losslens.diagnostics import SEVERITIES, Finding, worst_severity
-from losslens.diagnostics import diagnose as run_checks
 from losslens.errors import FormatOptionError
+
+if TYPE_CHECKING:
+    from losslens.diagnostics import Finding
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
@@ -37,6 +38,9 @@ def diagnose(
 
     Exit code 1 when any error-level finding exists (for CI gates), 0 otherwise.
     """
+    from losslens.diagnostics import SEVERITIES, worst_severity  # here: keeps `parse` light
+    from losslens.diagnostics import diagnose as run_checks
+
     if min_severity not in SEVERITIES:
         raise FormatOptionError(
             f"unknown severity {min_severity!r}; expected one of: {', '.join(SEVERITIES)}"
@@ -54,6 +58,8 @@ def diagnose(
 
 
 def _render(findings: list[Finding], names: list[str]) -> None:
+    from losslens.diagnostics import SEVERITIES
+
     if not findings:
         console.print(f"[green]no findings[/green] for {', '.join(names)}")
         return

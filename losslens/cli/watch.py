@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from losslens.cli._common import cli_errors, console
-from losslens.diagnostics import Finding
 from losslens.run import Run
+
+if TYPE_CHECKING:
+    from losslens.diagnostics import Finding
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
