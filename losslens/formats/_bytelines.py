@@ -504,3 +504,33 @@ class StampedLineReader:
             read,
             self._max_new,
         )
+
+
+def key_values(
+    buf: np.ndarray,
+    spans: KeySpans,
+    keep: np.ndarray,
+    keys: Sequence[bytes],
+    columns: Sequence[str | None],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The values of the ``keep`` lines' ``key: value`` items, one column per item.
+
+    ``columns[k]`` names item ``k``'s column (None: a text value, not read); the ``eta`` item
+    becomes ``eta_s`` seconds. Returns the columns and a mask of the rows whose values all read.
+    """
+    numeric = [k for k, c in enumerate(columns) if c is not None and keys[k] != b"eta"]
+    values, good = floats(
+        buf,
+        spans.value_starts[keep][:, numeric].ravel(),
+        spans.value_ends[keep][:, numeric].ravel(),
+    )
+    values = values.reshape(len(keep), len(numeric))
+    row_ok: np.ndarray = np.asarray(good.reshape(len(keep), len(numeric)).all(axis=1))
+    out = {str(columns[k]): values[:, j] for j, k in enumerate(numeric)}
+    for k, key in enumerate(keys):
+        if key == b"eta":
+            out["eta_s"], eta_ok = eta_seconds(
+                buf, spans.value_starts[keep, k], spans.value_ends[keep, k]
+            )
+            row_ok &= eta_ok
+    return out, row_ok

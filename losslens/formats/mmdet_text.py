@@ -404,24 +404,9 @@ def _read_shape(
     if not shape.epoch_based:
         cols["step"] = it
     keep = np.flatnonzero(ok)
-    numeric = [k for k, c in enumerate(shape.columns) if c is not None and shape.keys[k] != b"eta"]
-    values, good = bl.floats(
-        buf,
-        spans.value_starts[keep][:, numeric].ravel(),
-        spans.value_ends[keep][:, numeric].ravel(),
-    )
-    values = values.reshape(len(keep), len(numeric))
-    row_ok = good.reshape(len(keep), len(numeric)).all(axis=1)
+    values, row_ok = bl.key_values(buf, spans, keep, shape.keys, shape.columns)
     out = {k: np.asarray(v[keep], dtype=np.float64) for k, v in cols.items()}
-    for j, k in enumerate(numeric):
-        out[str(shape.columns[k])] = values[:, j]
-    for k, key in enumerate(shape.keys):
-        if key == b"eta":
-            eta, eta_ok = bl.eta_seconds(
-                buf, spans.value_starts[keep, k], spans.value_ends[keep, k]
-            )
-            out["eta_s"] = eta
-            row_ok &= eta_ok
+    out.update(values)
     order: list[str] = [c for c in ("epoch", "iter", "_iters_per_epoch", "step") if c in out]
     order += [str(c) for c in shape.columns if c is not None]
     return lines[keep[row_ok]], {c: out[c][row_ok] for c in order}

@@ -481,23 +481,8 @@ def _read_shape(
         cols.update(epoch=ep, iter=it, step=(ep - 1) * n + it, _iters_per_epoch=n)
     else:
         cols.update(epoch=np.full(len(keep), np.nan), iter=it, step=it.copy())
-    numeric = [k for k, key in enumerate(shape.keys) if key != b"eta"]
-    values, good = bl.floats(
-        buf,
-        spans.value_starts[keep][:, numeric].ravel(),
-        spans.value_ends[keep][:, numeric].ravel(),
-    )
-    values = values.reshape(len(keep), len(numeric))
-    row_ok = good.reshape(len(keep), len(numeric)).all(axis=1)
-    for j, k in enumerate(numeric):
-        cols[shape.columns[k]] = values[:, j]
-    for k, key in enumerate(shape.keys):
-        if key == b"eta":
-            eta, eta_ok = bl.eta_seconds(
-                buf, spans.value_starts[keep, k], spans.value_ends[keep, k]
-            )
-            cols["eta_s"] = eta
-            row_ok &= eta_ok
+    values, row_ok = bl.key_values(buf, spans, keep, shape.keys, shape.columns)
+    cols.update(values)
     lead = ["epoch", "iter", "step"] + (["_iters_per_epoch"] if shape.epoch_based else [])
     order = lead + list(shape.columns)
     return lines[keep[row_ok]], {c: cols[c][row_ok] for c in order}
