@@ -272,6 +272,11 @@ def _pool_workers(files: list[str], workers: int | None) -> int:
     return max(1, min(cores or 1, len(files)))
 
 
+def _one_thread_per_worker() -> None:
+    """Pool workers already share the cores: each reads its file's chunks on one thread."""
+    os.environ["LOSSLENS_THREADS"] = "1"
+
+
 def load_each(
     files: list[str],
     format: str | None = None,
@@ -300,7 +305,9 @@ def load_each(
         # fork: workers start at once and never re-run the caller's unguarded __main__
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            n_workers, mp_context=context, initializer=_one_thread_per_worker
+        ) as pool:
             futures = {
                 pool.submit(_load_or_fail, path, format, cache, fast): i
                 for i, path in enumerate(files)

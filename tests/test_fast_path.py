@@ -15,6 +15,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import losslens
+from losslens.formats import _bytelines as bytelines
 from tests.conftest import CORPUS, corpus_manifest
 
 ENTRIES = corpus_manifest()
@@ -38,6 +39,21 @@ def test_fast_equals_per_line(entry: dict[str, Any]) -> None:
         slow = losslens.load(path, fast=False, cache=False)
     except losslens.UnknownFormatError:
         pytest.skip("no parser for this format in this checkout yet")
+    assert_same_run(losslens.load(path, cache=False), slow)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["file"])
+def test_fast_equals_per_line_in_small_chunks_on_threads(
+    entry: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many chunks read on 4 threads, each learning shapes at once: still the per-line frames."""
+    path = CORPUS / entry["file"]
+    try:
+        slow = losslens.load(path, fast=False, cache=False)
+    except losslens.UnknownFormatError:
+        pytest.skip("no parser for this format in this checkout yet")
+    monkeypatch.setattr(bytelines, "CHUNK_BYTES", 4096)
+    monkeypatch.setenv("LOSSLENS_THREADS", "4")
     assert_same_run(losslens.load(path, cache=False), slow)
 
 

@@ -17,6 +17,7 @@ values the per-line parser would give it (``tests/test_fast_path.py`` checks tha
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -408,6 +409,7 @@ def _dot_e_spans(
 
 
 S = TypeVar("S")
+_SHAPES_LOCK = threading.Lock()
 #: What one shape read from a chunk gives: (shape index, chunk positions read, columns).
 ShapeRead = tuple[int, np.ndarray, dict[str, np.ndarray]]
 
@@ -435,10 +437,13 @@ def read_by_shape(
                 break
             tried += 1
             shape = shape_of_line(int(todo[0]))
-            if shape is None or shape in shapes:
-                todo = todo[1:]
-                continue
-            shapes.append(shape)
+            with _SHAPES_LOCK:  # chunks may be read on several threads (``_fasttext``)
+                known = shape is not None and shape in shapes
+                if shape is None or (known and shapes.index(shape) < shape_id):
+                    todo = todo[1:]  # not readable here, or tried on this line already
+                    continue
+                if not known:  # else another thread just added it: tried in turn below
+                    shapes.append(shape)
         shape = shapes[shape_id]
         keys: Sequence[Any] = shape.keys  # type: ignore[attr-defined]
         fits = todo[n_keys[todo] == len(keys)]

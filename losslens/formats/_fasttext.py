@@ -12,6 +12,8 @@ evaluations and ends config blocks), and the read rows carry the placeholder's l
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,28 +50,55 @@ def read_fast(
     reader: LineReader,
     glue_sample: str | None,
 ) -> FastRead | None:
-    """Read what ``reader`` can from ``raw``; None when it reads no line (use the slow path)."""
+    """Read what ``reader`` can from ``raw``; None when it reads no line (use the slow path).
+
+    The first chunk is read alone (it teaches the reader the file's shapes), the others on
+    :func:`threads` threads: the byte work is numpy, which releases the GIL. Shape ids index the
+    reader's one shared list and rows are put in file order, so thread timing changes nothing.
+    """
     buf = np.frombuffer(raw, dtype=np.uint8)
     starts, ends = bl.line_spans(buf)
     if len(starts) == 0:
         return None
     clean_ends = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == bl.CR))
-    shape_of_line = np.full(len(starts), -1, dtype=np.int64)
-    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
-    for chunk in bl.chunks(starts, ends):
+    ranges = list(bl.chunks(starts, ends))
+
+    def read(chunk: slice) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
         candidates = np.ones(chunk.stop - chunk.start, dtype=bool)
         if chunk.stop == len(starts) and not raw.endswith(b"\n"):
             candidates[-1] = False  # maybe cut off mid-write: the per-line path judges it
         lo, hi = int(starts[chunk.start]), int(ends[chunk.stop - 1])
-        for shape_id, positions, cols in reader.read_chunk(
+        found = reader.read_chunk(
             bl.padded(buf, lo, hi), starts[chunk] - lo, clean_ends[chunk] - lo, candidates
-        ):
-            lines = positions + chunk.start
-            shape_of_line[lines] = shape_id
-            parts.append((lines, cols))
-    if not parts:
+        )
+        return [(shape_id, positions + chunk.start, cols) for shape_id, positions, cols in found]
+
+    reads = read(ranges[0])
+    n_threads = min(threads(), len(ranges) - 1)
+    if n_threads > 1:
+        with ThreadPoolExecutor(n_threads) as pool:
+            for found in pool.map(read, ranges[1:]):
+                reads.extend(found)
+    else:
+        for chunk in ranges[1:]:
+            reads.extend(read(chunk))
+    if not reads:
         return None
+    shape_of_line = np.full(len(starts), -1, dtype=np.int64)
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    for shape_id, lines, cols in reads:
+        shape_of_line[lines] = shape_id
+        parts.append((lines, cols))
     return _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample)
+
+
+def threads() -> int:
+    """Threads for the chunks of one file: ``$LOSSLENS_THREADS``, else the usable cores (<= 8)."""
+    setting = os.environ.get("LOSSLENS_THREADS", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8))
 
 
 def _assemble(
