@@ -488,10 +488,16 @@ def _most_common(values: np.ndarray) -> int | None:
 
 
 def _guess_from_lr_format(log: LogText) -> str:
+    """Judged on the first training line: every line of one mmcv version has the same form."""
     sample = log.head(200_000)
-    if re.search(r"\d - [A-Z]+ - Epoch \[", sample):
+    start = sample.find("Epoch [")
+    if start < 0:
+        return "mmdetection 2.x (mmcv >= 1.0)"
+    end = sample.find("\n", start)
+    line = sample[sample.rfind("\n", 0, start) + 1 : end if end >= 0 else len(sample)]
+    if re.search(r"\d - [A-Z]+ - Epoch \[", line):
         return "mmdetection 1.x (mmcv 0.2.x: no logger name)"
-    if re.search(r"\]\s+lr: \d\.\d{5},", sample):
+    if re.search(r"\]\s+lr: \d\.\d{5},", line):
         return "mmdetection 2.0-2.2 (mmcv < 1.0: lr printed with .5f)"
     return "mmdetection 2.x (mmcv >= 1.0)"
 

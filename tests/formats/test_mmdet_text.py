@@ -160,6 +160,26 @@ def test_mmdet1_prefix_old_keys_and_5f_lr(tmp_path: Path) -> None:
     assert "pre-1.0" in run.meta["version_guess"]
 
 
+@pytest.mark.parametrize(
+    ("prefix", "lr", "guess"),
+    [
+        (
+            "2019-04-03 20:21:39,389 - INFO - ",
+            "0.00020",
+            "mmdetection 1.x (mmcv 0.2.x: no logger name)",
+        ),
+        (P, "0.02000", "mmdetection 2.0-2.2 (mmcv < 1.0: lr printed with .5f)"),
+        (P, "2.000e-02", "mmdetection 2.x (mmcv >= 1.0)"),
+    ],
+)
+def test_version_guessed_from_the_first_training_line(
+    tmp_path: Path, prefix: str, lr: str, guess: str
+) -> None:
+    head = "2020-10-13 20:19:40,001 - mmdet - INFO - Distributed training: False\n"
+    line = prefix + f"Epoch [1][50/100]\tlr: {lr}, time: 0.562, loss_cls: 0.1784, loss: 0.7442"
+    assert _load(tmp_path, head + line + "\n").meta["version_guess"] == guess
+
+
 def test_ray_prefix_crlf_ansi_and_web_paste(tmp_path: Path) -> None:
     ray = "(MMCVRayEpochRunner pid=188889) " + L1
     pasted = L2.replace("\t", " ") + " " + L3.replace("\t", " ")  # tabs and newlines lost
