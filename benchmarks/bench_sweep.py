@@ -28,6 +28,7 @@ import _gen
 
 import losslens
 from losslens import run as run_module
+from losslens._parallel import usable_cores
 
 
 def write_sweep(directory: Path, runs: int, records: int) -> Path:
@@ -60,7 +61,7 @@ def main() -> None:
     files = sorted(str(p) for p in root.rglob("*.log"))
     total = sum(os.path.getsize(f) for f in files)
     pooled = run_module._pool_workers(files, None)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     print(
         f"{len(files)} logs, {total / 1e6:.0f} MB, {cores} cores; the default uses {pooled} "
         f"process(es) (pool threshold {run_module._POOL_MIN_BYTES >> 20} MB)"

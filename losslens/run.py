@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from losslens import formats
+from losslens._parallel import usable_cores
 from losslens._text import (
     LogText,
     is_utf16,
@@ -266,10 +267,9 @@ def _pool_workers(files: list[str], workers: int | None) -> int:
         total = sum(os.path.getsize(f) for f in files if f != "-")
     except OSError:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if "-" in files or total < _POOL_MIN_BYTES:
         return 1
-    return max(1, min(cores or 1, len(files)))
+    return max(1, min(usable_cores(), len(files)))
 
 
 def _one_thread_per_worker() -> None:

@@ -293,7 +293,7 @@ def numeric_columns(
         if column.dtype == bool:
             column = column.astype("float64")
         out[name] = column.astype("float64") if column.dtype.kind in "iufb" else column
-    return pd.DataFrame(out, index=frame.index), dropped
+    return pd.DataFrame(out, index=frame.index, copy=False), dropped
 
 
 def previous_rows(train: pd.DataFrame, evals: pd.DataFrame) -> np.ndarray:
