@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from losslens.errors import (
     BinaryLogError,
     EmptyLogError,
@@ -17,11 +19,33 @@ from losslens.errors import (
     ParseError,
     UnknownFormatError,
 )
-from losslens.formats import FORMATS
-from losslens.formats._common import SkippedLine
-from losslens.run import Run, load, load_many
+
+if TYPE_CHECKING:
+    from losslens.formats import FORMATS
+    from losslens.formats._common import SkippedLine
+    from losslens.run import Run, load, load_many
 
 __version__ = "0.1.0"
+
+#: Imported on first use, so that ``losslens --help`` does not wait for pandas.
+_LAZY = {
+    "FORMATS": "losslens.formats",
+    "SkippedLine": "losslens.formats._common",
+    "Run": "losslens.run",
+    "load": "losslens.run",
+    "load_many": "losslens.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'losslens' has no attribute {name!r}")
+
 
 __all__ = [
     "FORMATS",

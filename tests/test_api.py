@@ -56,3 +56,15 @@ def test_log_tools_do_not_import_torch_or_matplotlib() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], check=True)
+
+
+def test_cli_and_package_import_without_pandas_until_used() -> None:
+    """``losslens --help`` must not wait for pandas/numpy; the first ``load`` brings them in."""
+    code = (
+        "import sys, losslens, losslens.cli;"
+        "early = [m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules];"
+        "assert not early, early;"
+        "assert losslens.load(sys.argv[1]).train.shape[0] > 0;"
+        "assert 'pandas' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], check=True)

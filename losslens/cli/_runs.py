@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from losslens.cli._common import progress
 from losslens.errors import LossLensError, NoLogsFoundError
-from losslens.run import Run, expand_sources, keep_runs, load_each
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 
 def load_runs(
@@ -19,6 +22,8 @@ def load_runs(
 ) -> list[Run]:
     """Every log named or found under a named directory (in parallel when there are many);
     named files must load."""
+    from losslens.run import expand_sources, keep_runs, load_each
+
     files, discovered = expand_sources([str(p) for p in logs])
     with progress(len(files), "parsing", quiet) as advance:
         results = load_each(files, format, cache=cache, on_done=advance)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from losslens.cli._common import cli_errors, console
-from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY, TERMS, Term, term_for
+
+if TYPE_CHECKING:
+    from losslens.terms import Term
 
 
 @cli_errors
@@ -21,6 +23,8 @@ def explain(
     ] = None,
 ) -> None:
     """What a loss term measures, each framework's name and normalisation, what odd values mean."""
+    from losslens.terms import TERMS, term_for
+
     if term is None:
         table = Table(title="loss terms (losslens explain TERM for details)", title_justify="left")
         for col in ("term", "short", "what", "names elsewhere"):
@@ -34,6 +38,8 @@ def explain(
 
 
 def _render(t: Term, asked: str) -> None:
+    from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY
+
     console.rule(
         f"[bold]{t.name}[/bold]: {t.title}"
         + (f"  (you asked for {asked})" if asked != t.name else "")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from losslens import export
 from losslens.cli._common import cli_errors, console, fmt
 from losslens.cli._runs import load_runs
-from losslens.run import Run
-from losslens.summary import RunSummary, summarize
+
+if TYPE_CHECKING:
+    from losslens.run import Run
+    from losslens.summary import RunSummary
 
 #: Terms shown in the summary without --all-columns (bookkeeping first, then losses).
 _DEFAULT_TERM_LIMIT = 16
@@ -60,6 +61,9 @@ def parse(
     ] = False,
 ) -> None:
     """Read training logs and summarise them: records, steps, terms, evaluations, skipped lines."""
+    from losslens import export
+    from losslens.summary import summarize
+
     runs = load_runs(logs, format, quiet, cache=not no_cache)
     summaries = [summarize(r) for r in runs]
     if len(runs) > _COMPACT_ABOVE:

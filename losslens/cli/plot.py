@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from losslens.cli._common import cli_errors, console
 from losslens.cli._runs import load_runs, names_after_option, split_names
 from losslens.errors import FormatOptionError, LossLensError
-from losslens.run import Run
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 DEFAULT_OUT = Path("losslens-plot.png")
 SUFFIXES = (".png", ".svg", ".pdf")

@@ -11,10 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from losslens.cli._common import cli_errors, console
-from losslens.run import Run
 
 if TYPE_CHECKING:
     from losslens.diagnostics import Finding
+    from losslens.run import Run
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
