@@ -136,3 +136,119 @@ def test_corpus_growth_matches_a_full_parse(
         losslens.load(path)
         path.write_bytes(data)
         assert_same_run(losslens.load(path), losslens.load(path, cache=False))
+
+
+# -- the shared resume pieces (losslens.formats._resume) ------------------------------------------
+
+
+def test_lines_back_yields_complete_lines_last_first() -> None:
+    from losslens.formats._resume import lines_back
+
+    assert list(lines_back(b"a\nbb\r\nccc")) == [(2, b"bb\r"), (0, b"a")]
+    assert list(lines_back(b"a\nbb\n", max_bytes=2)) == [(2, b"bb")]  # "a" lies beyond the budget
+    assert list(lines_back(b"no line break")) == []
+
+
+def test_epoch_group_start() -> None:
+    from losslens.formats import _resume
+
+    lines = [b"h", b"1", b"1", b"x", b"2", b"2", b"3", b"3"]
+    raw = b"\n".join(lines) + b"\n"
+    starts = [raw.index(b"\n".join(lines[i:])) for i in range(len(lines))]
+
+    def epoch(line: bytes) -> int | None:
+        return int(line) if line.isdigit() else None
+
+    assert _resume.epoch_group_start(raw, epoch) == starts[4]  # the first "2"
+    two = b"h\n1\n1\nx\n2\n"
+    assert _resume.epoch_group_start(two, epoch) == two.index(b"1")  # reached the start
+    one = b"h\n1\n1\nx\n"
+    assert _resume.epoch_group_start(one, epoch) == one.index(b"1\nx")  # one epoch: last record
+    assert _resume.epoch_group_start(b"h\nx\n", epoch) is None
+    assert _resume.epoch_group_start(raw[starts[1] :], epoch) == starts[4] - starts[1]
+
+
+def test_epoch_group_start_out_of_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    from losslens.formats import _resume
+
+    monkeypatch.setattr(_resume, "LOOKBACK_BYTES", 6)
+    raw = b"1\n1\n2\n2\n2\n"  # the second-last run starts 10 bytes from the end
+    assert _resume.epoch_group_start(raw, lambda line: int(line)) is None
+
+
+def test_tallies_count_in_order_of_first_appearance() -> None:
+    import numpy as np
+
+    from losslens.formats._resume import add_tallies, most_common, sub_tallies, tally
+
+    counts = tally(np.array([6.0, 4.0, np.nan, 4.0, 6.0]))
+    assert list(counts.items()) == [(6, 2), (4, 2)]
+    assert most_common(counts) == 6  # a tie goes to the one seen first
+    assert most_common(add_tallies(counts, {4: 1, 8: 3})) == 4
+    assert sub_tallies({6: 2, 4: 2}, {6: 2, 4: 1}) == {4: 1}
+    assert most_common({}) is None
+
+
+def test_join_meta_rules() -> None:
+    from losslens.formats import _resume as r
+
+    head = {
+        "lines": 10,
+        "n_skipped": 3,
+        "config": "a",
+        "keys": ["x"],
+        "recs": [{"line_no": 2}, {"line_no": 8}],
+        "names": ["b", "a"],
+        "tests": [0, 2],
+        "same": 1,
+        "differs": 1,
+    }
+    old_tail = {"n_skipped": 1}
+    tail = {
+        "lines": 5,
+        "n_skipped": 2,
+        "n_new": 4,
+        "config": None,
+        "keys": ["y"],
+        "recs": [{"line_no": 1}],
+        "names": ["a", "c"],
+        "tests": [0],
+        "same": 1,
+        "differs": 2,
+        "only_tail": 0,
+    }
+    rules = {"config": r.FIRST, "keys": r.UNION, "recs": r.LINES, "names": r.SEEN}
+    meta = r.join_meta(head, old_tail, tail, 6, 1, {**rules, "tests": r.EVAL_ROWS})
+    assert meta == {
+        "lines": 11,  # 6 lines before the cut + 5
+        "n_skipped": 4,  # 3 - 1 + 2
+        "config": "a",
+        "keys": ["x", "y"],
+        "recs": [{"line_no": 2}, {"line_no": 7}],  # line 8 is after the cut: re-read
+        "names": ["b", "a", "c"],
+        "tests": [0, 1],  # cached row 2 is after the cut (1 row before it)
+        "same": 1,
+        "differs": r.CONFLICT,
+        "n_new": 4,
+        "only_tail": r.CONFLICT,
+    }
+    assert r.has_conflict(meta)
+    with pytest.raises(ValueError, match="unknown RESUME_META rule 'sum'"):
+        r.join_meta({}, {}, {}, 0, 0, {"x": "sum"})
+
+
+def test_grew_dict_columns() -> None:
+    import pandas as pd
+
+    from losslens.formats._resume import grew_dict_columns
+
+    head = pd.DataFrame(columns=["lr_backbone", "loss"])
+    assert grew_dict_columns(head, pd.DataFrame(columns=["lr_backbone", "loss", "lr_head"]))
+    assert not grew_dict_columns(head, pd.DataFrame(columns=["lr_backbone", "loss", "acc"]))
+    assert not grew_dict_columns(head, head)
+
+
+def test_a_hit_carries_the_path_as_given(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    losslens.load(log)
+    monkeypatch.chdir(log.parent)
+    assert losslens.load(log.name).path == log.name
