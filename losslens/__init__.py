@@ -15,6 +15,7 @@ from losslens.errors import (
     LossLensError,
     NoLogsFoundError,
     ParseError,
+    SettingError,
     UnknownFormatError,
 )
 from losslens.formats import FORMATS
@@ -33,6 +34,7 @@ __all__ = [
     "NoLogsFoundError",
     "ParseError",
     "Run",
+    "SettingError",
     "SkippedLine",
     "UnknownFormatError",
     "__version__",

@@ -1,9 +1,9 @@
 """A parse cache: a second load of an unchanged log reads its tables back instead of parsing.
 
 Each log gets one entry under ``$LOSSLENS_CACHE`` (default ``~/.cache/losslens``), named by a
-hash of its absolute path, the forced format and the parser's *code fingerprint* (the losslens
-version and the size/mtime of every parser module, so that an upgraded or edited parser never
-serves old results). An entry holds the three tables (Arrow IPC, lz4) and a pickle
+hash of its absolute path, then a hash of the forced format and the parser's *code fingerprint*
+(the losslens version and the size/mtime of every parser module, so that an upgraded or edited
+parser never serves old results). An entry holds the three tables (Arrow IPC, lz4) and a pickle
 of the rest of the :class:`~losslens.run.Run` plus what identifies the file content it came
 from: size, ``mtime_ns`` and hashes of the first and last :data:`BLOCK` bytes.
 
@@ -19,24 +19,30 @@ exactly; a join of a grown file is used only if the tail's rows that were cached
 same and the format can vouch for its whole-file inferences (else: a full parse).
 
 Writes go to a temporary directory renamed into place, so a reader never sees half an entry.
+After each write, the least recently used entries are removed until the cache holds at most
+``$LOSSLENS_CACHE_MAX_MB`` megabytes (default :data:`DEFAULT_MAX_MB`); a hit counts as a use.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import pickle
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
+from losslens.errors import SettingError
 from losslens.formats._resume import Join, add_tallies, has_conflict, join_meta, sub_tallies
 
 #: Bytes hashed at the start and at the end of the content a cache entry was made from.
@@ -46,12 +52,36 @@ _LAYOUT = 2
 _TABLES = ("train", "evals", "per_class")
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+#: Size cap of the whole cache when ``$LOSSLENS_CACHE_MAX_MB`` is not set. An entry of the
+#: benchmark logs (benchmarks/bench_parse.py) takes 0.1-0.2x the log's size, so this holds the
+#: parses of 10-20 GB of logs: dozens of 1M-record runs.
+DEFAULT_MAX_MB = 2048
+#: The file whose mtime says when an entry was last written or read.
+_USED = "run.pkl"
+#: A temporary directory older than this is a crashed write's: eviction removes it.
+_STALE_TMP_S = 3600
 
 
 def cache_dir() -> Path:
     """Where entries live: ``$LOSSLENS_CACHE`` or ``~/.cache/losslens``."""
     env = os.environ.get("LOSSLENS_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "losslens"
+
+
+def max_bytes() -> int:
+    """The size cap: ``$LOSSLENS_CACHE_MAX_MB`` megabytes (decimal), default :data:`DEFAULT_MAX_MB`."""
+    text = os.environ.get("LOSSLENS_CACHE_MAX_MB", "").strip()
+    if not text:
+        return DEFAULT_MAX_MB * 1_000_000
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise SettingError(
+            f"LOSSLENS_CACHE_MAX_MB must be a finite number of megabytes >= 0, got {text!r}"
+        )
+    return int(value * 1_000_000)
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,9 +130,13 @@ def _stamp(raw: bytes, mtime_ns: int) -> _Stamp:
     return _Stamp(len(raw), mtime_ns, _hash(raw[:BLOCK]), _hash(raw[max(0, len(raw) - BLOCK) :]))
 
 
+def _path_key(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+
+
 def _entry(path: Path, format: str | None) -> Path:
-    key = f"{path.resolve()}|{format or ''}|{code_fingerprint()}"
-    return cache_dir() / hashlib.sha1(key.encode()).hexdigest()[:24]
+    parser = hashlib.sha1(f"{format or ''}|{code_fingerprint()}".encode()).hexdigest()[:8]
+    return cache_dir() / f"{_path_key(path)}-{parser}"
 
 
 def _resumable(raw: bytes) -> bool:
@@ -123,6 +157,7 @@ def load(path: str, format: str | None, fast: bool) -> Any:
         stamp, resume, head = cached
         if stamp.size == stat.st_size and stamp.mtime_ns == stat.st_mtime_ns:
             if _blocks_match(file, stamp):
+                _touch(entry)
                 return replace(head, path=path)
         if resume is not None and stat.st_size > stamp.size:
             grown = _load_grown(file, path, stat, stamp, resume, head, fast)
@@ -408,7 +443,9 @@ def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
 
 
 def _store(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None:
+    """Write the entry, then keep the cache under its size cap (the new entry stays)."""
     _write(entry, stamp, resume, run)
+    evict(keep=entry)
 
 
 def _write(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None:
@@ -423,7 +460,7 @@ def _write(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None
     try:
         for table in _TABLES:
             feather.write_feather(getattr(run, table), tmp / f"{table}.arrow", compression="lz4")
-        with (tmp / "run.pkl").open("wb") as handle:
+        with (tmp / _USED).open("wb") as handle:
             pickle.dump((stamp, resume, fields), handle, protocol=pickle.HIGHEST_PROTOCOL)
         if entry.exists():
             shutil.rmtree(entry, ignore_errors=True)
@@ -432,12 +469,126 @@ def _write(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def clear() -> int:
-    """Remove every cache entry; returns how many were removed."""
+def _touch(entry: Path) -> None:
+    """Mark an entry as used now (what eviction orders by)."""
+    try:
+        os.utime(entry / _USED)
+    except OSError:
+        pass
+
+
+# -- size cap, information, clearing -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry: its directory, size in bytes and when it was last written or read."""
+
+    path: Path
+    size: int
+    last_used: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What :func:`info` reports: where the cache is and what it holds."""
+
+    location: Path
+    entries: int
+    total_bytes: int
+    max_bytes: int
+    oldest: datetime | None  # last use of the least recently used entry
+    newest: datetime | None  # last use of the most recently used entry
+
+
+def entries() -> list[Entry]:
+    """Every complete entry of the cache, least recently used first."""
+    root = cache_dir()
+    found = []
+    try:
+        children = list(root.iterdir()) if root.is_dir() else []
+    except OSError:
+        return []
+    for path in children:
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            files = [p.stat() for p in path.iterdir()]
+            used = (path / _USED).stat().st_mtime
+        except OSError:
+            continue  # removed meanwhile, or half an entry of an older layout
+        found.append(Entry(path, sum(s.st_size for s in files), used))
+    return sorted(found, key=lambda e: (e.last_used, e.path.name))
+
+
+def evict(keep: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Remove least recently used entries until the cache holds at most ``limit`` bytes
+    (default :func:`max_bytes`); ``keep`` is never removed. Returns the removed entries."""
+    cap = max_bytes() if limit is None else limit
+    _remove_stale_tmp()
+    found = entries()
+    total = sum(e.size for e in found)
+    removed = []
+    for candidate in found:
+        if total <= cap:
+            break
+        if keep is not None and candidate.path == keep:
+            continue
+        shutil.rmtree(candidate.path, ignore_errors=True)
+        total -= candidate.size
+        removed.append(candidate.path)
+    return removed
+
+
+def _remove_stale_tmp() -> None:
+    root = cache_dir()
+    try:
+        stale = [
+            p
+            for p in root.glob(".tmp-*")
+            if p.is_dir() and time.time() - p.stat().st_mtime > _STALE_TMP_S
+        ]
+    except OSError:
+        return
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def info() -> CacheInfo:
+    """Where the cache is, how many entries it holds, their total size and last uses."""
+    found = entries()
+    return CacheInfo(
+        cache_dir(),
+        len(found),
+        sum(e.size for e in found),
+        max_bytes(),
+        datetime.fromtimestamp(found[0].last_used) if found else None,
+        datetime.fromtimestamp(found[-1].last_used) if found else None,
+    )
+
+
+def clear(paths: Iterable[str | os.PathLike[str]] | None = None) -> int:
+    """Remove every cache entry, or those of the given logs (a directory stands for the files
+    under it); returns how many entries were removed."""
     root = cache_dir()
     if not root.is_dir():
         return 0
-    entries = [p for p in root.iterdir() if p.is_dir()]
-    for path in entries:
+    if paths is None:
+        doomed = [p for p in root.iterdir() if p.is_dir()]
+    else:
+        keys = {_path_key(f) for f in _files(paths)}
+        doomed = [p for p in root.iterdir() if p.is_dir() and p.name.split("-")[0] in keys]
+    for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
-    return len(entries)
+    return sum(1 for p in doomed if not p.name.startswith("."))
+
+
+def _files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    out: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            out.extend(p for p in path.rglob("*") if p.is_file())
+        else:
+            out.append(path)
+    return out

@@ -248,6 +248,145 @@ def test_grew_dict_columns() -> None:
     assert not grew_dict_columns(head, head)
 
 
+# -- size cap, information, clearing -------------------------------------------------------------
+
+#: Hand-set last uses (seconds since the epoch) for the eviction tests.
+T0 = 1_700_000_000
+
+
+def _cached_logs(directory: Path, n: int) -> list[Path]:
+    """``n`` small logs, each loaded once into the cache; returns the logs."""
+    logs = []
+    for k in range(n):
+        path = directory / f"run{k}.log"
+        path.write_text("\n".join(_train(1, i, v=f"0.{k}") for i in range(1, 5)) + "\n")
+        losslens.load(path)
+        logs.append(path)
+    return logs
+
+
+def _entry_of(log: Path, format: str | None = None) -> Path:
+    return cache._entry(log, format)
+
+
+def _set_last_use(log: Path, seconds: float) -> None:
+    os.utime(_entry_of(log) / "run.pkl", (seconds, seconds))
+
+
+def _sizes() -> dict[Path, int]:
+    return {e.path: e.size for e in cache.entries()}
+
+
+def test_entries_are_ordered_by_last_use_and_sized_on_disk(log: Path, tmp_path: Path) -> None:
+    a, b, c = _cached_logs(tmp_path, 3)
+    for path, seconds in ((a, T0 + 20), (b, T0), (c, T0 + 10)):
+        _set_last_use(path, seconds)
+    found = cache.entries()
+    assert [e.path for e in found] == [_entry_of(b), _entry_of(c), _entry_of(a)]
+    assert [e.last_used for e in found] == [T0, T0 + 10, T0 + 20]
+    for entry in found:
+        assert entry.size == sum(p.stat().st_size for p in entry.path.iterdir())
+
+
+def test_evict_removes_least_recently_used_until_under_the_cap(log: Path, tmp_path: Path) -> None:
+    a, b, c = _cached_logs(tmp_path, 3)
+    for path, seconds in ((a, T0 + 20), (b, T0), (c, T0 + 10)):
+        _set_last_use(path, seconds)
+    sizes = _sizes()
+    total = sum(sizes.values())
+    assert cache.evict(limit=total) == []
+    assert cache.evict(limit=total - 1) == [_entry_of(b)]  # the oldest goes first
+    assert cache.evict(limit=sizes[_entry_of(a)]) == [_entry_of(c)]
+    assert [e.path for e in cache.entries()] == [_entry_of(a)]
+    assert cache.evict(limit=0, keep=_entry_of(a)) == []  # the one to keep stays
+
+
+def test_a_hit_counts_as_a_use(log: Path, tmp_path: Path) -> None:
+    a, b = _cached_logs(tmp_path, 2)
+    _set_last_use(a, T0)
+    _set_last_use(b, T0 + 10)
+    losslens.load(a)  # a hit: now the most recently used
+    assert [e.path for e in cache.entries()] == [_entry_of(b), _entry_of(a)]
+    assert cache.evict(limit=_sizes()[_entry_of(a)]) == [_entry_of(b)]
+
+
+def test_a_write_evicts_down_to_the_size_cap(
+    log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _cached_logs(tmp_path, 2)
+    _set_last_use(a, T0)
+    _set_last_use(b, T0 + 10)
+    sizes = _sizes()
+    cap = sizes[_entry_of(b)] + max(sizes.values()) + 100  # room for two entries, not three
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", str(cap / 1e6))
+    more = tmp_path / "more"
+    more.mkdir()
+    (c,) = _cached_logs(more, 1)
+    assert {e.path for e in cache.entries()} == {_entry_of(b), _entry_of(c)}
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", "0")  # only the entry just written stays
+    losslens.load(a)
+    assert [e.path for e in cache.entries()] == [_entry_of(a)]
+
+
+def test_eviction_removes_stale_temporary_directories(log: Path) -> None:
+    losslens.load(log)
+    stale, fresh = cache.cache_dir() / ".tmp-stale", cache.cache_dir() / ".tmp-fresh"
+    for path in (stale, fresh):
+        path.mkdir()
+        (path / "train.arrow").write_bytes(b"x")
+    os.utime(stale, (T0, T0))
+    cache.evict()
+    assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e3x"])
+def test_a_bad_size_cap_is_one_clear_error(
+    log: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", value)
+    with pytest.raises(losslens.SettingError, match=f"LOSSLENS_CACHE_MAX_MB .* got '{value}'"):
+        losslens.load(log)
+
+
+def test_size_cap_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOSSLENS_CACHE_MAX_MB", raising=False)
+    assert cache.max_bytes() == cache.DEFAULT_MAX_MB * 1_000_000
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", " 1.5 ")
+    assert cache.max_bytes() == 1_500_000
+
+
+def test_info_reports_location_count_size_and_last_uses(
+    log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", "12")
+    empty = cache.info()
+    assert (empty.entries, empty.total_bytes, empty.oldest, empty.newest) == (0, 0, None, None)
+    a, b = _cached_logs(tmp_path, 2)
+    _set_last_use(a, T0 + 5)
+    _set_last_use(b, T0)
+    found = cache.info()
+    on_disk = sum(p.stat().st_size for p in cache.cache_dir().rglob("*") if p.is_file())
+    assert found.location == cache.cache_dir() and found.entries == 2
+    assert found.total_bytes == on_disk and found.max_bytes == 12_000_000
+    assert found.oldest == datetime.fromtimestamp(T0)
+    assert found.newest == datetime.fromtimestamp(T0 + 5)
+
+
+def test_clear_the_entries_of_given_logs(log: Path, tmp_path: Path) -> None:
+    a, b = _cached_logs(tmp_path, 2)
+    losslens.load(a, format="mmdet_text")  # a second entry of the same log
+    assert cache.info().entries == 3
+    assert cache.clear([a]) == 2
+    assert [e.path for e in cache.entries()] == [_entry_of(b)]
+    assert cache.clear([tmp_path / "never-loaded.log"]) == 0
+    assert cache.clear([tmp_path]) == 1  # a directory: the logs under it
+    losslens.load(a)
+    assert cache.clear() == 1 and cache.info().entries == 0
+    assert cache.clear() == 0
+
+
 def test_a_hit_carries_the_path_as_given(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     losslens.load(log)
     monkeypatch.chdir(log.parent)
