@@ -279,6 +279,13 @@ def test_mmdet_json_growth_within_the_first_epoch_and_past_it(
         assert _grow_and_check(path, ("\n".join(lines) + "\n").encode(), parses)
     run = losslens.load(path)
     assert run.meta["iters_per_epoch"] == 4 and run.evals["step"].tolist() == [4, 8, 12]
+    # epoch 4's first record moves the cut to epoch 3's start; within epoch 4 it stays there:
+    # one parse then, of the tail from the cut (the last parse counted is the cold one)
+    cut = len(("\n".join(lines[: lines.index(_mmdet_json(3, 2))]) + "\n").encode())
+    for it in (2, 4):
+        lines += [_mmdet_json(4, it)]
+        assert _grow_and_check(path, ("\n".join(lines) + "\n").encode(), parses)
+    assert parses[:-1] == [path.stat().st_size - cut]
     assert run.meta["config"] == "x = 1"
     assert run.meta["version_guess"] == "mmdetection 2.25.0 (mmcv 1.5.0)"
 
