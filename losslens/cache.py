@@ -299,16 +299,21 @@ def _cut(module: ModuleType, part: _Part, run: Any, fast: bool) -> _Resume | Non
     )
     if min(resume.n_train, resume.n_evals, resume.n_per_class, resume.n_skipped) < 0:
         return None
-    joined = _join(module, run, tail, resume)
+    joined = _join(module, run, tail, resume, check=True)
     return resume if joined is not None and _same_run(joined, run, resume) else None
 
 
-def _join(module: ModuleType, head: Any, tail: Any, resume: _Resume) -> Any:
+def _join(module: ModuleType, head: Any, tail: Any, resume: _Resume, check: bool = False) -> Any:
     """The cached run up to the cut followed by the parse from the cut, finished by the format;
-    None when the tail disagrees with the cached rows it re-read or the format cannot vouch."""
+    None when the tail disagrees with the cached rows it re-read or the format cannot vouch.
+
+    ``check``: ``tail`` is the parse of ``head``'s own content from the cut (is the cut good?).
+    The join's tables are then ``head``'s if the tail's rows are its rows after the cut, which
+    is compared instead of copying every row before the cut into new tables.
+    """
     try:
-        run = _merge(head, tail, resume, getattr(module, "RESUME_META", {}))
-        if not _overlap_same(head, run, resume):
+        run = _merge(head, tail, resume, getattr(module, "RESUME_META", {}), check)
+        if run is None or not (check or _overlap_same(head, run, resume)):
             return None
         finish = getattr(module, "finish_resume", None)
         if finish is not None:
@@ -373,8 +378,11 @@ def _shift(frame: pd.DataFrame, segments: int, lines: int) -> pd.DataFrame:
     return frame
 
 
-def _merge(cached: Any, tail: Any, resume: _Resume, rules: dict[str, str]) -> Any:
-    """The cached run up to the resume offset, followed by the parse of the tail from there."""
+def _merge(
+    cached: Any, tail: Any, resume: _Resume, rules: dict[str, str], check: bool = False
+) -> Any:
+    """The cached run up to the resume offset, followed by the parse of the tail from there
+    (with ``check``: the cached tables, or None if the tail's rows are not theirs)."""
     from losslens.formats._common import SkippedLine
     from losslens.frame import EVAL_LEAD, PER_CLASS_COLUMNS, TRAIN_LEAD
 
@@ -397,20 +405,58 @@ def _merge(cached: Any, tail: Any, resume: _Resume, rules: dict[str, str]) -> An
         key: add_tallies(resume.prefix_tallies.get(key, {}), tail._tallies.get(key, {}))
         for key in dict.fromkeys([*resume.prefix_tallies, *tail._tallies])
     }
+    parts = {
+        "train": (resume.n_train, _shift(tail.train, offset, lines), TRAIN_LEAD),
+        "evals": (resume.n_evals, _shift(tail.evals, offset, lines), EVAL_LEAD),
+        "per_class": (resume.n_per_class, per_class, PER_CLASS_COLUMNS),
+    }
+    tables = {}
+    for name, (n, rows, lead) in parts.items():
+        table = getattr(cached, name)
+        if not check:
+            tables[name] = _concat(table.iloc[:n], rows, lead)
+        elif _rows_are(table, n, rows):
+            tables[name] = table
+        else:
+            return None
     return replace(
         cached,
         path=tail.path,
-        train=_concat(train, _shift(tail.train, offset, lines), TRAIN_LEAD),
-        evals=_concat(
-            cached.evals.iloc[: resume.n_evals], _shift(tail.evals, offset, lines), EVAL_LEAD
-        ),
-        per_class=_concat(
-            cached.per_class.iloc[: resume.n_per_class], per_class, PER_CLASS_COLUMNS
-        ),
+        **tables,
         skipped=skipped,
         meta=join_meta(cached.meta, resume.tail_meta, tail.meta, lines, resume.n_evals, rules),
         _tallies=tallies,
     )
+
+
+def _rows_are(table: pd.DataFrame, start: int, rows: pd.DataFrame) -> bool:
+    """Is ``table`` what :func:`_concat` makes of its rows before ``start`` and ``rows``?
+
+    Yes when ``table``'s rows from ``start`` are ``rows`` (same values and dtypes), and any
+    column ``rows`` lacks is empty there: the concatenation would have ``table``'s columns in
+    ``table``'s order, the rows before ``start`` unchanged.
+    """
+    from pandas.testing import assert_frame_equal
+
+    after = table.iloc[start:]
+    if not len(table.columns):
+        return not len(rows.columns) and not len(rows)
+    if len(after) != len(rows) or not set(rows.columns) <= set(table.columns):
+        return False
+    if not len(rows):
+        return True
+    missing = [c for c in table.columns if c not in rows.columns]
+    if missing and not after[missing].isna().all().all():
+        return False
+    try:
+        assert_frame_equal(
+            after[list(rows.columns)].reset_index(drop=True),
+            rows.reset_index(drop=True),
+            check_exact=True,
+        )
+    except AssertionError:
+        return False
+    return True
 
 
 def _concat(head: pd.DataFrame, tail: pd.DataFrame, lead: Iterable[str]) -> pd.DataFrame:
