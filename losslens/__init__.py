@@ -17,6 +17,7 @@ from losslens.errors import (
     LossLensError,
     NoLogsFoundError,
     ParseError,
+    SettingError,
     UnknownFormatError,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "NoLogsFoundError",
     "ParseError",
     "Run",
+    "SettingError",
     "SkippedLine",
     "UnknownFormatError",
     "__version__",

@@ -166,7 +166,11 @@ def decode(raw: bytes, name: str) -> tuple[str, int]:
     return to_text(unwrap(raw, name))
 
 
-def sample_text(raw: bytes, n_bytes: int = 4 * _GLUE_HEAD) -> str:
+#: How many bytes of a file :func:`sample_text` looks at.
+SAMPLE_BYTES = 4 * _GLUE_HEAD
+
+
+def sample_text(raw: bytes, n_bytes: int = SAMPLE_BYTES) -> str:
     """The cleaned head of unwrapped bytes: what sniffing and glue detection look at.
 
     Computed the same way whichever path then parses the file, so that both decide alike.

@@ -61,3 +61,7 @@ class FormatOptionError(LossLensError):
 
 class ParseError(LossLensError):
     """A forced format could not read the content at all."""
+
+
+class SettingError(LossLensError):
+    """An environment setting (``LOSSLENS_*``) holds a value that cannot be used."""

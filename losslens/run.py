@@ -53,6 +53,8 @@ class Run:
     per_class: pd.DataFrame
     skipped: list[SkippedLine] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The parser's tallies (:attr:`losslens.formats._common.Parsed.tallies`), for the cache.
+    _tallies: dict[str, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -134,7 +136,16 @@ def _run(
     if log.decode_errors:
         meta["decode_errors"] = log.decode_errors
     meta.update({f"n_{k}": v for k, v in log.notes.items()})
-    return Run(log.path, name, parsed.train, parsed.evals, parsed.per_class, parsed.skipped, meta)
+    return Run(
+        log.path,
+        name,
+        parsed.train,
+        parsed.evals,
+        parsed.per_class,
+        parsed.skipped,
+        meta,
+        _tallies=parsed.tallies,
+    )
 
 
 def _physical_line_numbers(log: LogText, logical: pd.Series) -> pd.Series:
@@ -154,14 +165,18 @@ def parse_bytes(
     format: str | None = None,
     *,
     fast: bool = True,
+    sample: str | None = None,
 ) -> Run:
     """Parse a log's unwrapped bytes (see :func:`losslens._text.unwrap`).
 
     The format is sniffed on the cleaned head of the file, then on the whole text if the head
     shows none. Formats with a byte-level fast path (``parse_bytes`` in their module) read
     their record lines straight from ``raw``; ``fast=False`` reads every line on its own.
+    ``sample`` (default: :func:`~losslens._text.sample_text` of ``raw``) is the cleaned head of
+    the whole file when ``raw`` is a part of it: what glued records are looked for is decided
+    on it, as for the whole file.
     """
-    sample = sample_text(raw)
+    sample = sample_text(raw) if sample is None else sample
     name = format or formats.quick_sniff(normalise(sample, glue_sample=sample).text)
     log = None
     if name is None:

@@ -136,3 +136,258 @@ def test_corpus_growth_matches_a_full_parse(
         losslens.load(path)
         path.write_bytes(data)
         assert_same_run(losslens.load(path), losslens.load(path, cache=False))
+
+
+# -- the shared resume pieces (losslens.formats._resume) ------------------------------------------
+
+
+def test_lines_back_yields_complete_lines_last_first() -> None:
+    from losslens.formats._resume import lines_back
+
+    assert list(lines_back(b"a\nbb\r\nccc")) == [(2, b"bb\r"), (0, b"a")]
+    assert list(lines_back(b"a\nbb\n", max_bytes=2)) == [(2, b"bb")]  # "a" lies beyond the budget
+    assert list(lines_back(b"no line break")) == []
+
+
+def test_epoch_group_start() -> None:
+    from losslens.formats import _resume
+
+    lines = [b"h", b"1", b"1", b"x", b"2", b"2", b"3", b"3"]
+    raw = b"\n".join(lines) + b"\n"
+    starts = [raw.index(b"\n".join(lines[i:])) for i in range(len(lines))]
+
+    def epoch(line: bytes) -> int | None:
+        return int(line) if line.isdigit() else None
+
+    assert _resume.epoch_group_start(raw, epoch) == starts[4]  # the first "2"
+    two = b"h\n1\n1\nx\n2\n"
+    assert _resume.epoch_group_start(two, epoch) == two.index(b"1")  # reached the start
+    one = b"h\n1\n1\nx\n"
+    assert _resume.epoch_group_start(one, epoch) == one.index(b"1\nx")  # one epoch: last record
+    assert _resume.epoch_group_start(b"h\nx\n", epoch) is None
+    assert _resume.epoch_group_start(raw[starts[1] :], epoch) == starts[4] - starts[1]
+
+
+def test_epoch_group_start_out_of_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    from losslens.formats import _resume
+
+    monkeypatch.setattr(_resume, "LOOKBACK_BYTES", 6)
+    raw = b"1\n1\n2\n2\n2\n"  # the second-last run starts 10 bytes from the end
+    assert _resume.epoch_group_start(raw, lambda line: int(line)) is None
+
+
+def test_tallies_count_in_order_of_first_appearance() -> None:
+    import numpy as np
+
+    from losslens.formats._resume import add_tallies, most_common, sub_tallies, tally
+
+    counts = tally(np.array([6.0, 4.0, np.nan, 4.0, 6.0]))
+    assert list(counts.items()) == [(6, 2), (4, 2)]
+    assert most_common(counts) == 6  # a tie goes to the one seen first
+    assert most_common(add_tallies(counts, {4: 1, 8: 3})) == 4
+    assert sub_tallies({6: 2, 4: 2}, {6: 2, 4: 1}) == {4: 1}
+    assert most_common({}) is None
+
+
+def test_join_meta_rules() -> None:
+    from losslens.formats import _resume as r
+
+    head = {
+        "lines": 10,
+        "n_skipped": 3,
+        "config": "a",
+        "keys": ["x"],
+        "recs": [{"line_no": 2}, {"line_no": 8}],
+        "names": ["b", "a"],
+        "tests": [0, 2],
+        "same": 1,
+        "differs": 1,
+    }
+    old_tail = {"n_skipped": 1}
+    tail = {
+        "lines": 5,
+        "n_skipped": 2,
+        "n_new": 4,
+        "config": None,
+        "keys": ["y"],
+        "recs": [{"line_no": 1}],
+        "names": ["a", "c"],
+        "tests": [0],
+        "same": 1,
+        "differs": 2,
+        "only_tail": 0,
+    }
+    rules = {"config": r.FIRST, "keys": r.UNION, "recs": r.LINES, "names": r.SEEN}
+    meta = r.join_meta(head, old_tail, tail, 6, 1, {**rules, "tests": r.EVAL_ROWS})
+    assert meta == {
+        "lines": 11,  # 6 lines before the cut + 5
+        "n_skipped": 4,  # 3 - 1 + 2
+        "config": "a",
+        "keys": ["x", "y"],
+        "recs": [{"line_no": 2}, {"line_no": 7}],  # line 8 is after the cut: re-read
+        "names": ["b", "a", "c"],
+        "tests": [0, 1],  # cached row 2 is after the cut (1 row before it)
+        "same": 1,
+        "differs": r.CONFLICT,
+        "n_new": 4,
+        "only_tail": r.CONFLICT,
+    }
+    assert r.has_conflict(meta)
+    with pytest.raises(ValueError, match="unknown RESUME_META rule 'sum'"):
+        r.join_meta({}, {}, {}, 0, 0, {"x": "sum"})
+
+
+def test_grew_dict_columns() -> None:
+    import pandas as pd
+
+    from losslens.formats._resume import grew_dict_columns
+
+    head = pd.DataFrame(columns=["lr_backbone", "loss"])
+    assert grew_dict_columns(head, pd.DataFrame(columns=["lr_backbone", "loss", "lr_head"]))
+    assert not grew_dict_columns(head, pd.DataFrame(columns=["lr_backbone", "loss", "acc"]))
+    assert not grew_dict_columns(head, head)
+
+
+# -- size cap, information, clearing -------------------------------------------------------------
+
+#: Hand-set last uses (seconds since the epoch) for the eviction tests.
+T0 = 1_700_000_000
+
+
+def _cached_logs(directory: Path, n: int) -> list[Path]:
+    """``n`` small logs, each loaded once into the cache; returns the logs."""
+    logs = []
+    for k in range(n):
+        path = directory / f"run{k}.log"
+        path.write_text("\n".join(_train(1, i, v=f"0.{k}") for i in range(1, 5)) + "\n")
+        losslens.load(path)
+        logs.append(path)
+    return logs
+
+
+def _entry_of(log: Path, format: str | None = None) -> Path:
+    return cache._entry(log, format)
+
+
+def _set_last_use(log: Path, seconds: float) -> None:
+    os.utime(_entry_of(log) / "run.pkl", (seconds, seconds))
+
+
+def _sizes() -> dict[Path, int]:
+    return {e.path: e.size for e in cache.entries()}
+
+
+def test_entries_are_ordered_by_last_use_and_sized_on_disk(log: Path, tmp_path: Path) -> None:
+    a, b, c = _cached_logs(tmp_path, 3)
+    for path, seconds in ((a, T0 + 20), (b, T0), (c, T0 + 10)):
+        _set_last_use(path, seconds)
+    found = cache.entries()
+    assert [e.path for e in found] == [_entry_of(b), _entry_of(c), _entry_of(a)]
+    assert [e.last_used for e in found] == [T0, T0 + 10, T0 + 20]
+    for entry in found:
+        assert entry.size == sum(p.stat().st_size for p in entry.path.iterdir())
+
+
+def test_evict_removes_least_recently_used_until_under_the_cap(log: Path, tmp_path: Path) -> None:
+    a, b, c = _cached_logs(tmp_path, 3)
+    for path, seconds in ((a, T0 + 20), (b, T0), (c, T0 + 10)):
+        _set_last_use(path, seconds)
+    sizes = _sizes()
+    total = sum(sizes.values())
+    assert cache.evict(limit=total) == []
+    assert cache.evict(limit=total - 1) == [_entry_of(b)]  # the oldest goes first
+    assert cache.evict(limit=sizes[_entry_of(a)]) == [_entry_of(c)]
+    assert [e.path for e in cache.entries()] == [_entry_of(a)]
+    assert cache.evict(limit=0, keep=_entry_of(a)) == []  # the one to keep stays
+
+
+def test_a_hit_counts_as_a_use(log: Path, tmp_path: Path) -> None:
+    a, b = _cached_logs(tmp_path, 2)
+    _set_last_use(a, T0)
+    _set_last_use(b, T0 + 10)
+    losslens.load(a)  # a hit: now the most recently used
+    assert [e.path for e in cache.entries()] == [_entry_of(b), _entry_of(a)]
+    assert cache.evict(limit=_sizes()[_entry_of(a)]) == [_entry_of(b)]
+
+
+def test_a_write_evicts_down_to_the_size_cap(
+    log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _cached_logs(tmp_path, 2)
+    _set_last_use(a, T0)
+    _set_last_use(b, T0 + 10)
+    sizes = _sizes()
+    cap = sizes[_entry_of(b)] + max(sizes.values()) + 100  # room for two entries, not three
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", str(cap / 1e6))
+    more = tmp_path / "more"
+    more.mkdir()
+    (c,) = _cached_logs(more, 1)
+    assert {e.path for e in cache.entries()} == {_entry_of(b), _entry_of(c)}
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", "0")  # only the entry just written stays
+    losslens.load(a)
+    assert [e.path for e in cache.entries()] == [_entry_of(a)]
+
+
+def test_eviction_removes_stale_temporary_directories(log: Path) -> None:
+    losslens.load(log)
+    stale, fresh = cache.cache_dir() / ".tmp-stale", cache.cache_dir() / ".tmp-fresh"
+    for path in (stale, fresh):
+        path.mkdir()
+        (path / "train.arrow").write_bytes(b"x")
+    os.utime(stale, (T0, T0))
+    cache.evict()
+    assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e3x"])
+def test_a_bad_size_cap_is_one_clear_error(
+    log: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", value)
+    with pytest.raises(losslens.SettingError, match=f"LOSSLENS_CACHE_MAX_MB .* got '{value}'"):
+        losslens.load(log)
+
+
+def test_size_cap_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOSSLENS_CACHE_MAX_MB", raising=False)
+    assert cache.max_bytes() == cache.DEFAULT_MAX_MB * 1_000_000
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", " 1.5 ")
+    assert cache.max_bytes() == 1_500_000
+
+
+def test_info_reports_location_count_size_and_last_uses(
+    log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    monkeypatch.setenv("LOSSLENS_CACHE_MAX_MB", "12")
+    empty = cache.info()
+    assert (empty.entries, empty.total_bytes, empty.oldest, empty.newest) == (0, 0, None, None)
+    a, b = _cached_logs(tmp_path, 2)
+    _set_last_use(a, T0 + 5)
+    _set_last_use(b, T0)
+    found = cache.info()
+    on_disk = sum(p.stat().st_size for p in cache.cache_dir().rglob("*") if p.is_file())
+    assert found.location == cache.cache_dir() and found.entries == 2
+    assert found.total_bytes == on_disk and found.max_bytes == 12_000_000
+    assert found.oldest == datetime.fromtimestamp(T0)
+    assert found.newest == datetime.fromtimestamp(T0 + 5)
+
+
+def test_clear_the_entries_of_given_logs(log: Path, tmp_path: Path) -> None:
+    a, b = _cached_logs(tmp_path, 2)
+    losslens.load(a, format="mmdet_text")  # a second entry of the same log
+    assert cache.info().entries == 3
+    assert cache.clear([a]) == 2
+    assert [e.path for e in cache.entries()] == [_entry_of(b)]
+    assert cache.clear([tmp_path / "never-loaded.log"]) == 0
+    assert cache.clear([tmp_path]) == 1  # a directory: the logs under it
+    losslens.load(a)
+    assert cache.clear() == 1 and cache.info().entries == 0
+    assert cache.clear() == 0
+
+
+def test_a_hit_carries_the_path_as_given(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    losslens.load(log)
+    monkeypatch.chdir(log.parent)
+    assert losslens.load(log.name).path == log.name

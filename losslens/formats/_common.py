@@ -28,6 +28,9 @@ class Parsed:
     per_class: pd.DataFrame
     skipped: list[SkippedLine] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Counts a whole-file meta value is the most common of (``{"iters_per_epoch": {value:
+    #: count}}``), kept so that a grown file parsed from a cut can count again (losslens.cache).
+    tallies: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 #: Logged names -> our standard train/eval column names (units in the name).

@@ -34,7 +34,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,7 @@ from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
 from losslens.formats._fastjson import JsonShape, read_json_fast
 from losslens.formats._jsonlines import JsonRecords, JsonTable, table_from_fast, table_from_records
+from losslens.formats._resume import LINES, Join, last_line_start
 from losslens.frame import (
     EVAL_LEAD,
     Columns,
@@ -51,6 +53,9 @@ from losslens.frame import (
     segments_from_steps,
     train_frame,
 )
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "detectron2_metrics"
 FRAMEWORK = "detectron2"
@@ -156,6 +161,40 @@ def parse_bytes(
     decoded = JsonRecords(*read_records(fast.log, fast.placeholders))
     table = table_from_fast(fast, shapes, decoded, line_no=False)
     return _parse_table(table, fast.log), fast.log
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete training record line: where a grown file can be re-parsed
+    from (evaluations after it take their step from it or from later records); see
+    ``_resume``."""
+    return last_line_start(raw, _is_train_line)
+
+
+def _is_train_line(line: bytes) -> bool:
+    if b'"iteration"' not in line or b"loss" not in line:
+        return False
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and any(
+        "loss" in key
+        and not is_eval_key(key)
+        and isinstance(value, (int, float))
+        and not math.isnan(value)
+        for key, value in record.items()
+    )
+
+
+#: Meta of a resumed parse (see ``_resume``).
+RESUME_META = {"partial_records": LINES}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The whole-file meta of a joined parse, recomputed from the joined train table."""
+    run = join.run
+    meta = {**run.meta, **_meta(run.train, run.meta["partial_records"])}
+    return replace(run, meta=meta)
 
 
 def _parse_table(table: JsonTable, log: LogText) -> Parsed:

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import (
@@ -39,8 +41,12 @@ from losslens.formats._common import (
     to_float,
 )
 from losslens.formats._evalblocks import EvalCollector
+from losslens.formats._resume import FIRST, LINES, SEEN, Join, last_line_start
 from losslens.formats._textlog import RecordError, drop_truncated_tail, log_interval, walk
 from losslens.frame import Columns, build_frames, segments_from_steps
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "detectron2_text"
 FRAMEWORK = "detectron2"
@@ -358,10 +364,46 @@ def _year_hint(
     return year, source
 
 
-def _meta(
-    log: LogText, state: _State, blocks: dict[str, str], columns: list[str]
-) -> dict[str, Any]:
-    env = blocks.get("env", "")
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete training line: where a grown file can be re-parsed from (an
+    evaluation printed before it took its step); see ``_resume``."""
+    return last_line_start(raw, _is_train_line)
+
+
+def _is_train_line(line: bytes) -> bool:
+    if b"iter: " not in line:
+        return False
+    prefix = PREFIX_RE.match(line.decode("utf-8", "replace"))
+    match = TRAIN_RE.match(prefix.string[prefix.end() :]) if prefix else None
+    if match is None:
+        return False
+    try:
+        return bool(parse_items(match["body"]))
+    except RecordError:
+        return False
+
+
+#: Meta of a resumed parse (see ``_resume``): the first config/env block and world size count.
+RESUME_META = {
+    "config": FIRST,
+    "env": FIRST,
+    "rank": FIRST,
+    "world_size": FIRST,
+    "errors": LINES,
+    "eval_datasets": SEEN,
+}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The whole-file meta of a joined parse, recomputed from the joined train table."""
+    run = join.run
+    iters = [None if pd.isna(v) else int(v) for v in run.train["iter"]]
+    meta = {**run.meta, **_table_meta(run.meta["env"] or "", list(run.train.columns), iters)}
+    return replace(run, meta=meta)
+
+
+def _table_meta(env: str, columns: list[str], iters: list[int | None]) -> dict[str, Any]:
+    """The meta that comes from the train table (and the environment block)."""
     version = _VERSION_RE.search(env)
     terms = [c for c in columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
     if version:
@@ -370,12 +412,21 @@ def _meta(
         guess = "detectron2 >= 0.6 (2023-02 or later: last_time printed)"
     else:
         guess = "detectron2 (version not recorded)"
+    return {
+        "version_guess": guess,
+        "smoothing": {c: _SMOOTHING.get(c, LOSS_SMOOTHING) for c in terms},
+        "log_interval": log_interval(iters),
+    }
+
+
+def _meta(
+    log: LogText, state: _State, blocks: dict[str, str], columns: list[str]
+) -> dict[str, Any]:
+    table = _table_meta(blocks.get("env", ""), columns, state.train.column("iter") or [])
     rank = _RANK_FILE_RE.search(log.path)
     meta: dict[str, Any] = {
         "framework": FRAMEWORK,
-        "version_guess": guess,
-        "smoothing": {c: _SMOOTHING.get(c, LOSS_SMOOTHING) for c in terms},
-        "log_interval": log_interval(state.train.column("iter") or []),
+        **table,
         "iters_per_epoch": None,
         "eval_units": "percent",
         "config": blocks.get("config"),

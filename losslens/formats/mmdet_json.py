@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,11 @@ from losslens.formats._jsonlines import (
     table_from_records,
     take_previous,
 )
+from losslens.formats._resume import FIRST, UNION, Join, epoch_group_start, grew_dict_columns
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "mmdet_json"
 FRAMEWORK = "mmdetection"
@@ -96,6 +101,78 @@ def parse_bytes(
     decoded = read_records(fast.log, fast.placeholders)
     table = table_from_fast(fast, shapes, decoded)
     return _parse_table(table, decoded, fast.log), fast.log
+
+
+_TRAIN_RE = re.compile(rb'"mode": ?"train"')
+_EPOCH_RE = re.compile(rb'"epoch": ?(\d+)')
+
+
+def resume_point(raw: bytes) -> int | None:
+    """The first record of the second-last training epoch: where a grown file can be re-parsed
+    from, the tail then holding a finished epoch to infer the epoch length from
+    (:func:`_iters_per_epoch`); see ``_resume``."""
+    return epoch_group_start(raw, _train_epoch)
+
+
+def _train_epoch(line: bytes) -> int | None:
+    if not _TRAIN_RE.search(line):
+        return None
+    match = _EPOCH_RE.search(line)
+    return int(match.group(1)) if match else None
+
+
+#: Meta of a resumed parse (see ``_resume``): the first ``runner.meta`` header counts.
+RESUME_META = {
+    "config": FIRST,
+    "env": FIRST,
+    "seed": FIRST,
+    "exp_name": FIRST,
+    "non_numeric_keys": UNION,
+}
+_NO_HEADER = "mmdetection 1.x or early 2.x (mmcv json log without a runner.meta header)"
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The joined parse if each part's steps used the whole file's epoch length, the file is
+    epoch-based (an iteration-based file keeps no epochs to check that with) and the tail has
+    no ``runner.meta`` header; else None. The epoch-derived meta is recomputed."""
+    run, head, tail = join.run, join.head.meta, join.tail.meta
+    if tail["version_guess"] != _NO_HEADER or run.meta["iteration_based"] is not False:
+        return None
+    if grew_dict_columns(join.head.train, run.train) or grew_dict_columns(
+        join.head.evals, run.evals
+    ):
+        return None
+    train, val = (
+        pd.DataFrame(
+            {
+                c: t[c].to_numpy("float64", na_value=np.nan) if c in t else np.full(len(t), np.nan)
+                for c in ("epoch", "iter")
+            }
+        )
+        for t in (run.train, run.evals)
+    )
+    if _is_iteration_based(train, head["config"]):
+        return None
+    interval = _log_interval(train)
+    per_epoch, source = _iters_per_epoch(train, val, interval)
+    # each part's steps used its own epoch length: it must be the whole file's where one counted
+    # (an evaluation, or a training record after the first epoch)
+    before = train["epoch"].iloc[: join.n_train]
+    after = train["epoch"].iloc[join.n_train :]
+    if (join.n_evals or (before > 1).any()) and per_epoch != head["iters_per_epoch"]:
+        return None
+    if (len(join.tail.evals) or (after > 1).any()) and per_epoch != tail["iters_per_epoch"]:
+        return None
+    found = _meta([], run.train, interval, per_epoch, source, False, [])
+    meta = dict(run.meta)
+    for key in ("smoothing", "log_interval", "iters_per_epoch", "iters_per_epoch_source"):
+        if key in found:
+            meta[key] = found[key]
+        else:
+            meta.pop(key, None)
+    meta["version_guess"] = head["version_guess"]  # from the header, which the tail lacks
+    return replace(run, meta=meta)
 
 
 def _parse_table(table: JsonTable, decoded: JsonRecords, log: LogText) -> Parsed:

@@ -17,7 +17,8 @@ belong to the same evaluation row.
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from losslens.formats._common import (
 )
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._fasttext import fill_line_no, read_fast
+from losslens.formats._resume import FIRST, Join, last_line_start, most_common, tally
 from losslens.formats._textlog import (
     RecordError,
     drop_truncated_tail,
@@ -41,6 +43,9 @@ from losslens.formats._textlog import (
     walk,
 )
 from losslens.frame import Columns, build_frames
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "mmdet_text"
 FRAMEWORK = "mmdetection"
@@ -290,22 +295,32 @@ def parse_bytes(
     return _parse_rest(fast.log, fast.columns, fast.placeholders), fast.log
 
 
-#: How many lines :func:`resume_point` looks back for a training line.
-_RESUME_LOOKBACK_LINES = 10_000
-
-
 def resume_point(raw: bytes) -> int | None:
-    """Byte offset of the start of the last complete training line (where a grown file can be
-    re-parsed from: a training record closes any pending evaluation and config block)."""
-    end = raw.rfind(b"\n")
-    for _ in range(_RESUME_LOOKBACK_LINES):
-        if end <= 0:
-            return None
-        start = raw.rfind(b"\n", 0, end) + 1
-        if b"[" in raw[start:end] and _line_keys(raw[start:end].decode("utf-8", "replace")):
-            return start or None
-        end = start - 1
-    return None
+    """Start of the last complete training line: where a grown file can be re-parsed from (a
+    training record closes any pending evaluation and config block); see ``_resume``."""
+    return last_line_start(raw, _is_train_line)
+
+
+def _is_train_line(line: bytes) -> bool:
+    return b"[" in line and bool(_line_keys(line.decode("utf-8", "replace")))
+
+
+#: Meta of a resumed parse (see ``_resume``): the first config/env block in the file counts.
+RESUME_META = {"config": FIRST, "env": FIRST}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The whole-file meta of a joined parse, recomputed from the joined tables and tallies."""
+    run = join.run
+    meta = dict(run.meta)
+    iters = run.train["iter"].to_numpy("float64", na_value=np.nan)
+    meta.update(_table_meta(run.train, iters, run._tallies.get(_PER, {})))
+    # else the guess from the lr format at the head of the file: the cached one, if the tail's
+    # agrees (the file's first 200 kB may reach into the tail)
+    guess = _env_or_column_guess(meta["env"], _terms(run.train))
+    if guess is not None:
+        meta["version_guess"] = guess
+    return replace(run, meta=meta)
 
 
 def _parse_rest(
@@ -326,8 +341,9 @@ def _parse_rest(
         state.collector.per_class,
         timestamp_format=_TIMESTAMP_FORMAT,
     )
-    meta = _meta(log, train_cols, walked.blocks, train)
-    return Parsed(train, evals, per_class, sorted(skipped), meta)
+    per = tally(_column(train_cols, "_iters_per_epoch"))
+    meta = _meta(log, train_cols, walked.blocks, train, per)
+    return Parsed(train, evals, per_class, sorted(skipped), meta, tallies={_PER: per})
 
 
 #: Length of the python-logging timestamp ``2020-10-13 20:19:44,317`` that opens every record.
@@ -438,31 +454,49 @@ def _line_keys(line: str) -> list[str]:
     return (_keys_of(line[match.end() :]) or []) if match else []
 
 
-def _meta(log: LogText, train_cols: Columns, blocks: dict[str, str], train: Any) -> dict[str, Any]:
-    env = blocks.get("env", "")
-    version = _VERSION_RE.search(env)
-    mmcv = _MMCV_RE.search(env)
-    columns = [
-        c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
-    ]
-    if version:
-        guess = f"mmdetection {version.group(1)}" + (f" (mmcv {mmcv.group(1)})" if mmcv else "")
-    elif any(c in columns for c in ("loss_rpn_reg", "loss_reg")):
-        guess = "mmdetection 1.x (pre-1.0 key names)"
-    else:
-        guess = _guess_from_lr_format(log)
-    iters = [int(v) for v in _column(train_cols, "iter")[-10_001:]]
-    per = _column(train_cols, "_iters_per_epoch")
+#: The tally of epoch lengths (N of ``Epoch [e][i/N]``), one count per training record.
+_PER = "iters_per_epoch"
+
+
+def _meta(
+    log: LogText, train_cols: Columns, blocks: dict[str, str], train: Any, per: dict[int, int]
+) -> dict[str, Any]:
+    env = blocks.get("env")
+    guess = _env_or_column_guess(env or "", _terms(train)) or _guess_from_lr_format(log)
     return {
         "framework": FRAMEWORK,
         "version_guess": guess,
-        "smoothing": {c: _SMOOTHING_OVERRIDES.get(c, SMOOTHING) for c in columns},
-        "log_interval": log_interval(iters[-10_000:]),
-        "iters_per_epoch": _most_common(per) if "epoch" in train.columns else None,
+        **_table_meta(train, _column(train_cols, "iter"), per),
         "eval_units": "fraction",
         "config": blocks.get("config"),
-        "env": blocks.get("env"),
+        "env": env,
     }
+
+
+def _terms(train: Any) -> list[str]:
+    return [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
+
+
+def _table_meta(train: Any, iters: Any, per: dict[int, int]) -> dict[str, Any]:
+    """The meta that comes from the whole train table: smoothing, log interval, epoch length."""
+    last = np.asarray(iters, dtype=np.float64)
+    last = last[~np.isnan(last)][-10_000:]
+    return {
+        "smoothing": {c: _SMOOTHING_OVERRIDES.get(c, SMOOTHING) for c in _terms(train)},
+        "log_interval": log_interval([int(v) for v in last]),
+        "iters_per_epoch": most_common(per) if "epoch" in train.columns else None,
+    }
+
+
+def _env_or_column_guess(env: str | None, columns: list[str]) -> str | None:
+    """The version from the environment block, or from pre-1.0 key names; None if neither tells."""
+    version = _VERSION_RE.search(env or "")
+    mmcv = _MMCV_RE.search(env or "")
+    if version:
+        return f"mmdetection {version.group(1)}" + (f" (mmcv {mmcv.group(1)})" if mmcv else "")
+    if any(c in columns for c in ("loss_rpn_reg", "loss_reg")):
+        return "mmdetection 1.x (pre-1.0 key names)"
+    return None
 
 
 def _column(cols: Columns, key: str) -> np.ndarray:
@@ -476,15 +510,6 @@ def _column(cols: Columns, key: str) -> np.ndarray:
         else np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
     )
     return values[~np.isnan(values)]
-
-
-def _most_common(values: np.ndarray) -> int | None:
-    """The most frequent value; ties go to the one seen first (as ``Counter.most_common``)."""
-    if len(values) == 0:
-        return None
-    unique, first, counts = np.unique(values, return_index=True, return_counts=True)
-    best = counts == counts.max()
-    return int(unique[best][np.argmin(first[best])])
 
 
 def _guess_from_lr_format(log: LogText) -> str:

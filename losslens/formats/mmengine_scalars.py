@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,18 @@ from losslens.formats._jsonlines import (
     table_from_records,
     take_previous,
 )
+from losslens.formats._resume import (
+    FIRST,
+    UNION,
+    Join,
+    epoch_group_start,
+    grew_dict_columns,
+    lines_back,
+)
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "mmengine_scalars"
 FRAMEWORK = "mmdetection"
@@ -91,6 +103,120 @@ def parse_bytes(
     fast, shapes = got
     table = table_from_fast(fast, shapes, read_records(fast.log, fast.placeholders))
     return _parse_table(table, fast.log), fast.log
+
+
+_ITER_RE = re.compile(rb'"(?:train/)?iter": ?\d')
+_EPOCH_RE = re.compile(rb'"(?:train/)?epoch": ?(\d+)')
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Where a grown file can be re-parsed from (see ``_resume``): for epoch-based training the
+    first record of the second-last epoch, so that the tail holds two epoch starts, from which
+    the epoch length is inferred (:func:`_iters_per_epoch`); else the last training record."""
+    for start, line in lines_back(raw):
+        if _ITER_RE.search(line):
+            return epoch_group_start(raw, _train_epoch) if _EPOCH_RE.search(line) else start
+    return None
+
+
+def _train_epoch(line: bytes) -> int | None:
+    """The epoch of a training record line (one with ``iter``); None for other lines."""
+    if not _ITER_RE.search(line):
+        return None
+    match = _EPOCH_RE.search(line)
+    return int(match.group(1)) if match else -1
+
+
+#: Meta of a resumed parse (see ``_resume``).
+RESUME_META = {"non_numeric_keys": UNION, "log_with_hierarchy": FIRST}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The joined parse with the whole file's inferences (epoch- or iteration-based training,
+    epoch length, log interval, evaluation step logged by epoch or iteration) recomputed from
+    the joined tables; None when a part's evaluations were placed under other inferences."""
+    run = join.run
+    if grew_dict_columns(join.head.train, run.train) or grew_dict_columns(
+        join.head.evals, run.evals
+    ):
+        return None
+    train = pd.DataFrame(
+        {c: run.train[c].to_numpy("float64", na_value=np.nan) for c in ("epoch", "iter", "step")}
+    )
+    epoch_based = bool(train["epoch"].notna().any())
+    interval = _log_interval(train, epoch_based)
+    per_epoch = _iters_per_epoch(train, interval) if epoch_based else None
+    parts = [  # (the part's evaluations, the part's meta) for the parts that have some
+        (run.evals.iloc[a:b], meta)
+        for a, b, meta in (
+            (0, join.n_evals, join.head.meta),
+            (join.n_evals, len(run.evals), join.tail.meta),
+        )
+        if b > a
+    ]
+    logged = []
+    for evals, meta in parts:
+        values = _logged_step(evals, meta)
+        if values is None:
+            return None
+        logged.append(values)
+    by_epoch = _vote_by_epoch(train, run.train, run.evals, logged, epoch_based)
+    for _, meta in parts:
+        placed_as = (
+            meta["eval_step_logged_as"] == "epoch",
+            not meta["iteration_based"],
+            meta["iters_per_epoch"] if by_epoch else None,
+        )
+        if placed_as != (by_epoch, epoch_based, per_epoch if by_epoch else None):
+            return None
+    meta = dict(run.meta)
+    meta.update(
+        smoothing=_smoothing(run.train.columns),
+        log_interval=interval,
+        iters_per_epoch=per_epoch,
+        iteration_based=not epoch_based,
+        eval_step_logged_as="epoch" if by_epoch else "iteration",
+    )
+    return replace(run, evals=_times_last(run.evals), meta=meta)
+
+
+def _logged_step(evals: pd.DataFrame, meta: dict[str, Any]) -> np.ndarray | None:
+    """The step ``after_val_epoch`` logged for evaluations a parse placed under ``meta``'s
+    inferences (see :func:`_evals_frame`); None where the parse did not keep it (an epoch
+    logged by an iteration-based run)."""
+    if meta["eval_step_logged_as"] != "epoch":
+        return evals["step"].to_numpy("float64", na_value=np.nan)
+    if meta["iteration_based"]:
+        return None
+    return evals["epoch"].to_numpy("float64", na_value=np.nan)
+
+
+def _vote_by_epoch(
+    train: pd.DataFrame,
+    train_df: pd.DataFrame,
+    evals: pd.DataFrame,
+    logged: list[np.ndarray],
+    epoch_based: bool,
+) -> bool:
+    """:func:`_logged_by_epoch` over finished tables (rows found by their line numbers)."""
+    if not len(evals):
+        return True
+    lines = train_df["line_no"].to_numpy("float64", na_value=np.nan)
+    before = np.searchsorted(lines, evals["line_no"].to_numpy("float64", na_value=np.nan)) - 1
+    prev_step = take_previous(train["step"].to_numpy(), before)
+    prev_epoch = take_previous(train["epoch"].to_numpy(), before)
+    return _logged_by_epoch(
+        np.concatenate(logged), prev_epoch, prev_step, epoch_based, has_train=len(train) > 0
+    )
+
+
+def _times_last(evals: pd.DataFrame) -> pd.DataFrame:
+    """The val loop's mean time columns after the metrics (see :func:`_evals_frame`)."""
+    names = list(evals.columns)
+    times = [c for c in _EVAL_TIMES if c in names]
+    rest = [c for c in names if c not in times and c != "line_no"]
+    order = rest + times + (["line_no"] if "line_no" in names else [])
+    return evals if order == names else evals[order]
 
 
 def _parse_table(table: JsonTable, log: LogText) -> Parsed:

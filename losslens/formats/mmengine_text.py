@@ -21,7 +21,8 @@ before it belong to the same row. ``Iter(train) [i/max_iters]`` is iteration-bas
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -38,16 +39,27 @@ from losslens.formats._common import (
 )
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._fasttext import FastRead, concat_columns, fill_line_no, read_fast
+from losslens.formats._resume import (
+    EVAL_ROWS,
+    FIRST,
+    UNION,
+    Join,
+    last_line_start,
+    most_common,
+    tally,
+)
 from losslens.formats._textlog import (
     KEY_RE,
     RecordError,
     drop_truncated_tail,
     log_interval_of,
-    most_common_of,
     split_items,
     walk,
 )
 from losslens.frame import Columns, build_frames
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "mmengine_text"
 FRAMEWORK = "mmdetection"
@@ -256,8 +268,18 @@ def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None
     )
     emptied = [c for c in state.repeated if c in evals.columns and evals[c].isna().all()]
     evals = evals.drop(columns=emptied)
-    meta = _meta(log, state, walked.blocks, train)
-    return Parsed(train, evals, per_class, sorted(skipped), meta)
+    per = tally(_iters_per_epoch(state.train))
+    meta = _meta(log, state, walked.blocks, train, per)
+    return Parsed(train, evals, per_class, sorted(skipped), meta, tallies={_PER: per})
+
+
+def _iters_per_epoch(train: Columns) -> np.ndarray:
+    per = train.column("_iters_per_epoch")
+    if per is None:
+        return np.zeros(0)
+    if isinstance(per, np.ndarray):
+        return per.astype(np.float64, copy=False)
+    return np.asarray([np.nan if v is None else v for v in per], dtype=np.float64)
 
 
 def _complete_years(log: LogText, *tables: Columns) -> None:
@@ -325,25 +347,24 @@ def _smoothing(columns: list[str], processor: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _meta(log: LogText, state: _State, blocks: dict[str, str], train: Any) -> dict[str, Any]:
+#: The tally of epoch lengths (N of ``Epoch(train) [e][i/N]``), one count per training record.
+_PER = "iters_per_epoch"
+
+
+def _meta(
+    log: LogText, state: _State, blocks: dict[str, str], train: Any, per: dict[int, int]
+) -> dict[str, Any]:
     env = blocks.get("env") or state.env
     config = blocks.get("config")
-    columns = [
-        c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
-    ]
     processor = _log_processor(config)
     iters = state.train.column("iter")
-    per = state.train.column("_iters_per_epoch")
     meta: dict[str, Any] = {
         "framework": FRAMEWORK,
         "version_guess": _version_guess(env, config),
-        "smoothing": _smoothing(columns, processor),
-        "log_interval": log_interval_of(iters if iters is not None else []),
-        "iters_per_epoch": most_common_of(per if per is not None else []),
+        **_table_meta(train, iters if iters is not None else [], per, processor),
         "eval_units": "fraction",
         "config": config,
         "env": env,
-        "iteration_based": "epoch" not in train.columns or bool(train["epoch"].isna().all()),
         "n_val_progress_lines": state.n_val_progress,
     }
     if processor:
@@ -356,6 +377,62 @@ def _meta(log: LogText, state: _State, blocks: dict[str, str], train: Any) -> di
     if rank:
         meta["rank"] = int(rank.group(1))
     return meta
+
+
+def _table_meta(
+    train: Any, iters: Any, per: dict[int, int], processor: dict[str, Any]
+) -> dict[str, Any]:
+    """The meta that comes from the whole train table: smoothing, log interval, epoch length."""
+    columns = [
+        c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")
+    ]
+    return {
+        "smoothing": _smoothing(columns, processor),
+        "log_interval": log_interval_of(iters),
+        "iters_per_epoch": most_common(per),
+        "iteration_based": "epoch" not in train.columns or bool(train["epoch"].isna().all()),
+    }
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete training line: where a grown file can be re-parsed from (a
+    training record ends the environment block and closes a pending evaluation); see
+    ``_resume``."""
+    return last_line_start(raw, _is_train_line)
+
+
+def _is_train_line(line: bytes) -> bool:
+    if b"(train)" not in line:
+        return False
+    prefix = PREFIX_RE.match(line.decode("utf-8", "replace"))
+    match = TRAIN_RE.match(prefix.string[prefix.end() :]) if prefix else None
+    if match is None:
+        return False
+    try:
+        return bool(_items(match["body"], strict=True)[0])
+    except RecordError:
+        return False
+
+
+#: Meta of a resumed parse (see ``_resume``): the first config/env block in the file counts.
+RESUME_META = {
+    "config": FIRST,
+    "env": FIRST,
+    "log_processor": FIRST,
+    "test_evals": EVAL_ROWS,
+    "non_numeric_keys": UNION,
+}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The whole-file meta of a joined parse, recomputed from the joined tables and tallies."""
+    run = join.run
+    meta = dict(run.meta)
+    processor = _log_processor(meta["config"])
+    meta["version_guess"] = _version_guess(meta["env"], meta["config"])
+    iters = run.train["iter"].to_numpy(dtype="float64", na_value=np.nan)
+    meta.update(_table_meta(run.train, iters, run._tallies.get(_PER, {}), processor))
+    return replace(run, meta=meta)
 
 
 def _version_guess(env: str | None, config: str | None) -> str:
