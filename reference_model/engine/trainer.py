@@ -29,8 +29,8 @@ from torch import Tensor, nn
 from .. import (
     build_faster_rcnn,
     get_preset,
-    load_checkpoint,
-    load_torchvision_resnet,
+    load_backbone_weights,
+    load_detector_weights,
     total_loss,
     with_overrides,
 )
@@ -265,10 +265,11 @@ class _Run:
         return model, step, optimizer
 
     def _load_weights(self, module: nn.Module, path: Path, backbone: bool) -> None:
-        """Load by name and log the differences the way mmcv does."""
+        """Load by name (:class:`~reference_model.checkpoint.WeightsError` when the file does
+        not fit), log the tolerated differences the way mmcv does and show the notes."""
         self.info(f"load checkpoint from local path: {path}")
         report = (
-            load_torchvision_resnet(module, path) if backbone else load_checkpoint(module, path)
+            load_backbone_weights(module, path) if backbone else load_detector_weights(module, path)
         )
         messages = report.messages()
         if messages and self.text is not None:
@@ -277,6 +278,9 @@ class _Run:
                 + "\n".join(messages)
                 + "\n"
             )
+        for note in report.notes:
+            self.info(f"note: {note}")
+            self.console(f"note: {note}")
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
