@@ -267,7 +267,7 @@ def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[
                 for f in dict.fromkeys(fams)
             )
             out.append(f"{col} is not comparable across these frameworks ({detail})")
-    smoothing = {terms.SMOOTHING_BY_FAMILY.get(f, "") for f in fams}
+    smoothing = {terms.smoothing_of(r) for r in runs}
     if len(smoothing) > 1:
         out.append(
             "the runs were smoothed differently before printing: " + "; ".join(sorted(smoothing))
