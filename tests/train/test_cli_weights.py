@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from losslens.cli import app
 from reference_model.data import SyntheticSpec
 from reference_model.data.synthetic import generate
-from tests.reference_model.test_weights import torchvision_resnet50_state
+from tests.reference_model._resnet50 import torchvision_resnet50_state
 
 runner = CliRunner()
 CPU = ["--device", "cpu", "--threads", "1"]
