@@ -71,6 +71,18 @@ def _unique_names(runs: Sequence[Run]) -> list[str]:
     return names
 
 
+def _checked_names(names: Sequence[str], runs: Sequence[Run]) -> list[str]:
+    if len(names) != len(runs):
+        raise FormatOptionError(
+            f"got {len(names)} names for {len(runs)} runs "
+            f"({', '.join(r.name for r in runs)}); give one name per run, in the same order"
+        )
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        raise FormatOptionError(f"run names must differ; repeated: {', '.join(repeated)}")
+    return list(names)
+
+
 def _series(
     run: Run, frame: pd.DataFrame, col: str, x: str, batch_size: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +115,13 @@ def compare(
     *,
     x: str = "step",
     batch_size: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> Comparison:
-    """Compare two or more runs (the first is the reference for ratios)."""
+    """Compare two or more runs (the first is the reference for ratios). ``names``: one
+    display name per run, in order (default: each file's name, made unique with ``#2``...)."""
     if len(runs) < 2:
         raise FormatOptionError("compare needs at least two runs")
-    names = _unique_names(runs)
+    names = _checked_names(names, runs) if names is not None else _unique_names(runs)
     frames = [r.canonical() for r in runs]
     wanted = list(term_names) if term_names else _shared_terms(frames)
     columns = [
@@ -267,7 +281,7 @@ def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[
                 for f in dict.fromkeys(fams)
             )
             out.append(f"{col} is not comparable across these frameworks ({detail})")
-    smoothing = {terms.SMOOTHING_BY_FAMILY.get(f, "") for f in fams}
+    smoothing = {terms.smoothing_of(r) for r in runs}
     if len(smoothing) > 1:
         out.append(
             "the runs were smoothed differently before printing: " + "; ".join(sorted(smoothing))

@@ -355,7 +355,7 @@ _SUPTITLE_WIDTH = 110
 
 
 def _suptitle(runs: Sequence[Run], opts: PlotOptions, n_bad: int) -> str:
-    priors = {terms.SMOOTHING_BY_FAMILY.get(terms.family(r), "") for r in runs}
+    priors = {terms.smoothing_of(r) for r in runs}
     prior = "; ".join(sorted(p for p in priors if p))
     curves = "faint: logged values, bold: smoothed" if opts.smooth > 0 else "lines: logged values"
     lines = [

@@ -83,7 +83,8 @@ class Term:
 SMOOTHING_BY_FAMILY = {
     "mmdet1": "mean over the log interval (mmcv LogBuffer)",
     "mmdet2": "mean over the log interval (mmcv LogBuffer)",
-    "mmdet3": "mean over a window of the last N iterations (mmengine LogProcessor, window 10 or 50)",
+    "mmdet3": "mean over the last window_size iterations (mmengine LogProcessor; 10 by default, "
+    "50 in mmdet configs)",
     "detectron2": "median of the last 20 iterations (text and metrics.json)",
     "maskrcnn_benchmark": "median of the last 20 iterations (global average in parentheses)",
     "torchvision": "median of the last 20 iterations (global average in parentheses)",
@@ -534,6 +535,26 @@ def family(run: Run) -> str:
         framework = str(run.meta.get("framework", "")).lower()
         fam = next((f for f in FAMILY_TITLES if f in framework), "mmdet2")
     return fam
+
+
+#: mmengine's ``LogProcessor(window_size=10)`` default, in force when the dumped config sets none.
+_MMENGINE_DEFAULT_WINDOW = 10
+
+
+def smoothing_of(run: Run) -> str:
+    """What the framework did to ``run``'s values before printing them: its family's rule
+    (:data:`SMOOTHING_BY_FAMILY`), with the actual window of an mmengine run whose log holds
+    its config (``log_processor.window_size``, else the LogProcessor default)."""
+    fam = family(run)
+    if fam == "mmdet3" and run.meta.get("config"):
+        processor = run.meta.get("log_processor") or {}
+        window = processor.get("window_size") if isinstance(processor, dict) else None
+        source = "set in the config" if window else "the default"
+        return (
+            f"mean over the last {window or _MMENGINE_DEFAULT_WINDOW} iterations "
+            f"(mmengine LogProcessor, window_size {source})"
+        )
+    return SMOOTHING_BY_FAMILY.get(fam, "")
 
 
 def is_two_stage(columns: Iterable[str]) -> bool:

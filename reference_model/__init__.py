@@ -13,7 +13,14 @@ Depends on torch only; never imports losslens.
 
 from . import config as presets
 from .build import build_faster_rcnn
-from .checkpoint import LoadReport, load_checkpoint, load_torchvision_resnet
+from .checkpoint import (
+    LoadReport,
+    WeightsError,
+    load_backbone_weights,
+    load_checkpoint,
+    load_detector_weights,
+    load_torchvision_resnet,
+)
 from .config import Config, ModelConfig, cpu_small, get_preset, r50_fpn, with_overrides
 from .faster_rcnn import LOSS_KEYS, FasterRCNN, total_loss
 
@@ -23,10 +30,13 @@ __all__ = [
     "FasterRCNN",
     "LoadReport",
     "ModelConfig",
+    "WeightsError",
     "build_faster_rcnn",
     "cpu_small",
     "get_preset",
+    "load_backbone_weights",
     "load_checkpoint",
+    "load_detector_weights",
     "load_torchvision_resnet",
     "presets",
     "r50_fpn",

@@ -76,8 +76,8 @@ class DeltaXYWHBBoxCoder:
             max_shape: ``(height, width)``; when given (and ``clip_border``), x is clamped to
                 ``[0, width]`` and y to ``[0, height]``.
         """
-        num_boxes = deltas.shape[0]
-        deltas = deltas.reshape(num_boxes, -1, 4)  # [N, K, 4]
+        num_boxes, num_classes = deltas.shape[0], deltas.shape[1] // 4  # explicit: N may be 0
+        deltas = deltas.reshape(num_boxes, num_classes, 4)  # [N, K, 4]
         means = deltas.new_tensor(self.target_means)
         stds = deltas.new_tensor(self.target_stds)
         deltas = deltas * stds + means
@@ -99,4 +99,4 @@ class DeltaXYWHBBoxCoder:
                 ],
                 dim=-1,
             )
-        return decoded.reshape(num_boxes, -1)
+        return decoded.reshape(num_boxes, num_classes * 4)

@@ -300,7 +300,8 @@ class StandardRoIHead(nn.Module):
         num_classes = self.num_classes
         scores = F.softmax(cls_score, dim=-1)[:, :num_classes]  # [P, K]
         boxes = self.bbox_coder.decode(proposals, bbox_pred, max_shape=image_size)
-        boxes = boxes.view(proposals.shape[0], -1, 4).expand(-1, num_classes, 4)  # [P, K, 4]
+        num_reg = bbox_pred.shape[1] // 4  # K, or 1 when class-agnostic; explicit: P may be 0
+        boxes = boxes.view(proposals.shape[0], num_reg, 4).expand(-1, num_classes, 4)  # [P, K, 4]
         labels = torch.arange(num_classes, device=scores.device).expand_as(scores)
         boxes, scores, labels = boxes.reshape(-1, 4), scores.reshape(-1), labels.reshape(-1)
         keep = scores > self.score_thr

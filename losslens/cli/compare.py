@@ -38,6 +38,14 @@ def compare(
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="Force a log format.")
     ] = None,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            help="Name of a run in the tables, once per run in the order of the logs "
+            "(default: the file names).",
+        ),
+    ] = None,
 ) -> None:
     """Compare runs term by term (final, min, area under the curve, ratio to the first run)."""
     term_names = split_names(terms)
@@ -47,7 +55,7 @@ def compare(
     runs = load_runs(logs, format)
     from losslens.compare import compare as compare_runs  # here: keeps `losslens parse` light
 
-    result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size)
+    result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size, names=name)
     _render(result)
 
 

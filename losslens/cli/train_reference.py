@@ -2,7 +2,8 @@
 
 Thin: resolve the dataset and options, call :func:`reference_model.engine.train`, then show
 the evaluation table, the findings of ``losslens diagnose`` on the run's own log and where the
-plot of its loss terms was written. torch and ``reference_model`` are imported inside the
+plot of its loss terms was written. ``--eval-only`` evaluates the ``--load-from`` weights on
+the val split instead (mmdet's ``tools/test.py``), with the same logs and table. torch and ``reference_model`` are imported inside the
 command only, so ``losslens --help`` never loads them.
 """
 
@@ -142,6 +143,7 @@ def run_training(
     lr: float | None = None,
     warmup_iters: int | None = None,
     log_interval: int | None = None,
+    eval_only: bool = False,
 ) -> tuple[TrainResult, RunSettings]:
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
@@ -163,6 +165,11 @@ def run_training(
     out = work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
     if epochs is not None and epochs < 1:
         raise TrainReferenceError(f"--epochs must be at least 1, got {epochs}")
+    if eval_only and (load_from is None or resume is not None):
+        raise TrainReferenceError(
+            "--eval-only evaluates the weights given by --load-from: pass --load-from CKPT "
+            "(and no --resume)"
+        )
     try:
         recipe = recipe_for(dataset).customised(
             epochs=epochs,
@@ -190,9 +197,16 @@ def run_training(
         resume=resume,
         load_from=load_from,
         backbone_weights=backbone_weights,
+        eval_only=eval_only,
     )
     settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
-    if not quiet:
+    if not quiet and eval_only:
+        scale = f" at img_scale {recipe.img_scale}" if recipe.img_scale else ""
+        console.print(
+            f"evaluating [bold]{chosen_preset}[/bold] with weights {load_from} on the val split "
+            f"of [bold]{name}[/bold] ({root}){scale}, device {resolved_device}; logs in {out}"
+        )
+    elif not quiet:
         console.print(
             f"training [bold]{chosen_preset}[/bold] on [bold]{name}[/bold] ({root}), "
             f"{recipe.schedule.epochs} epochs, device {resolved_device}"
@@ -315,10 +329,20 @@ def train_reference(
         Path | None, typer.Option("--data-root", help="Dataset directory.")
     ] = None,
     load_from: Annotated[
-        Path | None, typer.Option("--load-from", help="Detector checkpoint to start from.")
+        Path | None,
+        typer.Option(
+            "--load-from",
+            help="Detector weights to start from: an mmdet 2.x/3.x or losslens checkpoint, or a "
+            "state dict (another number of classes: the class head is skipped).",
+        ),
     ] = None,
     backbone_weights: Annotated[
-        Path | None, typer.Option("--backbone-weights", help="torchvision ResNet weights (.pth).")
+        Path | None,
+        typer.Option(
+            "--backbone-weights",
+            help="ImageNet ResNet weights (.pth): torchvision's names, or mmdet/mmpretrain's "
+            "under 'backbone.'.",
+        ),
     ] = None,
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Training checkpoint to resume.")
@@ -352,6 +376,12 @@ def train_reference(
         int | None,
         typer.Option("--log-interval", help="Log every N iterations (default: the recipe's)."),
     ] = None,
+    eval_only: Annotated[
+        bool,
+        typer.Option(
+            "--eval-only", help="Evaluate the --load-from weights on the val split; no training."
+        ),
+    ] = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
     result, _ = run_training(
@@ -373,9 +403,11 @@ def train_reference(
         lr=lr,
         warmup_iters=warmup_iters,
         log_interval=log_interval,
+        eval_only=eval_only,
     )
     if not is_main_process():
         return
     report(result)
-    show_findings(result.log_path)
-    show_plot(result)
+    if not eval_only:
+        show_findings(result.log_path)
+        show_plot(result)

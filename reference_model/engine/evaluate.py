@@ -21,12 +21,15 @@ VOC_IOU_THR = 0.5
 @dataclass
 class EvalResult:
     """``metrics`` in the order mmdet's ``CustomDataset.evaluate`` returns them (``AP50``
-    rounded to 3 decimals, ``mAP`` unrounded), then ``bbox_mAP`` (COCO AP@[.5:.95])."""
+    rounded to 3 decimals, ``mAP`` unrounded), then ``bbox_mAP`` (COCO AP@[.5:.95]);
+    ``detections`` are what was evaluated: per image, per class ``[D, 5]`` (xyxy original
+    pixels, score), as mmdet's ``tools/test.py --out`` dumps them."""
 
     metrics: dict[str, float]
     table: str
     per_class: list[dict[str, float | int | str]] = field(default_factory=list)
     num_batches: int = 0
+    detections: list[list[np.ndarray]] = field(default_factory=list)
 
 
 def annotations_of(samples: list[Sample]) -> list[dict[str, np.ndarray]]:
@@ -88,4 +91,5 @@ def evaluate_detections(
         }
         for name, r in zip(class_names, per_class, strict=True)
     ]
-    return EvalResult(metrics, map_summary_table(mean_ap, per_class, class_names), rows)
+    table = map_summary_table(mean_ap, per_class, class_names)
+    return EvalResult(metrics, table, rows, detections=results)

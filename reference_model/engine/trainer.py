@@ -7,6 +7,9 @@ log buffer. Every ``log_interval`` iterations within an epoch the buffer's inter
 to the three writers (rank 0 only); the last, incomplete interval of an epoch is not logged
 (mmcv's ``ignore_last=True``). After an epoch: checkpoint, then evaluation, when due.
 
+With ``eval_only`` the loop is skipped: the loaded weights are evaluated once, as epoch 0
+(mmdet's ``tools/test.py`` with a checkpoint), into the same writers.
+
 Writers (see :mod:`.writers`): ``<timestamp>.log``, ``<timestamp>.log.json``,
 ``diagnostics.jsonl``. Progress goes to a :class:`Reporter` the caller passes in.
 """
@@ -29,8 +32,8 @@ from torch import Tensor, nn
 from .. import (
     build_faster_rcnn,
     get_preset,
-    load_checkpoint,
-    load_torchvision_resnet,
+    load_backbone_weights,
+    load_detector_weights,
     total_loss,
     with_overrides,
 )
@@ -90,6 +93,8 @@ class TrainOptions:
     load_from: Path | None = None
     backbone_weights: Path | None = None
     max_iters_per_epoch: int | None = None  # cut epochs short (smoke tests)
+    #: Evaluate the loaded weights on the val split (as epoch 0) instead of training.
+    eval_only: bool = False
     classes: tuple[str, ...] = CLASSES
 
 
@@ -265,10 +270,11 @@ class _Run:
         return model, step, optimizer
 
     def _load_weights(self, module: nn.Module, path: Path, backbone: bool) -> None:
-        """Load by name and log the differences the way mmcv does."""
+        """Load by name (:class:`~reference_model.checkpoint.WeightsError` when the file does
+        not fit), log the tolerated differences the way mmcv does and show the notes."""
         self.info(f"load checkpoint from local path: {path}")
         report = (
-            load_torchvision_resnet(module, path) if backbone else load_checkpoint(module, path)
+            load_backbone_weights(module, path) if backbone else load_detector_weights(module, path)
         )
         messages = report.messages()
         if messages and self.text is not None:
@@ -277,29 +283,47 @@ class _Run:
                 + "\n".join(messages)
                 + "\n"
             )
+        for note in report.notes:
+            self.info(f"note: {note}")
+            self.console(f"note: {note}")
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
         started = time.perf_counter()
         self.log_preamble()
         model, step_module, optimizer = self.build()
+        val_samples = read_split(self.o.dataset_root, "val", self.o.classes)
+        val_loader = Loader(val_samples, self.cfg.img_scale, 1, train=False)
+        if self.o.eval_only:
+            self._evaluate(model, val_loader, optimizer, val_samples)
+        else:
+            self._train(model, step_module, optimizer, val_loader, val_samples)
+        self.result.seconds = time.perf_counter() - started
+        self.result.model = model
+        return self.result
+
+    def _train(
+        self,
+        model: nn.Module,
+        step_module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        val_loader: Loader,
+        val_samples: list[Sample],
+    ) -> None:
         data_gen = torch.Generator().manual_seed(self.o.seed + self.dist.rank)
         sampler_gen = torch.Generator().manual_seed(self.o.seed + 1000 + self.dist.rank)
         scaler = torch.amp.GradScaler("cuda") if self.amp else None
         train_samples = read_split(self.o.dataset_root, "train", self.o.classes)
-        val_samples = read_split(self.o.dataset_root, "val", self.o.classes)
-        scale = self.cfg.img_scale
         r = self.o.recipe
         train_loader = Loader(
             train_samples,
-            scale,
+            self.cfg.img_scale,
             r.batch_size,
             train=True,
             generator=data_gen,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
         )
-        val_loader = Loader(val_samples, scale, 1, train=False)
         iters_per_epoch = len(train_loader)
         if self.o.max_iters_per_epoch is not None:
             iters_per_epoch = min(iters_per_epoch, self.o.max_iters_per_epoch)
@@ -338,9 +362,6 @@ class _Run:
                 self._save(model, optimizer, scaler, data_gen, sampler_gen)
             if self._due(r.eval_interval):
                 self._evaluate(model, val_loader, optimizer, val_samples)
-        self.result.seconds = time.perf_counter() - started
-        self.result.model = model
-        return self.result
 
     def _due(self, interval: int) -> bool:
         return self.epoch % interval == 0 or self.epoch == self.schedule.epochs

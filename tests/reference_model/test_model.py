@@ -133,6 +133,22 @@ def test_predict_returns_boxes_in_image_coordinates() -> None:
         assert torch.all(result["scores"][:-1] >= result["scores"][1:])
 
 
+def test_detect_without_proposals_returns_no_detections() -> None:
+    """An image whose RPN keeps no proposal (e.g. NaN scores from a broken checkpoint) yields
+    empty results instead of failing on a reshape of zero boxes."""
+    torch.manual_seed(3)
+    model = _small_model()
+    model.eval()
+    images, _, sizes = _batch()
+    features = model.extract_features(images)
+    proposals = [torch.zeros(0, 4), torch.tensor([[10.0, 10.0, 60.0, 80.0]])]
+    first, second = model.roi_head.detect(features, proposals, sizes)
+    assert first["boxes"].shape == (0, 4) and first["scores"].shape == first["labels"].shape == (0,)
+    assert second["boxes"].shape[1] == 4
+    empty = model.roi_head.bbox_coder.decode(torch.zeros(0, 4), torch.zeros(0, 12))
+    assert empty.shape == (0, 12)
+
+
 def test_bad_inputs_fail_with_a_sentence() -> None:
     model = _small_model()
     images, targets, sizes = _batch()

@@ -156,6 +156,13 @@ def test_compare_two_runs(nan_log: Path) -> None:
     assert "term 'loss_mask'" in _one_error_line(
         _invoke("compare", str(EXAMPLE), str(nan_log), "--terms", "loss_mask")
     )
+    named = _invoke("compare", str(EXAMPLE), str(nan_log), "--name", "mmdet", "--name", "ours")
+    assert named.exit_code == 0, named.output
+    rows = [line.split("│")[1:3] for line in named.output.splitlines() if "loss_cls " in line]
+    assert [run.strip() for _, run in rows] == ["mmdet", "ours"]
+    assert "give one name per run" in _one_error_line(
+        _invoke("compare", str(EXAMPLE), str(nan_log), "--name", "mmdet")
+    )
 
 
 def test_explain_table_and_term() -> None:

@@ -96,3 +96,23 @@ def test_needs_two_runs_and_a_shared_term() -> None:
         None,
         None,
     )
+
+
+def test_names_replace_the_file_names_everywhere() -> None:
+    loss = decaying(50)
+    a = make_run({"loss": loss}, name="2026_a", evals=pd.DataFrame({"step": [500], "mAP": [0.5]}))
+    b = make_run(
+        {"loss": loss * 2}, name="2026_a", evals=pd.DataFrame({"step": [500], "mAP": [0.4]})
+    )
+    default = compare([a, b])
+    assert default.runs == ["2026_a", "2026_a#2"]
+    named = compare([a, b], names=["mmdet", "ours"])
+    assert named.runs == ["mmdet", "ours"]
+    assert named.terms["run"].tolist() == ["mmdet", "ours"]
+    assert list(named.metrics.columns) == ["mmdet", "ours"]
+    (div,) = named.divergences
+    assert (div.run_a, div.run_b) == ("mmdet", "ours")
+    with pytest.raises(FormatOptionError, match=r"got 1 names for 2 runs \(2026_a, 2026_a\)"):
+        compare([a, b], names=["mmdet"])
+    with pytest.raises(FormatOptionError, match="run names must differ; repeated: x"):
+        compare([a, b], names=["x", "x"])

@@ -165,3 +165,27 @@ def test_title_of_an_mmdet3_and_mmdet2_pair_is_wrapped_and_says_when_nothing_is_
     assert title.startswith("lines: logged values;") and "bold" not in title
     assert "mmengine LogProcessor" in title and "mmcv LogBuffer" in title
     assert max(len(line) for line in title.splitlines()) <= 110
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (
+            {"config": "log_processor = dict(window_size=5)", "log_processor": {"window_size": 5}},
+            "mean over the last 5 iterations (mmengine LogProcessor, window_size set in the config)",
+        ),
+        (
+            {"config": "model = dict(type='FasterRCNN')"},
+            "mean over the last 10 iterations (mmengine LogProcessor, window_size the default)",
+        ),
+        (
+            {},
+            "mean over the last window_size iterations (mmengine LogProcessor; 10 by default, "
+            "50 in mmdet configs)",
+        ),
+    ],
+)
+def test_title_states_the_mmengine_window_when_the_log_holds_the_config(meta, expected) -> None:
+    run = make_run({"loss": decaying(20)}, format="mmengine_text", name="mmdet", meta=meta)
+    title = plot_runs([run], ["loss"], options=PlotOptions(smooth=0))._suptitle.get_text()
+    assert " ".join(title.split()).endswith(f"(already {expected})")
