@@ -104,12 +104,13 @@ def _timed(func: Callable[[], object]) -> tuple[float, object]:
 
 _PEAK_SCRIPT = """
 import sys, losslens
+load = losslens.load  # the package imports pandas & co. on first use: not part of the load
 def rss(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1]) * 1024
 base = rss("VmRSS:")
-run = losslens.load(sys.argv[1], cache=False)
+run = load(sys.argv[1], cache=False)
 print(rss("VmHWM:") - base, len(run.train))
 """
 
