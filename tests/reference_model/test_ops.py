@@ -110,9 +110,40 @@ def test_batched_nms_split_path_matches_offset_path(monkeypatch: pytest.MonkeyPa
     boxes = _random_boxes(300, generator)
     scores = torch.rand(300, generator=generator)
     idxs = torch.randint(0, 3, (300,), generator=generator)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_GROUP_MIN_BOXES", 10**9)  # one shifted NMS
     offset_result = batched_nms(boxes, scores, idxs, 0.6)
     monkeypatch.setattr(dispatch, "BATCHED_NMS_SPLIT_THRESHOLD", 10)
     assert torch.equal(batched_nms(boxes, scores, idxs, 0.6), offset_result)
+
+
+@pytest.mark.parametrize("thr", [0.0, 0.3, 0.7])
+def test_batched_nms_per_group_on_shifted_boxes_equals_one_shifted_nms(
+    monkeypatch: pytest.MonkeyPatch, thr: float
+) -> None:
+    from reference_model.ops import dispatch
+
+    generator = torch.Generator().manual_seed(4)
+    boxes = _random_boxes(600, generator)
+    boxes[300:400] = boxes[:100]  # the same boxes in other groups must not suppress each other
+    scores = torch.randint(0, 50, (600,), generator=generator).float()  # many ties
+    idxs = torch.randint(0, 5, (600,), generator=generator)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_GROUP_MIN_BOXES", 10**9)
+    one_nms = batched_nms(boxes, scores, idxs, thr)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_GROUP_MIN_BOXES", 1)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_MIN_BOXES_PER_GROUP", 0)
+    assert torch.equal(batched_nms(boxes, scores, idxs, thr), one_nms)
+    # A negative coordinate could let shifted groups touch: one NMS over all boxes then.
+    shifted_left = boxes - 20.0
+    monkeypatch.setattr(dispatch, "nms", _fail_if_called_per_group(dispatch.nms, 600))
+    assert batched_nms(shifted_left, scores, idxs, thr).numel() > 0
+
+
+def _fail_if_called_per_group(nms_fn, num_boxes: int):
+    def checked(boxes: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        assert boxes.shape[0] == num_boxes, "batched_nms split groups of boxes with x < 0"
+        return nms_fn(boxes, *args, **kwargs)
+
+    return checked
 
 
 # ----------------------------------------------------------------------------- RoIAlign
