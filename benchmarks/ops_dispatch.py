@@ -1,8 +1,10 @@
 """Time the implementations behind reference_model.ops.dispatch (source of its thresholds).
 
 Usage: ``python benchmarks/ops_dispatch.py [--threads 2]``. Prints milliseconds per call
-(best of 3) for each NMS implementation over box counts and each RoIAlign implementation on
-512 FPN-sized RoIs, forward and forward+backward. CPU by default; ``--device cuda`` on a GPU.
+(best of 3) for each NMS implementation over box counts, ``batched_nms`` with one NMS over
+the shifted boxes against one per group (the source of the ``BATCHED_NMS_*`` thresholds),
+and each RoIAlign implementation on 512 FPN-sized RoIs, forward and forward+backward. CPU by
+default; ``--device cuda`` on a GPU.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reference_model.ops import batched_nms, dispatch
 from reference_model.ops.dispatch import NMS_IMPLEMENTATIONS, ROI_ALIGN_IMPLEMENTATIONS
 
 
@@ -52,6 +55,38 @@ def bench_nms(device: str) -> None:
         print(f"nms {count:>5} boxes: " + " | ".join(cells))
 
 
+def bench_batched_nms(device: str) -> None:
+    generator = torch.Generator().manual_seed(0)
+    defaults = dispatch.BATCHED_NMS_GROUP_MIN_BOXES, dispatch.BATCHED_NMS_MIN_BOXES_PER_GROUP
+    for groups, count in (
+        (5, 256),
+        (5, 500),
+        (5, 1000),
+        (5, 8000),
+        (3, 300),
+        (20, 2000),
+        (80, 1000),
+        (80, 4000),
+        (80, 8000),
+    ):
+        xy = torch.rand(count, 2, generator=generator) * 500
+        boxes = torch.cat([xy, xy + torch.rand(count, 2, generator=generator) * 100 + 1], 1)
+        scores = torch.rand(count, generator=generator)
+        idxs = torch.randint(0, groups, (count,), generator=generator)
+        args = [t.to(device) for t in (boxes, scores, idxs)]
+        cells = []
+        for name, min_boxes in (("one nms", 10**9), ("per group", 0)):
+            dispatch.BATCHED_NMS_GROUP_MIN_BOXES = min_boxes
+            dispatch.BATCHED_NMS_MIN_BOXES_PER_GROUP = min_boxes
+            ms = best_ms(lambda a=args: batched_nms(*a, 0.7), device)
+            cells.append(f"{name} {ms:8.2f} ms")
+        dispatch.BATCHED_NMS_GROUP_MIN_BOXES, dispatch.BATCHED_NMS_MIN_BOXES_PER_GROUP = defaults
+        print(
+            f"batched_nms {count:>5} boxes, {groups:>2} groups ({count // groups:>4} per group): "
+            + " | ".join(cells)
+        )
+
+
 def bench_roi_align(device: str) -> None:
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(2, 256, 100, 168, generator=generator).to(device)
@@ -77,6 +112,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}")
     bench_nms(args.device)
+    bench_batched_nms(args.device)
     bench_roi_align(args.device)
 
 

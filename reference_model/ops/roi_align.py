@@ -15,7 +15,7 @@ For RoI ``(b, x1, y1, x2, y2)`` in image pixels and ``offset = 0.5 if aligned el
 
 The bilinear weights factor into a y part and an x part, so the per-axis quantities are
 computed once per (RoI, bin, sample) in :func:`_axis_samples` and combined by broadcasting.
-Three implementations share that helper:
+Four implementations share that helper:
 
 - :func:`roi_align_dense` gathers every sample's four corners at once: the most literal
   transcription, O(R·oh·ow·G²·4·C) memory; the reference the others are tested against.
@@ -23,14 +23,20 @@ Three implementations share that helper:
 - :func:`roi_align_separable` gathers each RoI's pixel window once (Hp x Wp pixels) and
   contracts it with a [oh, Hp] and a [ow, Wp] interpolation matrix: far fewer gathered
   values when RoIs are small on their map, as FPN level mapping makes them.
+- :func:`roi_align_sparse` writes RoIAlign as one sparse matrix ``S [R·oh·ow, B·H·W]`` (the
+  weight of each map pixel in each output bin) times the map as ``[B·H·W, C]``. The matrix
+  holds only the nonzero taps of each bin, ragged (no padding to the largest RoI); the
+  backward is the one product ``S^T @ grad``. Building S costs a few vectorised passes over
+  the E taps; there is no Python loop over RoIs, samples or corners.
 
-:mod:`reference_model.ops.dispatch` chooses between them.
+:mod:`reference_model.ops.dispatch` chooses between them (``sparse`` on CPU).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+import warnings
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -301,4 +307,155 @@ def window_elements(rois: Tensor, spatial_scale: float, num_channels: int) -> in
         * (math.ceil(float(extent[1])) + 3)
         * (math.ceil(float(extent[0])) + 3)
         * num_channels
+    )
+
+
+class _AxisTaps(NamedTuple):
+    """The nonzero taps of each bin along one axis, ``pixel`` and ``weight`` each
+    ``Tensor[R, out, K]`` (K: the most taps of any bin), and ``num_taps: Tensor[R, out]``;
+    slots past ``num_taps`` hold weight 0."""
+
+    pixel: Tensor
+    weight: Tensor
+    num_taps: Tensor
+
+
+def _axis_taps(samples: _AxisSamples, size: int) -> _AxisTaps:
+    """Merge a bin's samples into distinct pixels with summed weight, in increasing order.
+
+    A bin's used pixels lie in a run ``[first, last]``: the samples' weights are added into
+    that run, then the nonzero entries are moved to the front (a stable sort keeps them in
+    pixel order). Zero-weight samples (out of range, unused grid slots) take no tap.
+    """
+    used_low = samples.weight_low > 0
+    used_high = samples.weight_high > 0
+    nowhere = torch.full_like(samples.low, size)
+    first = torch.minimum(
+        torch.where(used_low, samples.low, nowhere), torch.where(used_high, samples.high, nowhere)
+    ).amin(dim=2)  # [R, out]; size where the bin has no sample on the map
+    last = torch.maximum(
+        torch.where(used_low, samples.low, -1), torch.where(used_high, samples.high, -1)
+    ).amax(dim=2)
+    span = max(int((last - first + 1).max()), 1) if first.numel() else 1
+    first = first.clamp(max=size - 1)
+    run = samples.weight_low.new_zeros((*first.shape, span))
+    for index, weight in ((samples.low, samples.weight_low), (samples.high, samples.weight_high)):
+        run.scatter_add_(2, (index - first[..., None]).clamp(0, span - 1), weight)
+    nonzero = run > 0
+    count = nonzero.sum(dim=2)
+    taps = max(int(count.max()), 1) if count.numel() else 1
+    slot = (~nonzero).to(torch.uint8).sort(dim=2, stable=True).indices[..., :taps]
+    return _AxisTaps(first[..., None] + slot, run.gather(2, slot), count)
+
+
+def _sparse_csr(crow: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A CSR tensor without torch's "beta" warning (the indices are built valid here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, value, shape, check_invariants=False)
+
+
+def _bin_taps(y: _AxisTaps, x: _AxisTaps) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Every bin's 2-D taps, the y taps times the x taps of the bin, in CSR order.
+
+    Bin ``(r, i, j)`` (row ``(r·oh + i)·ow + j``) has ``y.num_taps[r, i] · x.num_taps[r, j]``
+    taps, y-major. Returns the CSR row offsets ``Tensor[R·oh·ow + 1]`` and, for each of the E
+    taps, its RoI and the flat positions of its y tap in ``y.pixel`` and of its x tap in
+    ``x.pixel`` (each ``Tensor[E]``).
+    """
+    num_rois, out_h, y_slots = y.pixel.shape
+    out_w, x_slots = x.pixel.shape[1:]
+    bins_per_roi = out_h * out_w
+    bins = torch.arange(num_rois * bins_per_roi, device=y.pixel.device)
+    y_row = torch.div(bins, out_w, rounding_mode="floor")  # r·oh + i
+    x_row = torch.div(bins, bins_per_roi, rounding_mode="floor") * out_w + bins % out_w  # r·ow + j
+    x_per_bin = x.num_taps.reshape(-1)[x_row]
+    taps_per_bin = y.num_taps.reshape(-1)[y_row] * x_per_bin
+    crow = taps_per_bin.new_zeros(bins.numel() + 1)
+    torch.cumsum(taps_per_bin, 0, out=crow[1:])
+    num_taps = int(crow[-1])
+    tap_bin = torch.repeat_interleave(bins, taps_per_bin, output_size=num_taps)  # [E]
+    rank = torch.arange(num_taps, device=bins.device) - crow[:-1][tap_bin]  # within the bin
+    tap_x_per_bin = x_per_bin[tap_bin]
+    y_tap = torch.div(rank, tap_x_per_bin, rounding_mode="floor")
+    x_tap = rank - y_tap * tap_x_per_bin
+    roi = torch.div(tap_bin, bins_per_roi, rounding_mode="floor")
+    return crow, roi, y_row[tap_bin] * y_slots + y_tap, x_row[tap_bin] * x_slots + x_tap
+
+
+def roi_align_matrix(
+    input: Tensor,
+    rois: Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> Tensor:
+    """RoIAlign as a sparse CSR matrix ``Tensor[R·oh·ow, B·H·W]`` (``input`` gives only the
+    shape, dtype and device).
+
+    Row ``(r·oh + i)·ow + j`` holds the weight of every map pixel ``(b·H + y)·W + x`` in bin
+    ``(i, j)`` of RoI r: the product of its y and x tap weights divided by the bin's sample
+    count. Rows are in output order, each row's columns increase, and only nonzero weights
+    are stored.
+    """
+    batch, _, height, width = input.shape
+    geo = _roi_geometry(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    y = _axis_taps(geo.y, height)
+    x = _axis_taps(geo.x, width)
+    crow, roi, y_index, x_index = _bin_taps(y, x)
+    image_row = geo.batch_index[roi] * height + y.pixel.reshape(-1)[y_index]
+    column = image_row * width + x.pixel.reshape(-1)[x_index]
+    weight = y.weight.reshape(-1)[y_index] * x.weight.reshape(-1)[x_index]
+    shape = (crow.numel() - 1, batch * height * width)
+    return _sparse_csr(crow, column, weight / geo.samples_per_bin[roi], shape)
+
+
+class _SparseRows(torch.autograd.Function):
+    """``matrix @ input`` as ``[rows, C]`` for a fixed sparse ``matrix [rows, B·H·W]`` and
+    ``input: Tensor[B, C, H, W]``; the gradient reaches ``input`` only (RoIs get none, as in
+    mmcv and torchvision)."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, matrix: Tensor) -> Tensor:
+        ctx.matrix = matrix
+        ctx.input_shape = input.shape
+        return torch.sparse.mm(matrix, _flat_features(input))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        batch, channels, height, width = ctx.input_shape
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            transposed = ctx.matrix.t().to_sparse_csr()
+        grad_flat = torch.sparse.mm(transposed, grad.contiguous())  # [B·H·W, C]
+        grad_input = grad_flat.view(batch, height, width, channels).permute(0, 3, 1, 2)
+        return grad_input.contiguous(), None
+
+
+def roi_align_sparse(
+    input: Tensor,
+    rois: Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> Tensor:
+    """RoIAlign as one sparse-dense product (see :func:`roi_align_matrix`).
+
+    Same arguments and result as :func:`roi_align_dense` (up to float summation order).
+    Memory is O(E + R·oh·ow·C) for E nonzero taps (about the RoIs' summed areas on their
+    map), never padded to the largest RoI.
+    """
+    size = _as_pair(output_size)
+    _check_inputs(input, rois, size)
+    num_channels = input.shape[1]
+    if rois.shape[0] == 0:
+        return input.new_zeros((0, num_channels, *size))
+    matrix = roi_align_matrix(input.detach(), rois, size, spatial_scale, sampling_ratio, aligned)
+    pooled = _SparseRows.apply(input, matrix)  # [R·oh·ow, C]
+    return (
+        pooled.view(rois.shape[0], size[0], size[1], num_channels).permute(0, 3, 1, 2).contiguous()
     )

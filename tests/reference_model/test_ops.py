@@ -110,9 +110,40 @@ def test_batched_nms_split_path_matches_offset_path(monkeypatch: pytest.MonkeyPa
     boxes = _random_boxes(300, generator)
     scores = torch.rand(300, generator=generator)
     idxs = torch.randint(0, 3, (300,), generator=generator)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_GROUP_MIN_BOXES", 10**9)  # one shifted NMS
     offset_result = batched_nms(boxes, scores, idxs, 0.6)
     monkeypatch.setattr(dispatch, "BATCHED_NMS_SPLIT_THRESHOLD", 10)
     assert torch.equal(batched_nms(boxes, scores, idxs, 0.6), offset_result)
+
+
+@pytest.mark.parametrize("thr", [0.0, 0.3, 0.7])
+def test_batched_nms_per_group_on_shifted_boxes_equals_one_shifted_nms(
+    monkeypatch: pytest.MonkeyPatch, thr: float
+) -> None:
+    from reference_model.ops import dispatch
+
+    generator = torch.Generator().manual_seed(4)
+    boxes = _random_boxes(600, generator)
+    boxes[300:400] = boxes[:100]  # the same boxes in other groups must not suppress each other
+    scores = torch.randint(0, 50, (600,), generator=generator).float()  # many ties
+    idxs = torch.randint(0, 5, (600,), generator=generator)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_GROUP_MIN_BOXES", 10**9)
+    one_nms = batched_nms(boxes, scores, idxs, thr)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_GROUP_MIN_BOXES", 1)
+    monkeypatch.setattr(dispatch, "BATCHED_NMS_MIN_BOXES_PER_GROUP", 0)
+    assert torch.equal(batched_nms(boxes, scores, idxs, thr), one_nms)
+    # A negative coordinate could let shifted groups touch: one NMS over all boxes then.
+    shifted_left = boxes - 20.0
+    monkeypatch.setattr(dispatch, "nms", _fail_if_called_per_group(dispatch.nms, 600))
+    assert batched_nms(shifted_left, scores, idxs, thr).numel() > 0
+
+
+def _fail_if_called_per_group(nms_fn, num_boxes: int):
+    def checked(boxes: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        assert boxes.shape[0] == num_boxes, "batched_nms split groups of boxes with x < 0"
+        return nms_fn(boxes, *args, **kwargs)
+
+    return checked
 
 
 # ----------------------------------------------------------------------------- RoIAlign
@@ -246,6 +277,109 @@ def test_roi_align_implementations_agree_with_gradients() -> None:
         torch.testing.assert_close(outputs[name], outputs["dense"], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(grads[name], grads["dense"], rtol=1e-4, atol=1e-4)
     assert roi_align(features, rois[:0], 7, 0.25, 0, True).shape == (0, 4, 7, 7)
+
+
+def _rois_of_every_kind(generator: torch.Generator, num: int) -> torch.Tensor:
+    """RoIs on a 2-image 20 x 24 map at scale 0.25: inside, off the map, zero-size, long."""
+    xy = torch.rand(num, 2, generator=generator, dtype=torch.float64) * 110 - 15
+    wh = torch.rand(num, 2, generator=generator, dtype=torch.float64) * 60
+    rois = torch.cat([torch.randint(0, 2, (num, 1), generator=generator).double(), xy, xy + wh], 1)
+    rois[0, 1:] = torch.tensor([8.0, 8.0, 8.0, 8.0])  # zero-size
+    rois[1, 1:] = torch.tensor([2.0, 30.0, 90.0, 33.0])  # 22 x 0.75 map pixels
+    rois[2, 1:] = torch.tensor([40.0, -30.0, 42.0, 70.0])  # tall, hangs off the top
+    rois[3, 1:] = torch.tensor([120.0, 90.0, 160.0, 130.0])  # entirely off the map
+    return rois
+
+
+def _dense_matrix(rois: torch.Tensor, size: tuple[int, int], **kwargs: float) -> torch.Tensor:
+    """``Tensor[R·oh·ow, B·H·W]`` from roi_align_dense on one-hot channels (channel k is
+    pixel k of the flattened ``[B, H, W]`` map), so entry (bin, k) is pixel k's weight."""
+    from reference_model.ops.roi_align import roi_align_dense
+
+    batch, height, width = 2, 20, 24
+    pixels = batch * height * width
+    one_hot = torch.eye(pixels, dtype=torch.float64).view(pixels, batch, height, width)
+    pooled = roi_align_dense(one_hot.permute(1, 0, 2, 3), rois, size, **kwargs)  # [R, BHW, oh, ow]
+    return pooled.permute(0, 2, 3, 1).reshape(-1, pixels)
+
+
+@pytest.mark.parametrize(
+    ("sampling_ratio", "aligned"), [(0, True), (0, False), (2, True), (1, False), (5, True)]
+)
+def test_roi_align_matrix_equals_dense_weights_and_stores_no_zeros(
+    sampling_ratio: int, aligned: bool
+) -> None:
+    from reference_model.ops.roi_align import roi_align_matrix
+
+    generator = torch.Generator().manual_seed(7 + sampling_ratio)
+    rois = _rois_of_every_kind(generator, 30)
+    kwargs = {"spatial_scale": 0.25, "sampling_ratio": sampling_ratio, "aligned": aligned}
+    expected = _dense_matrix(rois, (7, 5), **kwargs)
+    matrix = roi_align_matrix(
+        torch.zeros(2, 1, 20, 24, dtype=torch.float64), rois, (7, 5), **kwargs
+    )
+    torch.testing.assert_close(matrix.to_dense(), expected, rtol=0, atol=1e-13)
+    assert bool((matrix.values() > 0).all())  # only the taps that carry weight
+    assert matrix.values().numel() == int((expected != 0).sum())
+    columns = matrix.col_indices()
+    row_of = torch.repeat_interleave(
+        torch.arange(matrix.shape[0]), matrix.crow_indices().diff(), output_size=columns.numel()
+    )
+    same_row = row_of[1:] == row_of[:-1]
+    assert bool((columns[1:][same_row] > columns[:-1][same_row]).all())  # CSR order
+
+
+def test_roi_align_matrix_hand_computed() -> None:
+    from reference_model.ops.roi_align import roi_align_matrix
+
+    feature = torch.zeros(1, 1, 3, 3)
+    # Not aligned, one bin, one sample at (0.5, 0.5): the four pixels around it, 1/4 each.
+    rois = torch.tensor([[0.0, 0.0, 0.0, 1.0, 1.0], [0.0, 0.5, 0.5, 1.5, 1.5]])
+    matrix = roi_align_matrix(feature, rois, (1, 1), 1.0, 0, False)
+    assert matrix.to_dense().tolist() == [
+        [0.25, 0.25, 0.0, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],  # sample exactly on pixel (1, 1)
+    ]
+    assert matrix.crow_indices().tolist() == [0, 4, 5]
+
+
+@pytest.mark.parametrize(("sampling_ratio", "aligned"), [(0, True), (2, False), (3, True)])
+def test_roi_align_sparse_forward_and_gradient_equal_dense(
+    sampling_ratio: int, aligned: bool
+) -> None:
+    from reference_model.ops.roi_align import roi_align_dense, roi_align_sparse
+
+    generator = torch.Generator().manual_seed(8)
+    features = torch.randn(2, 3, 20, 24, generator=generator, dtype=torch.float64)
+    rois = _rois_of_every_kind(generator, 40)
+    weights = torch.randn(40, 3, 7, 7, generator=generator, dtype=torch.float64)
+    results = {}
+    for fn in (roi_align_dense, roi_align_sparse):
+        x = features.clone().requires_grad_(True)
+        out = fn(x, rois, 7, 0.25, sampling_ratio, aligned)
+        (out * weights).sum().backward()
+        results[fn.__name__] = (out.detach(), x.grad)
+    out_dense, grad_dense = results["roi_align_dense"]
+    out_sparse, grad_sparse = results["roi_align_sparse"]
+    torch.testing.assert_close(out_sparse, out_dense, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad_sparse, grad_dense, rtol=0, atol=1e-12)
+    small = features[:, :1, :6, :7].clone().requires_grad_(True)
+    small_rois = torch.tensor([[0.0, 1.0, 2.0, 20.0, 18.0], [1.0, -3.0, 0.0, 9.0, 30.0]]).double()
+    assert torch.autograd.gradcheck(
+        lambda x: roi_align_sparse(x, small_rois, 3, 0.25, sampling_ratio, aligned), (small,)
+    )
+
+
+def test_roi_align_sparse_gives_rois_no_gradient_and_dispatches_on_cpu() -> None:
+    from reference_model.ops.roi_align import roi_align_sparse
+
+    generator = torch.Generator().manual_seed(9)
+    features = torch.randn(2, 4, 20, 24, generator=generator)
+    rois = _rois_of_every_kind(generator, 12).float().requires_grad_(True)
+    out = roi_align_sparse(features.requires_grad_(True), rois, 7, 0.25, 0, True)
+    out.sum().backward()
+    assert rois.grad is None and features.grad is not None
+    assert torch.equal(roi_align(features, rois, 7, 0.25, 0, True), out)  # CPU default
 
 
 def test_dispatcher_rejects_unknown_implementation() -> None:
