@@ -9,6 +9,7 @@ import pytest
 
 import losslens
 from losslens import cache
+from tests.conftest import count_parses
 from tests.test_fast_path import MMCV, _train, assert_same_run
 
 VOC = [
@@ -33,21 +34,6 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the parses (full or tail) that ``cache.load`` starts."""
-    from losslens import run as run_module
-
-    sizes: list[int] = []
-    real = run_module.parse_bytes
-
-    def counting(raw: bytes, *args: object, **kwargs: object) -> losslens.Run:
-        sizes.append(len(raw))
-        return real(raw, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(run_module, "parse_bytes", counting)
-    return sizes
-
-
 def _append(path: Path, lines: list[str]) -> None:
     with path.open("a") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -57,7 +43,7 @@ def test_hit_returns_the_cached_run_without_parsing(
     log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = losslens.load(log)
-    parses = _parses(monkeypatch)
+    parses = count_parses(monkeypatch)
     second = losslens.load(log)
     assert parses == []
     assert_same_run(second, first)
@@ -91,7 +77,7 @@ def test_growth_is_parsed_from_the_last_training_record(
 ) -> None:
     _append(log, VOC)  # an evaluation still pending when first read
     losslens.load(log)
-    parses = _parses(monkeypatch)
+    parses = count_parses(monkeypatch)
     _append(log, [VAL_1, *[_train(2, i) for i in range(1, 5)], _train(1, 1)])
     grown = losslens.load(log)
     # only the tail from the last training record before the old end was parsed

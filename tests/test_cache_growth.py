@@ -17,7 +17,7 @@ import pytest
 
 import losslens
 from losslens import cache
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, count_parses
 from tests.test_fast_path import ENGINE_MESSY, MESSY, _engine, _train, assert_same_run
 
 #: Real logs of each resumable format (``../shared/corpus``): eval tables, resumed segments,
@@ -53,17 +53,7 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the byte strings every parse (full, tail or cut check) was given."""
-    from losslens import run as run_module
-
-    sizes: list[int] = []
-    real = run_module.parse_bytes
-
-    def counting(raw: bytes, *args: object, **kwargs: object) -> losslens.Run:
-        sizes.append(len(raw))
-        return real(raw, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(run_module, "parse_bytes", counting)
-    return sizes
+    return count_parses(monkeypatch)
 
 
 def _grow_and_check(path: Path, data: bytes, parses: list[int]) -> bool:
