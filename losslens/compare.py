@@ -18,7 +18,7 @@ import pandas as pd
 from losslens import terms
 from losslens.errors import FormatOptionError
 from losslens.plotting import x_values
-from losslens.run import Run
+from losslens.run import Run, display_names
 
 #: Two runs differ where their smoothed log-losses are this many combined noise sigmas apart ...
 DIVERGE_SIGMAS = 3.0
@@ -57,18 +57,6 @@ class Comparison:
     meta: pd.DataFrame  # key x run, only keys that differ
     divergences: list[Divergence] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _unique_names(runs: Sequence[Run]) -> list[str]:
-    names: list[str] = []
-    for run in runs:
-        name = run.name
-        k = 2
-        while name in names:
-            name = f"{run.name}#{k}"
-            k += 1
-        names.append(name)
-    return names
 
 
 def _checked_names(names: Sequence[str], runs: Sequence[Run]) -> list[str]:
@@ -121,7 +109,7 @@ def compare(
     display name per run, in order (default: each file's name, made unique with ``#2``...)."""
     if len(runs) < 2:
         raise FormatOptionError("compare needs at least two runs")
-    names = _checked_names(names, runs) if names is not None else _unique_names(runs)
+    names = _checked_names(names, runs) if names is not None else display_names(runs)
     frames = [r.canonical() for r in runs]
     wanted = list(term_names) if term_names else _shared_terms(frames)
     columns = [

@@ -19,6 +19,7 @@ import pandas as pd
 
 from losslens import smoothing, terms
 from losslens.errors import FormatOptionError
+from losslens.run import display_names
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -318,13 +319,14 @@ def plot_runs(
     fig = Figure(figsize=(9, 2.4 * n_panels + 0.8), layout="constrained")
     axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
     n_bad = 0
+    labels = display_names(runs)
     for k, (run, frame, cols) in enumerate(zip(runs, frames, columns, strict=True)):
         color = _COLORS[k % len(_COLORS)]
         xs = x_values(run, frame, opts.x, opts.batch_size)
         for j, col in enumerate(cols):
             ax = axes[0] if opts.overlay else axes[j]
             style = _LINESTYLES[j % len(_LINESTYLES)] if opts.overlay else "-"
-            label = f"{run.name}: {col}" if opts.overlay else run.name
+            label = f"{labels[k]}: {col}" if opts.overlay else labels[k]
             for s, rows in enumerate(_segments(frame)):
                 y = frame[col].to_numpy(dtype="float64", na_value=np.nan)[rows]
                 n_bad += _draw_series(
@@ -374,6 +376,7 @@ def _suptitle(runs: Sequence[Run], opts: PlotOptions, n_bad: int) -> str:
 def _plot_metrics(
     ax: Axes, runs: Sequence[Run], metric_cols: list[list[str]], opts: PlotOptions
 ) -> None:
+    labels = display_names(runs)
     for k, (run, cols) in enumerate(zip(runs, metric_cols, strict=True)):
         color = _COLORS[k % len(_COLORS)]
         evals = run.evals
@@ -391,7 +394,7 @@ def _plot_metrics(
                 markersize=3,
                 color=color,
                 linestyle=style,
-                label=f"{run.name}: {col}",
+                label=f"{labels[k]}: {col}",
             )
     ax.set_title("evaluation", fontsize=10, loc="left")
     ax.grid(True, alpha=0.3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -353,6 +353,45 @@ def load_many(
     files, discovered = expand_sources(sources)
     results = load_each(files, format, cache=cache, fast=fast, workers=workers, on_done=on_done)
     return keep_runs(files, discovered, results)
+
+
+def display_names(runs: Sequence[Run]) -> list[str]:
+    """Each run's :attr:`Run.name`, made unique among ``runs`` for tables and legends.
+
+    Runs whose names repeat (every mmdet work dir holds a ``<timestamp>.log``) are prefixed by
+    their folders, as few as tell them apart (``faster_rcnn_r50/20221213_190012``); folders that
+    only repeat the name (mmengine's ``<timestamp>/<timestamp>.log``, ``vis_data``) are passed
+    over. Runs that are still alike (the same file twice) get ``#2``, ``#3``, ...
+    """
+    names = [run.name for run in runs]
+    folders = [
+        [
+            part
+            for part in Path(run.path).absolute().parent.parts[1:]
+            if part not in (name, "vis_data")
+        ]
+        if run.path not in ("-", "<stdin>")
+        else []
+        for run, name in zip(runs, names, strict=True)
+    ]
+    out = list(names)
+    for name in {n for n in names if names.count(n) > 1}:
+        group = [i for i, n in enumerate(names) if n == name]
+        distinct = len({tuple(folders[i]) for i in group})
+        if distinct == 1:
+            continue  # one file named twice: numbered below
+        for depth in range(1, max(len(folders[i]) for i in group) + 1):
+            candidates = ["/".join([*folders[i][-depth:], name]) for i in group]
+            if len(set(candidates)) == distinct:
+                for i, candidate in zip(group, candidates, strict=True):
+                    out[i] = candidate
+                break
+    seen: dict[str, int] = {}
+    for i, name in enumerate(out):
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            out[i] = f"{name}#{seen[name]}"
+    return out
 
 
 def keep_runs(

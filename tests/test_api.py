@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import losslens
+from losslens.run import display_names
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
 
@@ -47,6 +48,28 @@ def test_generic_file_names_take_the_folder_name(tmp_path: Path) -> None:
     path = tmp_path / "faster_rcnn_lr0.02" / "log.txt"
     path.write_text(EXAMPLE.read_text())
     assert losslens.load(path).name == "faster_rcnn_lr0.02"
+
+
+def test_display_names_tell_timestamp_logs_apart_by_their_folders(tmp_path: Path) -> None:
+    """A sweep of mmdet work dirs: every log is ``<timestamp>.log``; mmengine nests it once more."""
+    logs = [
+        tmp_path / "sweep" / "lr0.01" / "20221213_190012.log",
+        tmp_path / "sweep" / "lr0.02" / "20221213_190012.log",
+        tmp_path / "sweep" / "lr0.04" / "20221213_190012" / "20221213_190012.log",
+        tmp_path / "other" / "run.log",
+    ]
+    for path in logs:
+        path.parent.mkdir(parents=True)
+        path.write_text(EXAMPLE.read_text())
+    runs = [losslens.load(p) for p in [*logs, logs[0]]]
+    assert [r.name for r in runs[:2]] == ["20221213_190012"] * 2
+    assert display_names(runs) == [
+        "lr0.01/20221213_190012",
+        "lr0.02/20221213_190012",
+        "lr0.04/20221213_190012",
+        "run",
+        "lr0.01/20221213_190012#2",  # the same file twice: still alike, numbered
+    ]
 
 
 def test_log_tools_do_not_import_torch_or_matplotlib() -> None:

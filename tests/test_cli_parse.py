@@ -67,6 +67,16 @@ def test_directory_of_runs_gives_one_table(tmp_path: Path) -> None:
     assert "5 runs" in result.output and "notes" not in result.output
 
 
+def test_sweep_table_names_runs_by_their_work_dirs(tmp_path: Path) -> None:
+    for i in range(4):
+        (tmp_path / f"lr{i}").mkdir()
+        (tmp_path / f"lr{i}" / "20221213_190012.log").write_text(EXAMPLE.read_text())
+    result = runner.invoke(app, ["parse", str(tmp_path), "-q"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for i in range(4):
+        assert f"lr{i}/20221213_190012" in result.output
+
+
 def test_show_skipped_lists_lines(tmp_path: Path) -> None:
     path = tmp_path / "x.log"
     path.write_text("garbage first line\n" + EXAMPLE.read_text())

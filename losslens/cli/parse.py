@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 _DEFAULT_TERM_LIMIT = 16
 #: Classes shown in the per-class table without --all-columns.
 _DEFAULT_CLASS_LIMIT = 25
+#: Widest run name the runs table keeps whole, however narrow the terminal.
+_RUN_NAME_WIDTH = 40
 #: Above this many runs the summary is one table with a row per run.
 _COMPACT_ABOVE = 3
 
@@ -62,12 +64,13 @@ def parse(
 ) -> None:
     """Read training logs and summarise them: records, steps, terms, evaluations, skipped lines."""
     from losslens import export
+    from losslens.run import display_names
     from losslens.summary import summarize
 
     runs = load_runs(logs, format, quiet, cache=not no_cache)
     summaries = [summarize(r) for r in runs]
     if len(runs) > _COMPACT_ABOVE:
-        console.print(_runs_table(summaries))
+        console.print(_runs_table(summaries, display_names(runs)))
     else:
         for run, summary in zip(runs, summaries, strict=True):
             _render(summary, all_columns)
@@ -78,16 +81,18 @@ def parse(
             console.print(f"wrote {written}")
 
 
-def _runs_table(summaries: list[RunSummary]) -> Table:
+def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
     table = Table(title=f"{len(summaries)} runs", title_justify="left")
     for col in ("run", "format", "records", "steps", "epochs", "evals", "final metric", "skipped"):
         table.add_column(
             col, justify="right" if col not in ("run", "format", "final metric") else "left"
         )
-    for s in summaries:
+    # the run names are what tells the rows apart: the other columns give way first
+    table.columns[0].min_width = min(max(map(len, names), default=3), _RUN_NAME_WIDTH)
+    for s, name in zip(summaries, names, strict=True):
         metric = next(iter(s.final_eval.items()), None)
         table.add_row(
-            s.name,
+            name,
             s.format,
             str(s.records),
             f"{fmt(s.first_step)}-{fmt(s.last_step)}",
