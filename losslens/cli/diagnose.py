@@ -40,19 +40,25 @@ def diagnose(
     """
     from losslens.diagnostics import SEVERITIES, worst_severity  # here: keeps `parse` light
     from losslens.diagnostics import diagnose as run_checks
+    from losslens.run import display_names
 
     if min_severity not in SEVERITIES:
         raise FormatOptionError(
             f"unknown severity {min_severity!r}; expected one of: {', '.join(SEVERITIES)}"
         )
     runs = load_runs(logs, format)
-    findings = [f for run in runs for f in run_checks(run, log_lines(run))]
+    names = display_names(runs)
+    findings = []
+    for run, name in zip(runs, names, strict=True):
+        for finding in run_checks(run, log_lines(run)):
+            finding.run = name  # runs that share a file name are told apart by their folders
+            findings.append(finding)
     floor = SEVERITIES.index(min_severity)
     shown = [f for f in findings if SEVERITIES.index(f.severity) >= floor]
     if as_json:
         typer.echo(json.dumps([f.to_dict() for f in shown], indent=2, default=str))
     else:
-        _render(shown, [r.name for r in runs])
+        _render(shown, names)
     if worst_severity(findings) == "error":
         raise typer.Exit(1)
 

@@ -134,6 +134,18 @@ def test_diagnose_healthy_exits_0_and_nan_run_exits_1(nan_log: Path) -> None:
     assert sick.exit_code == 1 and "nonfinite-loss" in sick.output and "error" in sick.output
 
 
+def test_diagnose_names_runs_with_one_file_name_by_their_folders(
+    tmp_path: Path, nan_log: Path
+) -> None:
+    for folder, source in (("lr_a", nan_log), ("lr_b", nan_log)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "20221213_190012.log").write_text(source.read_text())
+    result = _invoke("diagnose", str(tmp_path / "lr_a"), str(tmp_path / "lr_b"))
+    assert result.exit_code == 1
+    assert "nonfinite-loss (lr_a/20221213_190012 at step 210)" in result.output
+    assert "nonfinite-loss (lr_b/20221213_190012 at step 210)" in result.output
+
+
 def test_diagnose_json(nan_log: Path) -> None:
     result = _invoke("diagnose", "--json", str(nan_log))
     assert result.exit_code == 1
