@@ -15,7 +15,7 @@ from html import escape
 import pandas as pd
 
 from losslens.diagnostics import Finding, diagnose
-from losslens.run import Run
+from losslens.run import Run, display_names
 from losslens.terms import TermNotFoundError
 
 _CSS = """
@@ -57,9 +57,9 @@ def _table(frame: pd.DataFrame, caption: str = "") -> str:
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _summary(runs: Sequence[Run]) -> str:
+def _summary(runs: Sequence[Run], names: Sequence[str]) -> str:
     rows = []
-    for run in runs:
+    for run, name in zip(runs, names, strict=True):
         train = run.train
         steps = (
             f"{int(train['step'].min())}-{int(train['step'].max())}"
@@ -71,7 +71,7 @@ def _summary(runs: Sequence[Run]) -> str:
         )
         rows.append(
             {
-                "run": run.name,
+                "run": name,
                 "file": run.path,
                 "format": run.format,
                 "framework": str(run.meta.get("version_guess") or run.meta.get("framework") or ""),
@@ -101,19 +101,19 @@ def _findings(findings: Sequence[Finding]) -> str:
     return f'<table class="findings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _evals(run: Run) -> str:
+def _evals(run: Run, name: str) -> str:
     ev = run.evals
     if ev.empty:
-        return f'<p class="muted">{escape(run.name)}: no evaluation results in the log.</p>'
+        return f'<p class="muted">{escape(name)}: no evaluation results in the log.</p>'
     cols = [c for c in ev.columns if c not in ("segment", "timestamp") and ev[c].notna().any()]
     shown = ev[cols].tail(MAX_EVAL_ROWS)
-    caption = f"{run.name}: evaluations" + (
+    caption = f"{name}: evaluations" + (
         f" (last {MAX_EVAL_ROWS} of {len(ev)})" if len(ev) > MAX_EVAL_ROWS else ""
     )
     return _table(shown, caption)
 
 
-def _per_class(run: Run) -> str:
+def _per_class(run: Run, name: str) -> str:
     pc = run.per_class
     if pc.empty:
         return ""
@@ -123,7 +123,7 @@ def _per_class(run: Run) -> str:
         for c in ("task", "iou_thr", "class", "gts", "dets", "recall", "ap")
         if c in last and last[c].notna().any()
     ]
-    return _table(last[cols], f"{run.name}: per class, final evaluation")
+    return _table(last[cols], f"{name}: per class, final evaluation")
 
 
 def _plot_png(runs: Sequence[Run], metrics: Sequence[str] | None) -> str:
@@ -151,7 +151,12 @@ def render_report(
     title: str | None = None,
 ) -> str:
     """The HTML page for ``runs``; ``lines`` maps a run's path to its text lines (for messages)."""
-    findings = [f for run in runs for f in diagnose(run, (lines or {}).get(run.path))]
+    names = display_names(runs)
+    findings = []
+    for run, run_name in zip(runs, names, strict=True):
+        for finding in diagnose(run, (lines or {}).get(run.path)):
+            finding.run = run_name
+            findings.append(finding)
     has_losses = any(len(r.train) for r in runs)
     plot = ""
     if has_losses:
@@ -160,23 +165,23 @@ def render_report(
             plot = f'<img alt="loss curves" src="data:image/png;base64,{png}">'
         except Exception as err:  # a plot problem must not lose the rest of the report
             plot = f'<p class="muted">no plot: {escape(str(err))}</p>'
-    name = title or ", ".join(r.name for r in runs)
+    name = title or ", ".join(names)
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>losslens report: {escape(name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>losslens report: {escape(name)}</h1>",
         "<h2>Summary</h2>",
-        _summary(runs),
+        _summary(runs, names),
         "<h2>Curves</h2>",
         plot or '<p class="muted">no training records to plot.</p>',
         "<h2>Findings</h2>",
         _findings(findings),
         "<h2>Evaluations</h2>",
-        *(_evals(r) for r in runs),
+        *(_evals(r, n) for r, n in zip(runs, names, strict=True)),
         "<h2>Per class</h2>",
         *(
-            _per_class(r) or f'<p class="muted">{escape(r.name)}: no per-class table.</p>'
-            for r in runs
+            _per_class(r, n) or f'<p class="muted">{escape(n)}: no per-class table.</p>'
+            for r, n in zip(runs, names, strict=True)
         ),
         "</body></html>",
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,14 @@ def test_rendered_in_headless_chromium(tmp_path: Path) -> None:
         timeout=60,
     )
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_runs_sharing_a_file_name_are_told_apart_by_their_folders() -> None:
+    evals = pd.DataFrame({"step": pd.array([20], dtype="Int64"), "mAP": [0.41]})
+    base = make_run({"loss": decaying(20)}, evals=evals)
+    runs = [replace(base, path=f"/work_dirs/{folder}/20221213_190012.log") for folder in ("a", "b")]
+    page = render_report(runs)
+    assert "<h1>losslens report: a/20221213_190012, b/20221213_190012</h1>" in page
+    for folder in ("a", "b"):
+        assert f"{folder}/20221213_190012: evaluations" in page
+        assert f"{folder}/20221213_190012: no per-class table." in page
