@@ -67,6 +67,14 @@ def _grow_and_check(path: Path, data: bytes, parses: list[int]) -> bool:
     return resumed
 
 
+def _corpus_log(log: str, tmp_path: Path) -> tuple[bytes, Path]:
+    """A corpus log's bytes and where a test grows its copy (skips when ../shared is absent)."""
+    source = CORPUS / log
+    if not source.exists():
+        pytest.skip("../shared/corpus is absent")
+    return source.read_bytes(), tmp_path / source.name
+
+
 def _line_start(data: bytes, fraction: float) -> int:
     return data.rfind(b"\n", 0, int(len(data) * fraction)) + 1
 
@@ -76,11 +84,7 @@ def _line_start(data: bytes, fraction: float) -> int:
 def test_corpus_log_grown_in_two_steps_equals_a_cold_parse(
     tmp_path: Path, parses: list[int], format: str, log: str, cut: float
 ) -> None:
-    source = CORPUS / log
-    if not source.exists():
-        pytest.skip("../shared/corpus is absent")
-    data = source.read_bytes()
-    path = tmp_path / source.name
+    data, path = _corpus_log(log, tmp_path)
     head = _line_start(data, cut)
     path.write_bytes(data[:head])
     assert losslens.load(path).format == format
@@ -94,11 +98,7 @@ def test_corpus_log_cut_mid_line_then_appended_to(
     tmp_path: Path, parses: list[int], format: str, log: str
 ) -> None:
     """The cached head ends inside a line (a write in progress): the line is finished later."""
-    source = CORPUS / log
-    if not source.exists():
-        pytest.skip("../shared/corpus is absent")
-    data = source.read_bytes()
-    path = tmp_path / source.name
+    data, path = _corpus_log(log, tmp_path)
     for fraction in (0.5, 0.7):
         head = _line_start(data, fraction) + 25  # 25 bytes into a line
         path.write_bytes(data[:head])
@@ -112,11 +112,7 @@ def test_corpus_log_with_a_resumed_run_appended(
     tmp_path: Path, parses: list[int], format: str, log: str
 ) -> None:
     """A restarted run appends its records to the same file: a new segment after the cut."""
-    source = CORPUS / log
-    if not source.exists():
-        pytest.skip("../shared/corpus is absent")
-    data = source.read_bytes()
-    path = tmp_path / source.name
+    data, path = _corpus_log(log, tmp_path)
     head = data[: _line_start(data, 0.6)]
     path.write_bytes(head)
     losslens.load(path)
