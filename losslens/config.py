@@ -1,5 +1,9 @@
 """Config dumps found in logs, flattened to dotted keys so that two runs can be diffed.
 
+:func:`flatten_config` gives value *text* (for diffs); :func:`config_values` gives the values
+themselves (``{"model.backbone.depth": 50, "train_pipeline": [{"type": "Resize", ...}]}``),
+read with ``ast`` (an mmdet ``.py`` is never executed) or as YAML scalars and block lists.
+
 mmdetection dumps its config as Python source (``model = dict(type='FasterRCNN', backbone=dict(
 depth=50, ...))``); detectron2 as YAML (``MODEL:`` / ``  RESNETS:`` / ``    DEPTH: 50``). Both
 become ``{"model.backbone.depth": "50"}`` / ``{"MODEL.RESNETS.DEPTH": "50"}``. Lists and
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Any
 
 #: First lines of a config block that are the logger's words, not config.
 _HEADER_RE = re.compile(
@@ -24,12 +29,9 @@ def flatten_config(text: str | None) -> dict[str, str]:
     """Dotted key -> value text of a config dump (Python or YAML); empty when there is none."""
     if not text:
         return {}
-    lines = text.splitlines()
-    while lines and (not lines[0].strip() or _HEADER_RE.match(lines[0].strip())):
-        lines = lines[1:]
-    body = "\n".join(lines)
+    lines = _body_lines(text)
     try:
-        tree = ast.parse(body)
+        tree = ast.parse("\n".join(lines))
     except SyntaxError:
         return _flatten_yaml(lines)
     out: dict[str, str] = {}
@@ -89,3 +91,141 @@ def _flatten_yaml(lines: list[str]) -> dict[str, str]:
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_VALUE else f"{text[: _MAX_VALUE - 20]}... ({len(text)} chars)"
+
+
+def _body_lines(text: str) -> list[str]:
+    """The dump's lines without the logger's header lines."""
+    lines = text.splitlines()
+    while lines and (not lines[0].strip() or _HEADER_RE.match(lines[0].strip())):
+        lines = lines[1:]
+    return lines
+
+
+def config_values(text: str | None) -> dict[str, Any]:
+    """Dotted key -> value of a config dump (Python or YAML); empty when there is none.
+
+    Python: ``dict(...)`` and ``{...}`` nest into dotted keys; other values are evaluated as
+    literals (lists, tuples, numbers, strings, ``None``, ``range(0, 2)`` as a list, ``dict``
+    calls inside lists as dicts); anything else (a name, an expression) stays its source text.
+    YAML: scalars become numbers, booleans, ``None`` or strings; block lists (``- 640``, and
+    detectron2's ``- - 32`` lists of lists) become lists.
+    """
+    if not text:
+        return {}
+    lines = _body_lines(text)
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return _yaml_values(lines)
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            _values_node(node.targets[0].id, node.value, out)
+    return out
+
+
+def _values_node(key: str, node: ast.expr, out: dict[str, Any]) -> None:
+    pairs = _mapping_items(node)
+    if pairs is None:
+        out[key] = literal(node)
+        return
+    for name, value in pairs:
+        _values_node(f"{key}.{name}", value, out)
+
+
+class _NotLiteral(ValueError):
+    pass
+
+
+def literal(node: ast.expr) -> Any:
+    """The value of a literal expression (see :func:`config_values`); its source text when it
+    is not one."""
+    try:
+        return _literal(node)
+    except _NotLiteral:
+        return ast.unparse(node)
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(e) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand)
+        if isinstance(value, (int, float)):
+            return -value if isinstance(node.op, ast.USub) else value
+    pairs = _mapping_items(node)
+    if pairs is not None:
+        return {name: _literal(value) for name, value in pairs}
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "range"
+        and not node.keywords
+    ):
+        bounds = [_literal(a) for a in node.args]
+        if all(isinstance(b, int) for b in bounds) and 1 <= len(bounds) <= 3:
+            return list(range(*bounds))
+    raise _NotLiteral(ast.unparse(node))
+
+
+def _yaml_values(lines: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    stack: list[tuple[int, str]] = []  # (indent, key) of the open mappings
+    items: list[Any] | None = None  # the list that "- " lines under the last bare key fill
+    item_indent = -1  # indent of that list's "- " lines
+    for line in lines:
+        code = line.split(" #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
+        stripped = code.lstrip()
+        indent = len(code) - len(stripped)
+        if items is not None and (stripped.startswith("- ") or stripped == "-"):
+            item_indent = indent if item_indent < 0 else item_indent
+            _yaml_item(items, stripped[1:].strip(), nested=indent > item_indent)
+            continue
+        match = _YAML_KEY_RE.match(code)
+        if not match:
+            continue
+        key, value = match.group(2), match.group(3)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        dotted = ".".join([k for _, k in stack] + [key])
+        items, item_indent = None, -1
+        if value:
+            out[dotted] = yaml_scalar(value)
+        else:
+            stack.append((indent, key))
+            items = out[dotted] = []
+    parents = {".".join(k.split(".")[:n]) for k in out for n in range(1, k.count(".") + 1)}
+    return {k: v for k, v in out.items() if not (v == [] and k in parents)}
+
+
+def _yaml_item(items: list[Any], text: str, nested: bool) -> None:
+    """``- 640`` appends 640; ``- - 32`` starts an inner list that deeper ``- 0`` lines extend."""
+    if text.startswith("- "):
+        items.append([yaml_scalar(text[2:])])
+    elif nested and items and isinstance(items[-1], list):
+        items[-1].append(yaml_scalar(text))
+    else:
+        items.append(yaml_scalar(text))
+
+
+_YAML_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None, "~": None}
+
+
+def yaml_scalar(text: str) -> Any:
+    """A YAML scalar as dumped by yacs/detectron2: numbers, booleans, null, quoted or flow
+    ``[1, 2]``/``(1, 2)`` lists, else the text itself."""
+    text = text.strip()
+    if text.lower() in _YAML_WORDS:
+        return _YAML_WORDS[text.lower()]
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return list(value) if isinstance(value, tuple) else value

@@ -22,6 +22,7 @@ from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
     from reference_model.engine import TrainResult
+    from reference_model.engine.settings import Resolved
 
 DEVICES = ("auto", "cpu", "cuda")
 PRESETS = ("r50_fpn", "cpu_small")
@@ -144,12 +145,14 @@ def run_training(
     warmup_iters: int | None = None,
     log_interval: int | None = None,
     eval_only: bool = False,
+    like: Path | None = None,
 ) -> tuple[TrainResult, RunSettings]:
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
 
     from reference_model.data import DatasetLayoutError, DatasetUnavailableError, resolve_dataset
-    from reference_model.engine import TrainOptions, recipe_for, train
+    from reference_model.data.kitti import CLASSES
+    from reference_model.engine import TrainOptions, train
 
     quiet = quiet or not is_main_process()
     resolved_device = _device(device)
@@ -170,16 +173,22 @@ def run_training(
             "--eval-only evaluates the weights given by --load-from: pass --load-from CKPT "
             "(and no --resume)"
         )
-    try:
-        recipe = recipe_for(dataset).customised(
-            epochs=epochs,
-            img_scale=img_scale,
-            lr=lr,
-            warmup_iters=warmup_iters,
-            log_interval=log_interval,
-        )
-    except ValueError as err:
-        raise TrainReferenceError(str(err)) from None
+    resolved = resolve_settings(
+        dataset,
+        chosen_preset,
+        like,
+        len(CLASSES),
+        explicit_preset=preset is not None,
+        epochs=epochs,
+        img_scale=img_scale,
+        lr=lr,
+        warmup_iters=warmup_iters,
+        log_interval=log_interval,
+    )
+    recipe = resolved.recipe
+    if not quiet:
+        for line in resolved.not_supported + resolved.notes:
+            console.print(line, markup=False, highlight=False)
     try:
         root = _resolve(resolve_dataset, dataset, data_root, quiet)
     except (DatasetUnavailableError, DatasetLayoutError) as err:
@@ -198,6 +207,7 @@ def run_training(
         load_from=load_from,
         backbone_weights=backbone_weights,
         eval_only=eval_only,
+        config=resolved.config,
     )
     settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
     if not quiet and eval_only:
@@ -219,6 +229,41 @@ def run_training(
         except (FileNotFoundError, KeyError, ValueError) as err:
             raise TrainReferenceError(str(err).strip("'\"")) from None
     return result, settings
+
+
+def resolve_settings(
+    dataset: str | None,
+    preset: str,
+    like: Path | None,
+    num_classes: int | None,
+    *,
+    explicit_preset: bool = False,
+    **options: Any,
+) -> Resolved:
+    """The settings a run trains with: the preset and the dataset's recipe, then the settings
+    of the ``--like`` run, then ``options`` (names in ``reference_model.engine.settings.OPTIONS``).
+    ``num_classes=None``: the run's class count (a dry run without data). The data engineer's
+    ``check-data`` calls this for the resolved anchors, assigner thresholds and image scale."""
+    from losslens.run_settings import read_run_settings
+    from reference_model.engine import recipe_for
+    from reference_model.engine.settings import SettingsError, resolve
+
+    if preset not in PRESETS:
+        raise TrainReferenceError(
+            f"unknown preset {preset!r}; expected one of: {', '.join(PRESETS)}"
+        )
+    run = read_run_settings(like).settings if like is not None else None
+    try:
+        return resolve(
+            preset,
+            recipe_for(dataset or "custom"),
+            num_classes,
+            run,
+            options,
+            explicit_preset=explicit_preset,
+        )
+    except (SettingsError, KeyError) as err:
+        raise TrainReferenceError(str(err).strip("'\"")) from None
 
 
 def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
@@ -312,8 +357,12 @@ def report(result: TrainResult) -> None:
 @cli_errors
 def train_reference(
     dataset: Annotated[
-        str, typer.Argument(help="kitti_tiny, synthetic, or a KITTI-format directory.")
-    ] = "synthetic",
+        str | None,
+        typer.Argument(
+            help="kitti_tiny, synthetic (the default), or a KITTI-format directory; may be "
+            "omitted with --dry-run (the --like run's classes are used)."
+        ),
+    ] = None,
     preset: Annotated[
         str | None,
         typer.Option("--preset", help="r50_fpn (default on CUDA) or cpu_small (default on CPU)."),
@@ -382,10 +431,37 @@ def train_reference(
             "--eval-only", help="Evaluate the --load-from weights on the val split; no training."
         ),
     ] = False,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            "--like",
+            help="Take the settings of this run: an mmdet 2.x/3.x or detectron2 text log with its "
+            "config dump, an mmdet .py or a detectron2 .yaml config.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the resolved settings and where each came from."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
+    if dry_run:
+        _show_dry_run(
+            dataset,
+            preset,
+            device,
+            like,
+            as_json,
+            epochs,
+            img_scale,
+            lr,
+            warmup_iters,
+            log_interval,
+        )
+        return
     result, _ = run_training(
-        dataset,
+        dataset or "synthetic",
         preset=preset,
         epochs=epochs,
         device=device,
@@ -404,6 +480,7 @@ def train_reference(
         warmup_iters=warmup_iters,
         log_interval=log_interval,
         eval_only=eval_only,
+        like=like,
     )
     if not is_main_process():
         return
@@ -411,3 +488,61 @@ def train_reference(
     if not eval_only:
         show_findings(result.log_path)
         show_plot(result)
+
+
+def _show_dry_run(
+    dataset: str | None,
+    preset: str | None,
+    device: str,
+    like: Path | None,
+    as_json: bool,
+    epochs: int | None,
+    img_scale: str | None,
+    lr: float | None,
+    warmup_iters: int | None,
+    log_interval: int | None,
+) -> None:
+    """``--dry-run``: the resolved settings, trains nothing."""
+    import json
+
+    from reference_model.engine.settings import dry_run
+
+    num_classes = None
+    if dataset is not None or like is None:
+        from reference_model.data.kitti import CLASSES
+
+        num_classes = len(CLASSES)
+    chosen = preset or ("r50_fpn" if _device(device) == "cuda" else "cpu_small")
+    resolved = resolve_settings(
+        dataset,
+        chosen,
+        like,
+        num_classes,
+        explicit_preset=preset is not None,
+        epochs=epochs,
+        img_scale=parse_img_scale(img_scale),
+        lr=lr,
+        warmup_iters=warmup_iters,
+        log_interval=log_interval,
+    )
+    plan = dry_run(resolved)
+    if as_json:
+        print(json.dumps(plan, indent=2, default=list))
+        return
+    for line in resolved.not_supported + resolved.notes:
+        console.print(line, markup=False, highlight=False)
+    console.print(f"preset: {chosen}", markup=False, highlight=False)
+    for key, value in _leaves("", plan["config"]):
+        source = resolved.sources.get(key, "preset")
+        console.print(f"{key} = {value!r}  ({source})", markup=False, highlight=False)
+    for key, value in _leaves("schedule", plan["schedule"]):
+        console.print(f"{key} = {value!r}", markup=False, highlight=False)
+
+
+def _leaves(prefix: str, node: Any) -> list[tuple[str, Any]]:
+    if not isinstance(node, dict):
+        return [(prefix, node)]
+    out: list[tuple[str, Any]] = []
+    for name, child in node.items():
+        out.extend(_leaves(f"{prefix}.{name}" if prefix else name, child))
+    return out

@@ -38,6 +38,8 @@ _BLOCK_STARTS = (
         ),
     ),
 )
+#: detectron2 prints the user's config file before the full config: the full one replaces it.
+_PARTIAL_CONFIG_RE = re.compile(r"^Contents of args\.config_file")
 #: ``key: value`` items as mmcv/mmengine/detectron2/maskrcnn_benchmark print them.
 KEY_RE = re.compile(r"(?:(?<=^)|(?<=[\s,]))([A-Za-z_][\w.@/\-]*(?: mem)?): ")
 
@@ -92,7 +94,9 @@ def walk(
 
     def end_block() -> None:
         nonlocal block
-        if block is not None and block not in result.blocks:
+        if block is not None and (
+            block not in result.blocks or _PARTIAL_CONFIG_RE.match(result.blocks[block])
+        ):
             result.blocks[block] = "\n".join(block_lines).strip("\n")
         block = None
 

@@ -96,6 +96,8 @@ class TrainOptions:
     #: Evaluate the loaded weights on the val split (as epoch 0) instead of training.
     eval_only: bool = False
     classes: tuple[str, ...] = CLASSES
+    #: The resolved model config (``settings.resolve``); None: the preset and the recipe's.
+    config: Config | None = None
 
 
 @dataclass
@@ -135,7 +137,10 @@ class _LossStep(nn.Module):
 
 
 def model_config(options: TrainOptions) -> Config:
-    """The preset for the dataset's classes, with the recipe's overrides for that preset."""
+    """The preset for the dataset's classes, with the recipe's overrides for that preset
+    (or the config resolved from ``--like`` and the options, when given)."""
+    if options.config is not None:
+        return options.config
     cfg = get_preset(options.preset, len(options.classes))
     overrides = dict(options.recipe.model_overrides.get(options.preset, {}))
     if options.recipe.img_scale is not None:
