@@ -43,6 +43,8 @@ SMOOTHING = (
     "test_* means over the whole validation set"
 )
 PRINTED_EPOCH_BASE = 0
+#: (training prefix, validation prefix): ``plot`` draws a validation loss beside its term.
+VALIDATION_PREFIXES = ("train_", "test_")
 #: Lists of ``COCOeval.stats`` expanded into ``evals`` -> their task.
 EVAL_LISTS = {"test_coco_eval_bbox": "bbox", "test_coco_eval_masks": "segm"}
 #: Numbers that describe the run rather than an epoch.

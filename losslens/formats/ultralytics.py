@@ -59,6 +59,8 @@ RESULTS_TXT_COLUMNS = (
     "val/cls_loss",
 )
 METRIC_PREFIX = "metrics/"
+#: (training prefix, validation prefix): ``plot`` draws a validation loss beside its term.
+VALIDATION_PREFIXES = ("train/", "val/")
 #: Logged names with a unit -> our standard names (``time``: seconds since training started).
 _RENAMES = {"time": "elapsed_s", "gpu_mem": "memory_mb"}
 #: ``gpu_mem`` is ``torch.cuda.memory_reserved() / 1E9`` printed with a ``G``: to MB.
