@@ -77,7 +77,7 @@ class _State:
     def on_line(self, index: int, line: str) -> None:
         try:
             obj = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             self.skip(index, line, f"expected one JSON object per line ({exc.msg})")
             return
         if not isinstance(obj, dict):

@@ -72,3 +72,27 @@ def test_plot_draws_val_loss_on_the_training_axes(tmp_path: Path) -> None:
     # the raw (unsmoothed) values of both series are drawn on the same axes
     raw = [list(line.get_ydata()) for line in ax.get_lines()]
     assert [1.5, 1.25] in raw and [1.75, 1.5] in raw
+
+
+def test_diagnose_sees_ultralytics_overfitting(tmp_path: Path) -> None:
+    from losslens.diagnostics import diagnose
+
+    rows = [
+        # epoch, train/box_loss, metrics/mAP50-95(B): mAP peaks at epoch 4, then falls
+        (1, 2.0, 0.10),
+        (2, 1.8, 0.20),
+        (3, 1.6, 0.30),
+        (4, 1.4, 0.40),
+        (5, 1.2, 0.36),
+        (6, 1.0, 0.32),
+        (7, 0.8, 0.28),
+    ]
+    text = "epoch,train/box_loss,metrics/mAP50-95(B)\n" + "".join(
+        f"{e},{loss},{ap}\n" for e, loss, ap in rows
+    )
+    path = tmp_path / "results.csv"
+    path.write_text(text)
+    findings = diagnose(losslens.load(path, cache=False))
+    overfit = [f for f in findings if f.code == "overfitting"]
+    assert len(overfit) == 1
+    assert "metrics/mAP50-95(B) peaked at 0.400 (evaluation 4, step 4)" in overfit[0].message
