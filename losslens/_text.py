@@ -157,6 +157,10 @@ def to_text(raw: bytes) -> tuple[str, int]:
     try:
         return raw.decode("utf-8"), 0
     except UnicodeDecodeError:
+        pass
+    try:  # Windows logs in the Chinese code page (YOLOX on Windows: GBK paths and tables)
+        return raw.decode("gbk"), 0
+    except UnicodeDecodeError:
         text = raw.decode("utf-8", errors="replace")
         return text, text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
 

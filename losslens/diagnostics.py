@@ -68,6 +68,8 @@ MAIN_METRICS = (
     "AP50",
     "bbox_mAP_50",
     "segm_mAP",
+    "metrics/mAP50-95(B)",  # ultralytics results.csv (YOLOv8 and later)
+    "metrics/mAP_0.5:0.95",  # YOLOv5 results.csv / results.txt
 )
 #: Parameter names of class-specific heads (re-initialised when fine-tuning to new classes).
 _HEAD_PARAM_RE = re.compile(

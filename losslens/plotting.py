@@ -327,11 +327,15 @@ def plot_runs(
             ax = axes[0] if opts.overlay else axes[j]
             style = _LINESTYLES[j % len(_LINESTYLES)] if opts.overlay else "-"
             label = f"{labels[k]}: {col}" if opts.overlay else labels[k]
-            for s, rows in enumerate(_segments(frame)):
-                y = frame[col].to_numpy(dtype="float64", na_value=np.nan)[rows]
-                n_bad += _draw_series(
-                    ax, xs[rows], y, color, label if s == 0 else "_nolegend_", opts, style
-                )
+            # a validation loss (ultralytics val/*, DETR test_*) goes beside its term, dashed
+            partner = terms.validation_partner(frame, col)
+            for name, suffix, dash in ((col, "", style), (partner, " (val)", "--")):
+                if name is None:
+                    continue
+                for s, rows in enumerate(_segments(frame)):
+                    y = frame[name].to_numpy(dtype="float64", na_value=np.nan)[rows]
+                    shown = label + suffix if s == 0 else "_nolegend_"
+                    n_bad += _draw_series(ax, xs[rows], y, color, shown, opts, dash)
     mapping = [f.attrs.get("columns", {}) for f in frames]
     for j, name in enumerate(columns[0] if not opts.overlay else []):
         sources = {s for m in mapping if name in m for s in m[name].sources}

@@ -19,13 +19,17 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from losslens import _family_terms
 from losslens.errors import FormatOptionError
+from losslens.formats import detr as _detr
+from losslens.formats import ultralytics as _ultralytics
+from losslens.formats import yolox as _yolox
 from losslens.frame import INDEX_COLUMNS
 
 if TYPE_CHECKING:
@@ -47,6 +51,9 @@ FAMILY_OF_FORMAT = {
     "detectron_json_stats": "detectron",
     "losslens_diagnostics": "losslens",
 }
+#: Families whose facts (name, family, title, smoothing) live in their format module.
+_FAMILY_MODULES = (_ultralytics, _detr, _yolox)
+FAMILY_OF_FORMAT.update({m.NAME: m.FAMILY for m in _FAMILY_MODULES})
 FAMILY_TITLES = {
     "mmdet1": "mmdetection 1.x",
     "mmdet2": "mmdetection 2.x",
@@ -56,6 +63,7 @@ FAMILY_TITLES = {
     "torchvision": "torchvision references",
     "detectron": "Detectron (Caffe2)",
     "losslens": "losslens reference model",
+    **{m.FAMILY: m.TITLE for m in _FAMILY_MODULES},
 }
 
 
@@ -90,6 +98,7 @@ SMOOTHING_BY_FAMILY = {
     "torchvision": "median of the last 20 iterations (global average in parentheses)",
     "detectron": "median of the last 20 iterations, per key (so the terms do not sum to the total)",
     "losslens": "raw value of the logged iteration",
+    **{m.FAMILY: m.SMOOTHING for m in _FAMILY_MODULES},
 }
 
 _RPN_CLS = {
@@ -447,6 +456,14 @@ _TERMS: tuple[Term, ...] = (
     ),
 )
 
+_TERMS = tuple(
+    replace(
+        t,
+        names={**t.names, **_family_terms.EXTRA_NAMES.get(t.name, {})},
+        normalisation={**t.normalisation, **_family_terms.EXTRA_NORMALISATION.get(t.name, {})},
+    )
+    for t in _TERMS
+) + tuple(Term(**spec) for spec in _family_terms.TERM_SPECS)
 #: Canonical name -> Term.
 TERMS: dict[str, Term] = {t.name: t for t in _TERMS}
 #: Accepted short names (FORMATS.md 6.1) -> canonical name.
@@ -480,6 +497,7 @@ _TWO_STAGE_ALIASES: dict[str, dict[str, tuple[str, float]]] = {
     "losslens": {},
 }
 _TWO_STAGE_ALIASES["torchvision"] = dict(_TWO_STAGE_ALIASES["maskrcnn_benchmark"])
+_TWO_STAGE_ALIASES.update(_family_terms.ALIASES)  # one-stage families: looked up the same way
 _DENSE_ALIASES: dict[str, tuple[str, float]] = {
     "loss_cls": ("dense_cls", 1.0),
     "loss_bbox": ("dense_bbox", 1.0),
@@ -723,9 +741,30 @@ def term_for(name: str) -> Term:
     raise TermNotFoundError(f"unknown term {name!r}{hint} Known terms: {', '.join(TERMS)}")
 
 
+#: (training prefix, validation prefix) of families that log validation losses per epoch.
+_VALIDATION_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    m.VALIDATION_PREFIXES for m in _FAMILY_MODULES if hasattr(m, "VALIDATION_PREFIXES")
+)
+
+
+def validation_partner(frame: pd.DataFrame, column: str) -> str | None:
+    """The validation loss logged beside training term ``column`` of a canonical frame
+    (``val/box_loss`` for ``train/box_loss``, ``test_loss_ce`` for ``train_loss_ce``), if any."""
+    mapping: Mapping[str, CanonicalColumn] = frame.attrs.get("columns", {})
+    logged = mapping[column].sources[0] if column in mapping else column
+    for train_prefix, val_prefix in _VALIDATION_PREFIXES:
+        partner = val_prefix + logged[len(train_prefix) :]
+        if logged.startswith(train_prefix) and partner in frame.columns:
+            return partner
+    return None
+
+
 def loss_columns(frame: pd.DataFrame) -> list[str]:
-    """Loss-like columns of a (canonical) train frame, total first."""
+    """Loss-like columns of a (canonical) train frame, total first; validation losses are
+    drawn beside their training term (:func:`validation_partner`), not listed here."""
+    val_prefixes = tuple(v for _, v in _VALIDATION_PREFIXES)
     cols = [c for c in frame.columns if "loss" in c or c.startswith("dense_")]
+    cols = [c for c in cols if not c.startswith(val_prefixes)]
     cols = [c for c in cols if not c.endswith(_GLOBAL_AVG_SUFFIX) and frame[c].dtype.kind == "f"]
     total = [c for c in ("loss",) if c in cols]
     return total + [c for c in cols if c not in total]

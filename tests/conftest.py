@@ -12,11 +12,15 @@ SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"
 
 
-def corpus_manifest() -> list[dict]:
-    manifest = CORPUS / "MANIFEST.json"
+def corpus_manifest(name: str = "MANIFEST.json") -> list[dict]:
+    manifest = CORPUS / name
     if not manifest.exists():
         return []
     return json.loads(manifest.read_text())
+
+
+#: The logs of the families added by issue #12 (ultralytics, DETR, YOLOX), kept apart.
+NEW_FAMILIES_MANIFEST = "MANIFEST.new_families.json"
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Every real log in ../shared/corpus loads and matches its hand-counted truth (MANIFEST.json).
+"""Every real log in ../shared/corpus loads and matches its hand-counted truth (MANIFEST.json,
+and MANIFEST.new_families.json for the ultralytics, DETR and YOLOX families).
 
 A mismatch is a bug in our parser, not in the log.
 """
@@ -6,6 +7,7 @@ A mismatch is a bug in our parser, not in the log.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -13,9 +15,9 @@ import pandas as pd
 import pytest
 
 import losslens
-from tests.conftest import CORPUS, corpus_manifest
+from tests.conftest import CORPUS, NEW_FAMILIES_MANIFEST, corpus_manifest
 
-ENTRIES = corpus_manifest()
+ENTRIES = corpus_manifest() + corpus_manifest(NEW_FAMILIES_MANIFEST)
 #: Corpus format labels -> our format names.
 FORMAT_NAMES = {
     "mmdet2_text": "mmdet_text",
@@ -25,6 +27,10 @@ FORMAT_NAMES = {
     "detectron2_text": "detectron2_text",
     "detectron2_metrics": "detectron2_metrics",
     "maskrcnn_benchmark": "maskrcnn_benchmark",
+    "ultralytics_csv": "ultralytics",
+    "yolov5_results_txt": "ultralytics",
+    "detr_log": "detr",
+    "yolox": "yolox",
 }
 #: Logged key -> our column (see losslens.formats._common.STANDARD_NAMES).
 COLUMN = {
@@ -42,6 +48,20 @@ COLUMN = {
     "loss_global_avg": "loss_global_avg",
 }
 NOT_COLUMNS = {"mode"}
+#: Per corpus format: logged key -> our column where it differs from COLUMN.
+FORMAT_COLUMN = {
+    "ultralytics_csv": {"time": "elapsed_s"},  # cumulative seconds, not an iteration time
+    "yolov5_results_txt": {"gpu_mem": "memory_mb"},
+    "detr_log": {"train_lr": "lr"},
+    "yolox": {"mem": "memory_mb", "iter_time": "time_s", "ETA": "eta_s"},
+}
+#: DETR keys that describe the run (in ``meta``) or are COCO lists (expanded into ``evals``).
+DETR_NOT_COLUMNS = re.compile(
+    r"_parameters$|_batch_size$|^(?:model_type|backbone|encoder|decoder)$"
+)
+DETR_LISTS = re.compile(r"^(?:test|val)_coco_eval_(?:bbox|masks)$")
+#: Formats whose rows are epochs: their resets are pairs of printed epochs.
+EPOCH_ROWS = ("ultralytics_csv", "yolov5_results_txt", "detr_log")
 
 if not ENTRIES:
     pytestmark = pytest.mark.skip(reason=f"../shared/corpus is absent (looked in {CORPUS})")
@@ -62,8 +82,26 @@ def _load(entry: dict[str, Any], cache: dict[str, losslens.Run]) -> losslens.Run
     return cache[entry["file"]]
 
 
-def _col(key: str) -> str:
-    return COLUMN.get(key, key)
+def _col(key: str, fmt: str = "") -> str:
+    return FORMAT_COLUMN.get(fmt, {}).get(key, COLUMN.get(key, key))
+
+
+def _epoch(run: losslens.Run, printed: int) -> int:
+    """Our 1-based epoch of a printed epoch (the truth counts epochs as the log prints them)."""
+    return printed + 1 - run.meta.get("printed_epoch_base", 1)
+
+
+def _check(
+    run: losslens.Run, entry: dict[str, Any], frame: pd.DataFrame, pos: int, key: str, expected: Any
+) -> None:
+    """One truth value of row ``pos``; epochs are converted from the printed base, and an epoch the
+    log does not print (``null``) is the record's position (``epoch_implicit_line_index``)."""
+    if key == "epoch" and entry["format"] in FORMAT_COLUMN:
+        if expected is None:
+            assert run.meta.get("epoch_implicit") is True
+            return
+        expected = _epoch(run, expected)
+    _same(frame[_col(key, entry["format"])].iloc[pos], expected, key)
 
 
 def _same(actual: Any, expected: Any, key: str) -> None:
@@ -90,18 +128,37 @@ def test_train_records(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> 
     truth = entry["truth"]
     assert len(run.train) == truth["n_train_records"]
     assert run.train["step"].notna().all()
-    eval_keys = {k for k in truth["keys"] if k.startswith(("bbox/", "segm/"))}
+    fmt = entry["format"]
+    eval_keys = {k for k in truth["keys"] if k.startswith(("bbox/", "segm/", "metrics/"))}
+    for key in eval_keys:
+        if key.startswith("metrics/"):  # ultralytics: validation metrics are evals
+            assert key in run.evals.columns, f"{key} missing; have {list(run.evals.columns)}"
     for key in sorted(set(truth["keys"]) - NOT_COLUMNS - eval_keys):
-        assert _col(key) in run.train.columns, f"{key} missing; have {list(run.train.columns)}"
+        if fmt == "detr_log" and DETR_NOT_COLUMNS.search(key):
+            assert key in run.meta, f"{key} missing from meta"
+        elif fmt == "detr_log" and DETR_LISTS.match(key):
+            assert key in run.meta.get("unexpanded_lists", {}) or not run.evals.empty, key
+        else:
+            assert _col(key, fmt) in run.train.columns, (
+                f"{key} missing; have {list(run.train.columns)}"
+            )
     for key in truth.get("loss_keys", []):
-        assert _col(key) in run.train.columns
+        assert _col(key, fmt) in run.train.columns
     for key, expected in truth.get("last_train", {}).items():
         if key == "iters_per_epoch":
             assert run.meta["iters_per_epoch"] == expected
         else:
-            _same(run.train[_col(key)].iloc[-1], expected, key)
+            _check(run, entry, run.train, -1, key, expected)
     for key, expected in truth.get("first_train", {}).items():
-        _same(run.train[_col(key)].iloc[0], expected, key)
+        _check(run, entry, run.train, 0, key, expected)
+    for end, position in truth.get("positions", {}).items():
+        row = run.train.iloc[-1 if end == "last_train" else 0]
+        if "epoch_implicit_line_index" in position:
+            assert row["epoch"] == position["epoch_implicit_line_index"] + 1
+        if "epoch_raw" in position:
+            assert row["epoch"] == _epoch(run, int(position["epoch_raw"].split("/")[0]))
+        if "iters_per_epoch" in position:  # YOLOX: the N of that line's "iter: I/N"
+            assert row["step"] - (row["epoch"] - 1) * position["iters_per_epoch"] == row["iter"]
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=_id)
@@ -113,7 +170,15 @@ def test_segments(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> None:
     segments = run.train["segment"].to_numpy(dtype="int64")
     assert segments[-1] == len(resets)
     starts = np.flatnonzero(np.diff(segments)) + 1
+    if entry["format"] in EPOCH_ROWS:  # resets of printed epochs
+        epochs = run.train["epoch"].to_numpy(dtype="int64") - _epoch(run, 0)
+        assert [[int(epochs[i - 1]), int(epochs[i])] for i in starts] == resets
+        return
     iters = run.train["iter"].to_numpy(dtype="int64")
+    if entry["format"] == "yolox":  # resets as "epoch/iter" pairs
+        where = [f"{e}/{i}" for e, i in zip(run.train["epoch"], iters, strict=True)]
+        assert [[where[i - 1], where[i]] for i in starts] == resets
+        return
     assert [[int(iters[i - 1]), int(iters[i])] for i in starts] == resets
     for before, after in truth.get("iteration_jumps", []):
         pos = np.flatnonzero((iters[:-1] == before) & (iters[1:] == after))
@@ -172,7 +237,7 @@ def test_evaluations(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> No
         if key == "step" and entry["format"] == "mmengine_scalars":
             _same(last["epoch"], expected, "val step (= epoch in mmengine)")
             continue
-        _same(last[_col(key)], expected, key)
+        _check(run, entry, run.evals, -1, key, expected)
     for task in ("bbox", "segm"):
         for key, expected in truth.get(f"last_eval_{task}", {}).items():
             _same(last[f"{task}/{key}"], expected, f"{task}/{key}")
@@ -243,5 +308,13 @@ def test_messy_bits(entry: dict[str, Any], runs: dict[str, losslens.Run]) -> Non
         assert run.meta.get("env") or run.meta.get("config")
     if "n_lines" in truth:
         assert run.meta["lines"] == truth["n_lines"]
+    if "best_AP_lines" in truth:  # YOLOX after_train lines, percent as printed
+        assert run.meta["best_ap_percent"] == truth["best_AP_lines"]
+    if "n_eval_blocks" in truth:
+        assert run.meta["n_eval_blocks"] == truth["n_eval_blocks"]
+    if "n_mask_val_records" in truth:
+        assert int(run.evals["segm/AP"].notna().sum()) == truth["n_mask_val_records"]
+    if "n_json_objects" in truth:  # DETR: every object is a kept record, none skipped
+        assert len(run.train) == truth["n_json_objects"] and not run.skipped
     # nothing silently dropped: every skipped line is reported with its physical number
     assert all(1 <= s.line_no <= run.meta["lines"] for s in run.skipped)

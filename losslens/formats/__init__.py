@@ -26,6 +26,9 @@ _MODULES: dict[str, str] = {
     "torchvision": "losslens.formats.torchvision",
     "detectron_json_stats": "losslens.formats.detectron_json_stats",
     "losslens_diagnostics": "losslens.formats.losslens_diagnostics",
+    "ultralytics": "losslens.formats.ultralytics",
+    "detr": "losslens.formats.detr",
+    "yolox": "losslens.formats.yolox",
 }
 #: How much of a log the sniffers look at first (the whole text if nothing matches there).
 SNIFF_CHARS = 262_144
