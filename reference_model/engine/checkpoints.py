@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,35 @@ def save(
         shutil.copyfile(path, latest)
 
 
+class CheckpointError(ValueError):
+    """A file given to resume from is missing, unreadable or not one of our training
+    checkpoints; the message names the file and what was expected."""
+
+
+#: What :func:`save` writes and :func:`load` needs to resume.
+_EXPECTED = "a training checkpoint (torch.save of meta with epoch and iter, state_dict, optimizer)"
+
+
 def load(path: Path) -> dict[str, Any]:
-    """A training checkpoint (tensors, numbers, strings only)."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(loaded, dict) or "state_dict" not in loaded or "meta" not in loaded:
-        raise ValueError(f"{path} is not a training checkpoint (expected meta and state_dict)")
-    return loaded
+    """A training checkpoint (tensors, numbers, strings only): :class:`CheckpointError` for
+    anything else, including a pickle that would run code (refused by ``weights_only``)."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError as err:
+        raise CheckpointError(f"cannot read {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path} is not a regular file; expected {_EXPECTED}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # arbitrary bytes fail the unpickler in many ways (KeyError: 101)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} is not {_EXPECTED}: {reason[:160]}") from None
+    meta = loaded.get("meta") if isinstance(loaded, dict) else None
+    if (
+        not isinstance(meta, dict)
+        or not {"epoch", "iter"} <= meta.keys()
+        or not isinstance(loaded.get("state_dict"), dict)
+        or not isinstance(loaded.get("optimizer"), dict)
+    ):
+        raise CheckpointError(f"{path} is not {_EXPECTED}")
+    return loaded  # type: ignore[no-any-return]
