@@ -156,6 +156,7 @@ def run_training(
         resolve_dataset,
     )
     from reference_model.engine import CheckpointError, TrainOptions, recipe_for, train
+    from reference_model.engine.checkpoints import check_file as check_checkpoint
 
     quiet = quiet or not is_main_process()
     resolved_device = _device(device)
@@ -176,6 +177,11 @@ def run_training(
             "--eval-only evaluates the weights given by --load-from: pass --load-from CKPT "
             "(and no --resume)"
         )
+    if resume is not None:
+        try:
+            check_checkpoint(resume)
+        except CheckpointError as err:
+            raise TrainReferenceError(str(err)) from None
     try:
         recipe = recipe_for(dataset).customised(
             epochs=epochs,
