@@ -19,11 +19,12 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
+from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError, LogReadError
 
 #: Marks a logical line break that is not a physical one (a ``\r`` or a split glued record).
 _SOFT_BREAK = "\x00"
@@ -103,19 +104,40 @@ class LogText:
 
 
 def read_bytes(source: str | os.PathLike[str]) -> tuple[bytes, str, float | None]:
-    """Return (raw bytes, display name, mtime) for a path, or stdin when ``source`` is ``-``."""
+    """Return (raw bytes, display name, mtime) for a path, or stdin when ``source`` is ``-``.
+
+    Only regular files are read: a device (``/dev/zero`` never ends) or a FIFO (blocks until a
+    writer comes) is refused before it is opened. OS errors become a :class:`LogReadError`
+    naming the path.
+    """
     if str(source) == "-":
         return sys.stdin.buffer.read(), "<stdin>", None
     path = Path(source)
     name = str(source)
-    if not path.exists():
-        raise LogNotFoundError("no such file", path=name)
-    if path.is_dir():
+    mtime = regular_file(path).st_mtime
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise LogReadError(f"cannot read: {err.strerror or err}", path=name) from None
+    return raw, name, mtime
+
+
+def regular_file(path: Path) -> os.stat_result:
+    """``path``'s stat when it is a regular file; otherwise the typed error that says why."""
+    name = str(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise LogNotFoundError("no such file", path=name) from None
+    except OSError as err:
+        raise LogReadError(f"cannot read: {err.strerror or err}", path=name) from None
+    if stat.S_ISDIR(info.st_mode):
         raise LogNotFoundError(
             "is a directory; pass a log file (or use load_many for a directory)", path=name
         )
-    raw = path.read_bytes()
-    return raw, name, path.stat().st_mtime
+    if not stat.S_ISREG(info.st_mode):
+        raise LogReadError("is not a regular file", path=name)
+    return info
 
 
 def unwrap(raw: bytes, name: str) -> bytes:

@@ -9,6 +9,7 @@ that range only, so a longer run does not look better by having trained longer.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -212,11 +213,22 @@ def final_metrics(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
             if col in terms.INDEX_COLUMNS or ev[col].dtype.kind != "f" or not ev[col].notna().any():
                 continue
             value = float(ev[col].dropna().iloc[-1])
-            if run.meta.get("eval_units") == "percent" and value >= 0:
+            if run.meta.get("eval_units") == "percent" and value >= 0 and is_ap_metric(col):
                 value /= 100.0
             values[_metric_name(col)] = value
         data[name] = values
     return pd.DataFrame(data)
+
+
+#: An AP/AR-type metric, by the last part of its name: ``bbox/AP50``, ``segm/APs``,
+#: ``bbox/AP-car``, ``bbox_mAP_50``, ``AR@100``. Only these are percentages in a "percent" log;
+#: detectron2's ``inference/s_per_iter`` sits beside them and is seconds.
+_AP_METRIC_RE = re.compile(r"^(?:[a-z]+_)?m?A[PR][sml]?(?![A-Za-z])")
+
+
+def is_ap_metric(col: str) -> bool:
+    """Whether ``col`` is an average precision or recall (the metrics a log may give in %)."""
+    return _AP_METRIC_RE.match(col.rsplit("/", 1)[-1]) is not None
 
 
 def _metric_name(col: str) -> str:

@@ -65,3 +65,11 @@ class ParseError(LossLensError):
 
 class SettingError(LossLensError):
     """An environment setting (``LOSSLENS_*``) holds a value that cannot be used."""
+
+
+class LogReadError(LossLensError):
+    """The path exists but cannot be read as a file (permissions, a device, a FIFO...)."""
+
+
+class OutputError(LossLensError):
+    """An output path cannot be written (its folder is missing, it is a directory...)."""

@@ -353,7 +353,26 @@ def plot_runs(
         _plot_metrics(axes[-1], runs, metric_cols, opts)
     axes[-1].set_xlabel(X_LABELS[opts.x])
     fig.suptitle(_suptitle(runs, opts, n_bad), fontsize=10)
+    _show_literally(fig)
     return fig
+
+
+def _show_literally(fig: Figure) -> None:
+    """Draw titles, legends, labels and notes as written: run and term names come from logs and
+    file names, and a ``$`` in them must not start mathtext (a crash on an odd count). Tick
+    labels keep mathtext: the log scale writes its ``10^-1`` with it."""
+    from matplotlib.text import Text
+
+    ticks = {
+        id(text)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for text in axis.findobj(Text)
+        if text is not axis.label
+    }
+    for text in fig.findobj(Text):
+        if id(text) not in ticks:
+            text.set_parse_math(False)
 
 
 #: Characters per line of the figure title (9-inch figure, 10 pt).

@@ -23,7 +23,13 @@ from losslens._text import (
     sample_text,
     unwrap,
 )
-from losslens.errors import LossLensError, NoLogsFoundError, ParseError
+from losslens.errors import (
+    LogReadError,
+    LossLensError,
+    NoLogsFoundError,
+    ParseError,
+    UnknownFormatError,
+)
 from losslens.formats._common import Parsed, SkippedLine
 from losslens.frame import INDEX_COLUMNS
 
@@ -272,6 +278,8 @@ def _load_or_fail(path: str, format: str | None, cache: bool, fast: bool) -> Run
         return load(path, format, cache=cache, fast=fast)
     except LossLensError as err:
         return _Failure(type(err), err.message, err.path, err.line_no, err.line)
+    except OSError as err:  # the file changed under us (e.g. made unreadable after a cache hit)
+        return _Failure(LogReadError, f"cannot read: {err.strerror or err}", path, None, None)
 
 
 def _pool_workers(files: list[str], workers: int | None) -> int:
@@ -353,6 +361,69 @@ def load_many(
     files, discovered = expand_sources(sources)
     results = load_each(files, format, cache=cache, fast=fast, workers=workers, on_done=on_done)
     return keep_runs(files, discovered, results)
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A source that gave no run: the path, and the error that says why."""
+
+    path: str
+    error: LossLensError
+
+
+def load_batch(
+    sources: Source | Iterable[Source],
+    format: str | None = None,
+    *,
+    cache: bool = True,
+    fast: bool = True,
+    workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> tuple[list[Run], list[LoadFailure]]:
+    """Load what can be loaded: every good run (in order), and one failure per bad source.
+
+    Unlike :func:`load_many`, a bad file does not stop the batch. A directory with no log in it
+    is a failure; files found in a directory that are simply not training logs (a config dump)
+    are left out, as in :func:`load_many`, but empty, binary or unreadable ones are failures.
+    """
+    files, discovered, failures = expand_batch(sources)
+    results = load_each(files, format, cache=cache, fast=fast, workers=workers, on_done=on_done)
+    runs, failed = sort_results(files, discovered, results)
+    return runs, failures + failed
+
+
+def expand_batch(
+    sources: Source | Iterable[Source],
+) -> tuple[list[str], set[str], list[LoadFailure]]:
+    """:func:`expand_sources` that records a directory without logs as a failure, not raising."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    files: list[str] = []
+    discovered: set[str] = set()
+    failures: list[LoadFailure] = []
+    for source in sources:
+        try:
+            found, inside = expand_sources(source)
+        except NoLogsFoundError as err:
+            failures.append(LoadFailure(str(source), err))
+            continue
+        files.extend(found)
+        discovered.update(inside)
+    return files, discovered, failures
+
+
+def sort_results(
+    files: list[str], discovered: set[str], results: list[Run | LossLensError]
+) -> tuple[list[Run], list[LoadFailure]]:
+    """:func:`load_each`'s results as (runs, failures); discovered non-logs are left out."""
+    runs: list[Run] = []
+    failures: list[LoadFailure] = []
+    for path, result in zip(files, results, strict=True):
+        if isinstance(result, Run):
+            runs.append(result)
+        elif not (path in discovered and isinstance(result, UnknownFormatError)):
+            failures.append(LoadFailure(path, result))
+    return runs, failures
 
 
 def display_names(runs: Sequence[Run]) -> list[str]:

@@ -56,6 +56,11 @@ class WeightsError(ValueError):
     offending keys."""
 
 
+class MissingWeightsError(WeightsError, FileNotFoundError):
+    """The weights file named does not exist (a :class:`WeightsError` for the CLI, and still
+    the :class:`FileNotFoundError` it always was for callers)."""
+
+
 @dataclass
 class LoadReport:
     """What a load did: names loaded, missing from the source, unexpected, shape mismatches;
@@ -106,7 +111,7 @@ def _torch_load(path: Path) -> Any:
     """``torch.load(weights_only=True)``; a file that also pickles foreign objects is read
     again with each foreign class name bound to :class:`_StandIn`."""
     if not path.exists():
-        raise FileNotFoundError(f"no weights file at {path}")
+        raise MissingWeightsError(f"no weights file at {path}")
     unreadable = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

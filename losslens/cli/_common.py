@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
-from losslens.errors import LossLensError
+from losslens.errors import LossLensError, OutputError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,18 +23,53 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+def lit(value: object) -> str:
+    """``value`` as rich markup that shows it literally: for every string from a log or a path.
+
+    ``[/data/coco/x.json]`` would close a tag that was never opened (a MarkupError) and
+    ``exp[lr=0.02].log`` would lose its brackets; escaped, both print as they are.
+    """
+    return escape(str(value))
+
+
+def error_line(message: object) -> None:
+    """One red ``losslens: error:`` line on stderr; ``message`` is shown literally."""
+    err_console.print(Text.assemble(("losslens: error:", "red"), " ", str(message)), soft_wrap=True)
+
+
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`LossLensError` into one red line on stderr and exit code 2."""
+    """Turn a :class:`LossLensError` (or an OS error on a path) into one red line on stderr and
+    exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except LossLensError as err:
-            err_console.print(f"[red]losslens: error:[/red] {err}", markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
+            error_line(err)
+        except OSError as err:  # a path the library did not check (an output, a race)
+            where = f"{err.filename}: " if err.filename is not None else ""
+            error_line(f"{where}{err.strerror or err}")
+        raise typer.Exit(2)
 
     return wrapper
+
+
+def output_path(path: Path, suffixes: Sequence[str], what: str) -> Path:
+    """Check an output path before any work is done: its suffix, its folder, not a directory."""
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        raise OutputError(
+            f"cannot write {what} as {suffix or 'a file without suffix'}; "
+            f"expected one of: {', '.join(suffixes)}",
+            path=str(path),
+        )
+    if path.is_dir():
+        raise OutputError("is a directory; name the file to write", path=str(path))
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write here: the folder {folder} does not exist", path=str(path))
+    return path
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from losslens.cli._common import progress
+import typer
+
+from losslens.cli._common import error_line, progress
 from losslens.errors import LossLensError, NoLogsFoundError
 
 if TYPE_CHECKING:
-    from losslens.run import Run
+    from losslens.run import LoadFailure, Run
+
+
+@dataclass
+class Loaded:
+    """The runs a command works on and the sources that gave none (already reported)."""
+
+    runs: list[Run]
+    failures: list[LoadFailure]
+
+    def finish(self) -> None:
+        """End the command with exit code 2 when any source failed (after its output)."""
+        if self.failures:
+            raise typer.Exit(2)
 
 
 def load_runs(
@@ -19,20 +35,36 @@ def load_runs(
     quiet: bool = True,
     *,
     cache: bool = True,
-) -> list[Run]:
-    """Every log named or found under a named directory (in parallel when there are many);
-    named files must load."""
-    from losslens.run import expand_sources, keep_runs, load_each
+) -> Loaded:
+    """Every log named or found under a named directory (in parallel when there are many).
 
-    files, discovered = expand_sources([str(p) for p in logs])
+    A bad source does not stop the others: each gets one line on stderr (path: reason), the
+    command shows the good runs and ends with :meth:`Loaded.finish` (exit 2). With no good run
+    at all, the command ends here.
+    """
+    from losslens.run import expand_batch, load_each, sort_results
+
+    if format is not None:
+        from losslens import formats
+
+        formats.get(format)  # a bad --format is one error, not one per file
+    files, discovered, failures = expand_batch([str(p) for p in logs])
     with progress(len(files), "parsing", quiet) as advance:
         results = load_each(files, format, cache=cache, on_done=advance)
-    try:
-        return keep_runs(files, discovered, results)
-    except NoLogsFoundError:
-        raise NoLogsFoundError(
-            "no training logs found", path=", ".join(str(p) for p in logs)
-        ) from None
+    runs, failed = sort_results(files, discovered, results)
+    failures += failed
+    for failure in failures:
+        error_line(failure.error)
+    if not runs:
+        if not failures:
+            error_line(
+                NoLogsFoundError(
+                    "none of these files is a training log we can read",
+                    path=", ".join(str(p) for p in logs),
+                )
+            )
+        raise typer.Exit(2)
+    return Loaded(runs, failures)
 
 
 def log_lines(run: Run) -> list[str] | None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from losslens.cli._common import cli_errors, console, fmt
+from losslens.cli._common import cli_errors, console, fmt, lit
 from losslens.cli._runs import load_runs, names_after_option, split_names
 
 if TYPE_CHECKING:
@@ -52,11 +52,15 @@ def compare(
     if term_names:
         logs, extra = names_after_option(logs)
         term_names += extra
-    runs = load_runs(logs, format)
+    loaded = load_runs(logs, format)
+    runs = loaded.runs
+    if len(runs) < 2 and loaded.failures:
+        loaded.finish()  # nothing left to compare: the failures said why
     from losslens.compare import compare as compare_runs  # here: keeps `losslens parse` light
 
     result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size, names=name)
     _render(result)
+    loaded.finish()
 
 
 def _render(c: Comparison) -> None:
@@ -69,25 +73,25 @@ def _render(c: Comparison) -> None:
     for row in c.terms.to_dict("records"):
         r = float(row["ratio_to_first"])
         ratio = "" if math.isnan(r) else f"{r:.3f}x"
-        cells = [str(row[k]) for k in ("term", "run", "logged_as")]
+        cells = [lit(row[k]) for k in ("term", "run", "logged_as")]
         table.add_row(*cells, fmt(row["final"]), fmt(row["min"]), fmt(row["auc"]), ratio)
     console.print(table)
     if not c.metrics.empty:
         mt = Table(title="final evaluation (fractions)", title_justify="left")
         mt.add_column("metric")
         for name in c.metrics.columns:
-            mt.add_column(str(name), justify="right")
+            mt.add_column(lit(name), justify="right")
         for metric, values in c.metrics.iterrows():
-            mt.add_row(str(metric), *(fmt(v) for v in values))
+            mt.add_row(lit(metric), *(fmt(v) for v in values))
         console.print(mt)
     if not c.meta.empty:
         shown = c.meta.head(_DIFFERENCES_SHOWN)
         dt = Table(title="differences", title_justify="left")
         dt.add_column("key", overflow="fold")
         for name in c.meta.columns:
-            dt.add_column(str(name), overflow="fold")
+            dt.add_column(lit(name), overflow="fold")
         for key, values in shown.iterrows():
-            dt.add_row(str(key), *(str(v) for v in values))
+            dt.add_row(lit(key), *(lit(v) for v in values))
         console.print(dt)
         if len(c.meta) > len(shown):
             console.print(f"[dim]... {len(c.meta) - len(shown)} more differences[/dim]")
@@ -100,4 +104,4 @@ def _render(c: Comparison) -> None:
                 markup=False,
             )
     for warning in c.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {lit(warning)}")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from losslens.cli._common import cli_errors, console
+from losslens.cli._common import cli_errors, console, lit
 
 
 @cli_errors
@@ -40,4 +40,6 @@ def demo(
     parse_cli._render(summarize(run), all_columns=False)
     show_findings(result.log_path)
     show_plot(result)
-    console.print(f"next: losslens plot {result.diagnostics_path} --terms rpn.num_pos loss_rpn_cls")
+    console.print(
+        f"next: losslens plot {lit(result.diagnostics_path)} --terms rpn.num_pos loss_rpn_cls"
+    )

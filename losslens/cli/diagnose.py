@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from losslens.cli._common import cli_errors, console
+from losslens.cli._common import cli_errors, console, lit
 from losslens.cli._runs import load_runs, log_lines
 from losslens.errors import FormatOptionError
 
@@ -46,7 +46,8 @@ def diagnose(
         raise FormatOptionError(
             f"unknown severity {min_severity!r}; expected one of: {', '.join(SEVERITIES)}"
         )
-    runs = load_runs(logs, format)
+    loaded = load_runs(logs, format)
+    runs = loaded.runs
     names = display_names(runs)
     findings = []
     for run, name in zip(runs, names, strict=True):
@@ -59,6 +60,7 @@ def diagnose(
         typer.echo(json.dumps([f.to_dict() for f in shown], indent=2, default=str))
     else:
         _render(shown, names)
+    loaded.finish()  # a log that could not be read outranks the findings of the others
     if worst_severity(findings) == "error":
         raise typer.Exit(1)
 
@@ -67,12 +69,12 @@ def _render(findings: list[Finding], names: list[str]) -> None:
     from losslens.diagnostics import SEVERITIES
 
     if not findings:
-        console.print(f"[green]no findings[/green] for {', '.join(names)}")
+        console.print(f"[green]no findings[/green] for {lit(', '.join(names))}")
         return
     for f in findings:
         where = f" at step {f.steps[0]}" if f.steps else ""
         console.print(
-            f"[{_STYLE[f.severity]}]{f.severity:<7}[/] [bold]{f.code}[/bold] ({f.run}{where})"
+            f"[{_STYLE[f.severity]}]{f.severity:<7}[/] [bold]{lit(f.code)}[/bold] ({lit(f.run)}{where})"
         )
         console.print(f"  {f.message}", markup=False)
         for line in f.evidence[:4]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from losslens.cli._common import cli_errors, console
+from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
     from losslens.terms import Term
@@ -31,7 +31,7 @@ def explain(
             table.add_column(col, overflow="fold")
         for t in TERMS.values():
             others = sorted({n for names in t.names.values() for n in names if n != t.name})
-            table.add_row(t.name, t.short, t.title, ", ".join(others))
+            table.add_row(lit(t.name), lit(t.short), lit(t.title), lit(", ".join(others)))
         console.print(table)
         return
     _render(term_for(term), term)
@@ -41,11 +41,11 @@ def _render(t: Term, asked: str) -> None:
     from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY
 
     console.rule(
-        f"[bold]{t.name}[/bold]: {t.title}"
-        + (f"  (you asked for {asked})" if asked != t.name else "")
+        f"[bold]{lit(t.name)}[/bold]: {lit(t.title)}"
+        + (f"  (you asked for {lit(asked)})" if asked != t.name else "")
     )
     for label, text in (("measures", t.measures), ("where", t.where), ("healthy curve", t.healthy)):
-        console.print(f"[bold]{label}:[/bold] {text}")
+        console.print(f"[bold]{label}:[/bold] {lit(text)}")
     table = Table(title="per framework", title_justify="left")
     for col in ("framework", "logged as", "loss and normalisation", "smoothing before printing"):
         table.add_column(col, overflow="fold")
@@ -54,15 +54,15 @@ def _render(t: Term, asked: str) -> None:
         if not names:
             continue
         table.add_row(
-            title,
-            ", ".join(names),
-            t.normalisation.get(fam, "-"),
-            SMOOTHING_BY_FAMILY.get(fam, "-"),
+            lit(title),
+            lit(", ".join(names)),
+            lit(t.normalisation.get(fam, "-")),
+            lit(SMOOTHING_BY_FAMILY.get(fam, "-")),
         )
     console.print(table)
     meanings = Table(title="when it looks odd", title_justify="left")
     meanings.add_column("value")
     meanings.add_column("usually means", overflow="fold")
     for key, text in t.meanings.items():
-        meanings.add_row(key, text)
+        meanings.add_row(lit(key), lit(text))
     console.print(meanings)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from losslens.cli._common import cli_errors, console, fmt
+from losslens.cli._common import cli_errors, console, fmt, lit, output_path
 from losslens.cli._runs import load_runs
 
 if TYPE_CHECKING:
@@ -67,7 +67,10 @@ def parse(
     from losslens.run import display_names
     from losslens.summary import summarize
 
-    runs = load_runs(logs, format, quiet, cache=not no_cache)
+    if out is not None:  # before parsing: a bad --out must not come after the summary
+        output_path(out, export.SUFFIXES, "the tables")
+    loaded = load_runs(logs, format, quiet, cache=not no_cache)
+    runs = loaded.runs
     summaries = [summarize(r) for r in runs]
     if len(runs) > _COMPACT_ABOVE:
         console.print(_runs_table(summaries, display_names(runs)))
@@ -78,7 +81,8 @@ def parse(
                 _render_skipped(run)
     if out is not None:
         for written in export.write(runs, out):
-            console.print(f"wrote {written}")
+            console.print(f"wrote {lit(written)}")
+    loaded.finish()
 
 
 def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
@@ -92,25 +96,27 @@ def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
     for s, name in zip(summaries, names, strict=True):
         metric = next(iter(s.final_eval.items()), None)
         table.add_row(
-            name,
+            lit(name),
             s.format,
             str(s.records),
             f"{fmt(s.first_step)}-{fmt(s.last_step)}",
             fmt(s.epochs),
             str(s.evaluations),
-            f"{metric[0]} {fmt(metric[1])}" if metric else "-",
+            f"{lit(metric[0])} {fmt(metric[1])}" if metric else "-",
             str(s.skipped),
         )
     return table
 
 
 def _render(s: RunSummary, all_columns: bool) -> None:
-    console.rule(f"[bold]{s.name}[/bold]")
+    console.rule(f"[bold]{lit(s.name)}[/bold]")
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
     facts.add_column()
-    facts.add_row("file", s.path)
-    facts.add_row("format", f"{s.format} ({s.framework}; {s.version_guess or 'version unknown'})")
+    facts.add_row("file", lit(s.path))
+    facts.add_row(
+        "format", lit(f"{s.format} ({s.framework}; {s.version_guess or 'version unknown'})")
+    )
     facts.add_row(
         "records",
         f"{s.records} training records, steps {fmt(s.first_step)}-{fmt(s.last_step)}"
@@ -137,7 +143,7 @@ def _render(s: RunSummary, all_columns: bool) -> None:
         table.add_column(col, justify="left" if col == "term" else "right")
     for row in terms.itertuples(index=False):
         nf = f"[red]{fmt(row.non_finite)}[/red]" if row.non_finite else "0"
-        table.add_row(str(row.term), fmt(row.first), fmt(row.min), fmt(row.last), nf)
+        table.add_row(lit(row.term), fmt(row.first), fmt(row.min), fmt(row.last), nf)
     console.print(table)
     if len(s.terms) > len(terms):
         console.print(f"[dim]... {len(s.terms) - len(terms)} more terms (--all-columns)[/dim]")
@@ -148,7 +154,7 @@ def _render(s: RunSummary, all_columns: bool) -> None:
         ev.add_column("metric")
         ev.add_column("value", justify="right")
         for key, value in s.final_eval.items():
-            ev.add_row(key, fmt(value))
+            ev.add_row(lit(key), fmt(value))
         console.print(ev)
     if len(s.final_per_class):
         pc = Table(title="per class (final evaluation)", title_justify="left")
@@ -161,7 +167,7 @@ def _render(s: RunSummary, all_columns: bool) -> None:
             pc.add_column(col, justify="left" if col in ("class", "task") else "right")
         shown = s.final_per_class if all_columns else s.final_per_class.head(_DEFAULT_CLASS_LIMIT)
         for row in shown[cols].itertuples(index=False):
-            pc.add_row(*(fmt(v) if not isinstance(v, str) else v for v in row))
+            pc.add_row(*(fmt(v) if not isinstance(v, str) else lit(v) for v in row))
         console.print(pc)
         if len(s.final_per_class) > len(shown):
             console.print(
@@ -170,9 +176,9 @@ def _render(s: RunSummary, all_columns: bool) -> None:
 
 
 def _render_skipped(run: Run) -> None:
-    table = Table(title=f"skipped lines of {run.name}", title_justify="left")
+    table = Table(title=f"skipped lines of {lit(run.name)}", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("text", overflow="fold")
     for item in run.skipped:
-        table.add_row(str(item.line_no), item.text)
+        table.add_row(str(item.line_no), lit(item.text))
     console.print(table)

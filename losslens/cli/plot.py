@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from losslens.cli._common import cli_errors, console
+from losslens.cli._common import cli_errors, console, lit, output_path
 from losslens.cli._runs import load_runs, names_after_option, split_names
-from losslens.errors import FormatOptionError, LossLensError
+from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -68,13 +68,9 @@ def plot(
         logs, extra = names_after_option(logs)
     else:
         extra = []
-    target = out or DEFAULT_OUT
-    if target.suffix.lower() not in SUFFIXES:
-        raise FormatOptionError(
-            f"cannot write {target.suffix or 'a file without suffix'}; expected one of: {', '.join(SUFFIXES)}",
-            path=str(target),
-        )
-    runs = load_runs(logs, format)
+    target = output_path(out or DEFAULT_OUT, SUFFIXES, "a plot")
+    loaded = load_runs(logs, format)
+    runs = loaded.runs
     for name in extra:  # names listed after --terms/--metrics: a metric if the run has it as one
         (metric_names if metric_names and _is_metric(runs[0], name) else term_names).append(name)
     options = PlotOptions(
@@ -87,7 +83,8 @@ def plot(
     )
     fig = plot_runs(runs, term_names or None, metrics=metric_names or None, options=options)
     fig.savefig(target, dpi=110)
-    console.print(f"wrote {target}")
+    console.print(f"wrote {lit(target)}")
+    loaded.finish()
 
 
 def _is_metric(run: Run, name: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from losslens.cli._common import cli_errors, console
+from losslens.cli._common import cli_errors, console, lit, output_path
 from losslens.cli._runs import load_runs, log_lines
 from losslens.errors import FormatOptionError
 
@@ -29,7 +29,10 @@ def report(
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise FormatOptionError("the report is HTML; name the output *.html", path=str(out))
-    runs = load_runs(logs, format)
+    output_path(out, (".html", ".htm"), "the report")
+    loaded = load_runs(logs, format)
+    runs = loaded.runs
     lines = {r.path: got for r in runs if (got := log_lines(r)) is not None}
     out.write_text(render_report(runs, lines), encoding="utf-8")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {lit(out)}")
+    loaded.finish()

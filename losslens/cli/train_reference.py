@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from losslens.cli._common import cli_errors, console, err_console
+from losslens.cli._common import cli_errors, console, err_console, lit
 from losslens.cli._runs import log_lines
 from losslens.errors import LossLensError
 
@@ -150,9 +150,16 @@ def run_training(
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
 
-    from reference_model.data import DatasetLayoutError, DatasetUnavailableError, resolve_dataset
+    from reference_model.checkpoint import WeightsError
+    from reference_model.data import (
+        DatasetLayoutError,
+        DatasetUnavailableError,
+        UnsafeArchiveError,
+        resolve_dataset,
+    )
     from reference_model.data.kitti import CLASSES
-    from reference_model.engine import TrainOptions, train
+    from reference_model.engine import CheckpointError, TrainOptions, train
+    from reference_model.engine.checkpoints import check_file as check_checkpoint
 
     quiet = quiet or not is_main_process()
     resolved_device = _device(device)
@@ -173,6 +180,11 @@ def run_training(
             "--eval-only evaluates the weights given by --load-from: pass --load-from CKPT "
             "(and no --resume)"
         )
+    if resume is not None:
+        try:
+            check_checkpoint(resume)
+        except CheckpointError as err:
+            raise TrainReferenceError(str(err)) from None
     resolved = resolve_settings(
         dataset,
         chosen_preset,
@@ -191,7 +203,7 @@ def run_training(
             console.print(line, markup=False, highlight=False)
     try:
         root = _resolve(resolve_dataset, dataset, data_root, quiet)
-    except (DatasetUnavailableError, DatasetLayoutError) as err:
+    except (DatasetUnavailableError, DatasetLayoutError, UnsafeArchiveError) as err:
         raise TrainReferenceError(str(err)) from None
     options = TrainOptions(
         work_dir=out,
@@ -213,20 +225,21 @@ def run_training(
     if not quiet and eval_only:
         scale = f" at img_scale {recipe.img_scale}" if recipe.img_scale else ""
         console.print(
-            f"evaluating [bold]{chosen_preset}[/bold] with weights {load_from} on the val split "
-            f"of [bold]{name}[/bold] ({root}){scale}, device {resolved_device}; logs in {out}"
+            f"evaluating [bold]{chosen_preset}[/bold] with weights {lit(load_from)} on the val "
+            f"split of [bold]{lit(name)}[/bold] ({lit(root)}){scale}, device {resolved_device}; "
+            f"logs in {lit(out)}"
         )
     elif not quiet:
         console.print(
-            f"training [bold]{chosen_preset}[/bold] on [bold]{name}[/bold] ({root}), "
+            f"training [bold]{chosen_preset}[/bold] on [bold]{lit(name)}[/bold] ({lit(root)}), "
             f"{recipe.schedule.epochs} epochs, device {resolved_device}"
             + (f", {n_threads} CPU thread(s)" if resolved_device == "cpu" else "")
-            + f"; logs in {out}"
+            + f"; logs in {lit(out)}"
         )
     with _RichReporter(quiet) as reporter:
         try:
             result = train(options, reporter)
-        except (FileNotFoundError, KeyError, ValueError) as err:
+        except (CheckpointError, WeightsError, DatasetLayoutError) as err:
             raise TrainReferenceError(str(err).strip("'\"")) from None
     return result, settings
 
@@ -277,7 +290,7 @@ def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: 
         transient=True,
         disable=quiet,
     ) as bar:
-        task = bar.add_task(f"downloading {dataset}", total=None)
+        task = bar.add_task(f"downloading {lit(dataset)}", total=None)
 
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
@@ -336,14 +349,14 @@ def show_plot(result: TrainResult) -> None:
     if path is None:
         console.print("[dim]plot: none (the run ended before its first log interval)[/dim]")
     else:
-        console.print(f"plot: {path}")
+        console.print(f"plot: {lit(path)}")
 
 
 def report(result: TrainResult) -> None:
     """What the run produced, the loss ratio and the final evaluation."""
-    console.print(f"log: {result.log_path}")
-    console.print(f"json log: {result.json_path}")
-    console.print(f"diagnostics: {result.diagnostics_path}")
+    console.print(f"log: {lit(result.log_path)}")
+    console.print(f"json log: {lit(result.json_path)}")
+    console.print(f"diagnostics: {lit(result.diagnostics_path)}")
     if result.first_loss and result.last_loss is not None:
         console.print(
             f"loss {result.first_loss:.4f} (first iteration) -> {result.last_loss:.4f} (last logged "
@@ -351,7 +364,7 @@ def report(result: TrainResult) -> None:
         )
     if result.final_eval is not None:
         metrics = ", ".join(f"{k}: {v:.4f}" for k, v in result.final_eval.metrics.items())
-        console.print(f"final evaluation: {metrics}")
+        console.print(f"final evaluation: {lit(metrics)}")
 
 
 @cli_errors

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from losslens.cli._common import cli_errors, console
+from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
     from losslens.diagnostics import Finding
@@ -36,8 +36,10 @@ def watch(
     """Follow a training log like tail -f. Ctrl-C stops."""
     from rich.live import Live
 
+    from losslens._text import regular_file
     from losslens.watch import LogFollower
 
+    regular_file(log)  # a directory, a device or a FIFO is refused here, in one line
     follower = LogFollower(log, format)
     update = follower.poll()
     _print_findings(update.new_findings)
@@ -70,17 +72,17 @@ def _table(run: Run | None, name: str) -> Table:
     from losslens.watch import status_rows
 
     if run is None or not len(run.train):
-        table = Table(title=f"{name}: waiting for training records", title_justify="left")
+        table = Table(title=f"{lit(name)}: waiting for training records", title_justify="left")
         table.add_column("")
         return table
     last = run.train.iloc[-1]
     where = f"step {int(last['step'])}" if "step" in run.train else ""
     if "epoch" in run.train and last["epoch"] is not None and str(last["epoch"]) != "<NA>":
         where += f", epoch {int(last['epoch'])}"
-    table = Table(title=f"{run.name}: {len(run.train)} records, {where}", title_justify="left")
+    table = Table(title=f"{lit(run.name)}: {len(run.train)} records, {where}", title_justify="left")
     table.add_column("term")
     table.add_column("last", justify="right")
     table.add_column("trend")
     for term, value, spark in status_rows(run):
-        table.add_row(term, value, spark)
+        table.add_row(lit(term), value, spark)
     return table

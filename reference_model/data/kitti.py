@@ -67,7 +67,7 @@ def read_label_file(lines: list[str], classes: tuple[str, ...] = CLASSES) -> Ann
         if not fields:
             continue
         if len(fields) < 8:
-            raise ValueError(
+            raise DatasetLayoutError(
                 f"label line {number} has {len(fields)} fields, expected {_KITTI_FIELDS} "
                 f"(type truncated occluded alpha x1 y1 x2 y2 ...): {line!r}"
             )

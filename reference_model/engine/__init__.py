@@ -1,11 +1,13 @@
 """Training engine: a plain loop writing mmdet 2.x logs and losslens diagnostics."""
 
+from .checkpoints import CheckpointError
 from .recipes import RECIPES, Recipe, recipe_for
 from .schedule import Schedule, lr_at
 from .trainer import Reporter, SilentReporter, TrainOptions, TrainResult, model_config, train
 
 __all__ = [
     "RECIPES",
+    "CheckpointError",
     "Recipe",
     "Reporter",
     "Schedule",

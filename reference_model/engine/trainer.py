@@ -544,8 +544,15 @@ class _Run:
         assert self.o.resume is not None
         state = checkpoints.load(self.o.resume)
         self.info(f"load checkpoint from local path: {self.o.resume}")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise checkpoints.CheckpointError(
+                f"{self.o.resume} does not fit this model and optimizer "
+                f"(another preset or dataset?): {first[:160]}"
+            ) from None
         if scaler is not None and "scaler" in state:
             scaler.load_state_dict(state["scaler"])
         if "data_generator" in state and self.dist.world_size == 1:
