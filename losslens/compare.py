@@ -287,3 +287,8 @@ def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[
             "the runs were smoothed differently before printing: " + "; ".join(sorted(smoothing))
         )
     return out
+
+
+# Public names of the helpers :mod:`losslens.side_by_side` builds on (one implementation).
+term_series = _series
+log_noise = _noise

@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from losslens.cli._common import cli_errors, console, fmt, lit
 from losslens.cli._runs import load_runs, names_after_option, split_names
+from losslens.errors import FormatOptionError
 
 if TYPE_CHECKING:
     from losslens.compare import Comparison
+    from losslens.side_by_side import SideBySide
 
 #: Rows of the differences table shown (configs of two framework versions differ a lot).
 _DIFFERENCES_SHOWN = 40
@@ -31,7 +35,14 @@ def compare(
             "--terms", "-t", help="Terms to compare (default: the loss terms all runs share)."
         ),
     ] = None,
-    x: Annotated[str, typer.Option("--x", help="Align on step, epoch, time or images.")] = "step",
+    x: Annotated[
+        str | None,
+        typer.Option(
+            "--x",
+            help="Align on step, epoch, time or images (default: step; with --reference: "
+            "images when your batch size is known, else epoch).",
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Images per step for --x images.")
     ] = None,
@@ -46,8 +57,24 @@ def compare(
             "(default: the file names).",
         ),
     ] = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="Side by side: THEIRS (your log) against OURS (a train-reference work dir); "
+            "writes vs_<run name>.html into OURS.",
+        ),
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="With --reference: write the page here instead."),
+    ] = None,
 ) -> None:
     """Compare runs term by term (final, min, area under the curve, ratio to the first run)."""
+    if reference:
+        _side_by_side(logs, x or "auto", batch_size, format, html)
+        return
+    x = x or "step"
     term_names = split_names(terms)
     if term_names:
         logs, extra = names_after_option(logs)
@@ -61,6 +88,44 @@ def compare(
     result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size, names=name)
     _render(result)
     loaded.finish()
+
+
+def _side_by_side(
+    logs: list[Path], x: str, batch_size: int | None, format: str | None, html: Path | None
+) -> None:
+    if len(logs) != 2:
+        raise FormatOptionError(
+            f"--reference takes two paths, THEIRS (your log) and OURS (the reference's work "
+            f"dir), got {len(logs)}"
+        )
+    from losslens.side_by_side import side_by_side
+    from losslens.side_by_side_page import write_page
+
+    theirs = load_runs([logs[0]], format)[0]
+    result = side_by_side(theirs, logs[1], x=x, batch_size=batch_size)
+    work_dir = logs[1].parent if logs[1].is_file() else logs[1]
+    page = write_page(result, work_dir, html)
+    render_side_by_side(result)
+    console.print(f"page: {page}", markup=False)
+
+
+def render_side_by_side(sbs: SideBySide) -> None:
+    """The side-by-side table, explanations and warnings (also used after train-reference)."""
+    from losslens.side_by_side_page import caption, shown_table
+
+    frame = shown_table(sbs)
+    table = Table(title=caption(sbs), title_justify="left")
+    for col in frame.columns:
+        table.add_column(
+            escape(str(col)), justify="left" if col in ("term", "logged as") else "right"
+        )
+    for row in frame.itertuples(index=False):
+        table.add_row(*(Text(str(v)) for v in row))
+    console.print(table)
+    for line in sbs.explanations:
+        console.print(line, markup=False)
+    for warning in sbs.warnings:
+        console.print(Text.assemble(("warning: ", "yellow"), warning))
 
 
 def _render(c: Comparison) -> None:
