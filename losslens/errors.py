@@ -65,3 +65,11 @@ class ParseError(LossLensError):
 
 class SettingError(LossLensError):
     """An environment setting (``LOSSLENS_*``) holds a value that cannot be used."""
+
+
+class LossLensWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI shows one line."""
+
+
+class UnsafeCacheWarning(LossLensWarning):
+    """The parse cache folder is another user's or writable by others: it is not used."""

@@ -256,7 +256,7 @@ def _entry_of(log: Path, format: str | None = None) -> Path:
 
 
 def _set_last_use(log: Path, seconds: float) -> None:
-    os.utime(_entry_of(log) / "run.pkl", (seconds, seconds))
+    os.utime(_entry_of(log) / "entry.json", (seconds, seconds))
 
 
 def _sizes() -> dict[Path, int]:
@@ -316,13 +316,18 @@ def test_a_write_evicts_down_to_the_size_cap(
 
 def test_eviction_removes_stale_temporary_directories(log: Path) -> None:
     losslens.load(log)
-    stale, fresh = cache.cache_dir() / ".tmp-stale", cache.cache_dir() / ".tmp-fresh"
-    for path in (stale, fresh):
+    root = cache.cache_dir()
+    stale, fresh = root / ".losslens-tmp-stale", root / ".losslens-tmp-fresh"
+    foreign = root / ".losslens-tmp-foreign"  # an old crashed write holding a file not ours
+    for path in (stale, fresh, foreign):
         path.mkdir()
-        (path / "train.arrow").write_bytes(b"x")
+        (path / "train.parquet").write_bytes(b"x")
+    (foreign / "notes.txt").write_text("mine")
     os.utime(stale, (T0, T0))
+    os.utime(foreign, (T0, T0))
     cache.evict()
     assert not stale.exists() and fresh.exists()
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt", "train.parquet"]
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e3x"])

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from losslens.errors import LossLensError
+from losslens.errors import LossLensError, LossLensWarning
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,17 +23,34 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`LossLensError` into one red line on stderr and exit code 2."""
+    """Turn a :class:`LossLensError` into one red line on stderr and exit code 2, and each
+    :class:`LossLensWarning` the library gives into one yellow line on stderr."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return func(*args, **kwargs)
         except LossLensError as err:
             err_console.print(f"[red]losslens: error:[/red] {err}", markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _one_line_warnings(others: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that shows a :class:`LossLensWarning` as one line (its text
+    literally: paths are not markup) and hands other warnings to ``others``."""
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, LossLensWarning):
+            text = Text.assemble(("losslens: warning: ", "yellow"), str(message))
+            err_console.print(text, soft_wrap=True)
+        else:
+            others(message, category, *rest, **kw)
+
+    return show
 
 
 def fmt(value: Any, digits: int = 4) -> str:
