@@ -2,7 +2,7 @@
 
 An entry is a folder named ``<16 hex digits>-<8 hex digits>`` that holds exactly these files:
 
-* ``train.parquet``, ``evals.parquet``, ``per_class.parquet``: the three tables (zstd);
+* ``train.parquet``, ``evals.parquet``, ``per_class.parquet``: the three tables;
 * ``entry.json``: everything else (where the content came from, the resume cut, the run's
   path, format, skipped lines, meta and tallies, and each table's ``attrs``), in plain JSON
   with two tags for what JSON lacks (tuples, dicts whose keys are not all strings). It starts
@@ -153,7 +153,9 @@ def write(entry: Path, record: dict[str, Any], tables: dict[str, pd.DataFrame]) 
             pq.write_table(
                 pa.Table.from_pandas(frame, preserve_index=None),
                 tmp / _PARQUET[table],
-                compression="zstd",
+                # uncompressed: the least CPU to read back (a 1M-record mmdet text log: 0.09 s
+                # CPU; lz4 0.13 s, zstd 0.15 s) for ~15% more disk than lz4
+                compression="none",
             )
         (tmp / _JSON).write_text(text, encoding="ascii")
         if os.path.lexists(entry) and not remove(entry):
