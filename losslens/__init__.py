@@ -15,10 +15,12 @@ from losslens.errors import (
     FormatOptionError,
     LogNotFoundError,
     LossLensError,
+    LossLensWarning,
     NoLogsFoundError,
     ParseError,
     SettingError,
     UnknownFormatError,
+    UnsafeCacheWarning,
 )
 
 if TYPE_CHECKING:
@@ -55,12 +57,14 @@ __all__ = [
     "FormatOptionError",
     "LogNotFoundError",
     "LossLensError",
+    "LossLensWarning",
     "NoLogsFoundError",
     "ParseError",
     "Run",
     "SettingError",
     "SkippedLine",
     "UnknownFormatError",
+    "UnsafeCacheWarning",
     "__version__",
     "load",
     "load_many",

@@ -3,11 +3,14 @@
 Each log gets one entry under ``$LOSSLENS_CACHE`` (default ``~/.cache/losslens``), named by a
 hash of its absolute path, then a hash of the forced format and the parser's *code fingerprint*
 (the losslens version and the size/mtime of every parser module, so that an upgraded or edited
-parser never serves old results). An entry holds the three tables (Arrow IPC, lz4) and a pickle
-of the rest of the :class:`~losslens.run.Run` plus what identifies the file content it came
-from: size, ``mtime_ns`` and hashes of the first and last :data:`BLOCK` bytes.
+parser never serves old results). An entry holds the three tables (Parquet) and, in JSON, the
+rest of the :class:`~losslens.run.Run` plus what identifies the file content it came from: size,
+``mtime_ns``, ``ctime_ns``, inode and hashes of the first and last :data:`BLOCK` bytes (layout,
+and what is never unpickled or removed: :mod:`losslens._cache_entry`).
 
-* Unchanged file (same size, mtime and block hashes): the cached run is returned.
+* Unchanged file (same size, mtime, ctime, inode and block hashes): the cached run is returned.
+  A user can restore a size and an mtime after an edit, not a ctime (any write or ``utime``
+  sets it to now) nor an inode, so an edit anywhere in the file is a miss.
 * The file grew and the old content is untouched (the hashes over the old size still match):
   formats that declare a ``resume_point`` (see :mod:`losslens.formats._resume`) are parsed only
   from their cut before the old end, which is all that is read of the file; the cached rows
@@ -21,6 +24,9 @@ same and the format can vouch for its whole-file inferences (else: a full parse)
 Writes go to a temporary directory renamed into place, so a reader never sees half an entry.
 After each write, the least recently used entries are removed until the cache holds at most
 ``$LOSSLENS_CACHE_MAX_MB`` megabytes (default :data:`DEFAULT_MAX_MB`); a hit counts as a use.
+
+A cache folder owned by another user or writable by others is not used: :func:`load` warns
+once (:class:`~losslens.errors.UnsafeCacheWarning`) and parses without the cache.
 """
 
 from __future__ import annotations
@@ -29,12 +35,10 @@ import functools
 import hashlib
 import math
 import os
-import pickle
-import shutil
-import tempfile
 import time
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -42,22 +46,18 @@ from typing import Any
 
 import pandas as pd
 
-from losslens.errors import SettingError
+from losslens import _cache_entry as disk
+from losslens.errors import SettingError, UnsafeCacheWarning
 from losslens.formats._resume import Join, add_tallies, has_conflict, join_meta, sub_tallies
 
 #: Bytes hashed at the start and at the end of the content a cache entry was made from.
 BLOCK = 65536
-#: Bump when the layout of an entry changes.
-_LAYOUT = 2
-_TABLES = ("train", "evals", "per_class")
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Size cap of the whole cache when ``$LOSSLENS_CACHE_MAX_MB`` is not set. An entry of the
 #: benchmark logs (benchmarks/bench_parse.py) takes 0.1-0.2x the log's size, so this holds the
 #: parses of 10-20 GB of logs: dozens of 1M-record runs.
 DEFAULT_MAX_MB = 2048
-#: The file whose mtime says when an entry was last written or read.
-_USED = "run.pkl"
 #: A temporary directory older than this is a crashed write's: eviction removes it.
 _STALE_TMP_S = 3600
 
@@ -90,7 +90,7 @@ def code_fingerprint() -> str:
     import losslens
 
     package = Path(losslens.__file__).parent
-    digest = hashlib.sha1(f"{losslens.__version__}/{_LAYOUT}".encode())
+    digest = hashlib.sha1(f"{losslens.__version__}/{disk.LAYOUT}".encode())
     for path in sorted([*package.glob("*.py"), *package.glob("formats/*.py")]):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
@@ -103,6 +103,8 @@ class _Stamp:
 
     size: int
     mtime_ns: int
+    ctime_ns: int  # set to now by every write and utime: an edit cannot hide behind an old mtime
+    inode: int  # a file put in the log's place is another file
     head_hash: str  # of the first BLOCK bytes
     tail_hash: str  # of the last BLOCK bytes (before ``size``)
 
@@ -126,8 +128,14 @@ def _hash(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-def _stamp(raw: bytes, mtime_ns: int) -> _Stamp:
-    return _Stamp(len(raw), mtime_ns, _hash(raw[:BLOCK]), _hash(raw[max(0, len(raw) - BLOCK) :]))
+def _stamp(raw: bytes, stat: os.stat_result) -> _Stamp:
+    tail = raw[max(0, len(raw) - BLOCK) :]
+    return _Stamp(len(raw), *_times(stat), _hash(raw[:BLOCK]), _hash(tail))
+
+
+def _times(stat: os.stat_result) -> tuple[int, int, int]:
+    """mtime, ctime and inode: what :class:`_Stamp` holds besides the size and block hashes."""
+    return stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
 
 
 def _path_key(path: Path) -> str:
@@ -150,12 +158,18 @@ def load(path: str, format: str | None, fast: bool) -> Any:
     from losslens.run import parse_bytes
 
     file = Path(path)
+    if not usable():
+        raw_file, name, mtime = read_bytes(file)
+        return parse_bytes(unwrap(raw_file, name), name, mtime, format, fast=fast)
     entry = _entry(file, format)
     stat = file.stat()
     cached = _read(entry)
     if cached is not None:
         stamp, resume, head = cached
-        if stamp.size == stat.st_size and stamp.mtime_ns == stat.st_mtime_ns:
+        if (stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode) == (
+            stat.st_size,
+            *_times(stat),
+        ):
             if _blocks_match(file, stamp):
                 _touch(entry)
                 return replace(head, path=path)
@@ -171,8 +185,23 @@ def load(path: str, format: str | None, fast: bool) -> Any:
     if _resumable(raw_file):
         part = _Part(raw, 0, 0, sample_text(raw), stat.st_mtime)
         resume = _cut(_module(run), part, run, fast)
-    _store(entry, _stamp(raw_file, stat.st_mtime_ns), resume, run)
+    _store(entry, _stamp(raw_file, stat), resume, run)
     return run
+
+
+def usable() -> bool:
+    """May the cache folder be used? If not (owned by another user, writable by others: anyone
+    who can write there can make us read what they like), warn once and say no."""
+    reason = disk.unsafe_reason(cache_dir())
+    if reason is None:
+        return True
+    warnings.warn(
+        f"the parse cache folder {cache_dir()} {reason}; parsing without the cache "
+        "(make it yours and `chmod go-w` it, or set LOSSLENS_CACHE to a folder of your own)",
+        UnsafeCacheWarning,
+        stacklevel=3,
+    )
+    return False
 
 
 def _module(run: Any) -> ModuleType:
@@ -252,7 +281,7 @@ def _load_grown(
     run = _join(module, head, tail, resume)
     if run is None:
         return None
-    new_stamp = _Stamp(size, stat.st_mtime_ns, _hash(first[:BLOCK]), _hash(span[-BLOCK:]))
+    new_stamp = _Stamp(size, *_times(stat), _hash(first[:BLOCK]), _hash(span[-BLOCK:]))
     point = getattr(module, "resume_point", None)
     if point is not None and point(part.raw) == 0:
         # the cut has not moved (a .log.json cut stays at an epoch's start until the next
@@ -475,57 +504,54 @@ def _concat(head: pd.DataFrame, tail: pd.DataFrame, lead: Iterable[str]) -> pd.D
 
 
 def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
-    import pyarrow.feather as feather
-
+    """The stamp, cut and run of an entry; None if there is no readable entry of ours."""
+    from losslens.formats._common import SkippedLine
     from losslens.run import Run
 
-    try:
-        with (entry / "run.pkl").open("rb") as handle:
-            stamp, resume, fields = pickle.load(handle)
-        # lz4 buffers are decompressed into fresh memory (mapping the file only saves a read);
-        # split_blocks: one array per column, no consolidating copy of the float columns
-        tables = {
-            t: feather.read_table(entry / f"{t}.arrow", memory_map=True).to_pandas(
-                split_blocks=True, self_destruct=True
-            )
-            for t in _TABLES
-        }
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
+    got = disk.read(entry)
+    if got is None:
         return None
-    return stamp, resume, Run(**fields, **tables)
+    record, tables = got
+    try:
+        fields = record["run"]
+        resume = record["resume"]
+        skipped = [SkippedLine(line_no, text) for line_no, text in fields.pop("skipped")]
+        run = Run(
+            fields["path"],
+            fields["format"],
+            tables["train"],
+            tables["evals"],
+            tables["per_class"],
+            skipped,
+            fields["meta"],
+            fields["_tallies"],
+        )
+        return _Stamp(**record["stamp"]), None if resume is None else _Resume(**resume), run
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _store(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None:
     """Write the entry, then keep the cache under its size cap (the new entry stays)."""
-    _write(entry, stamp, resume, run)
-    evict(keep=entry)
-
-
-def _write(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None:
-    import pyarrow.feather as feather
-
-    fields = {k: getattr(run, k) for k in ("path", "format", "skipped", "meta", "_tallies")}
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
-    except OSError:
-        return  # the cache is best effort: an unwritable cache directory only costs speed
-    try:
-        for table in _TABLES:
-            feather.write_feather(getattr(run, table), tmp / f"{table}.arrow", compression="lz4")
-        with (tmp / _USED).open("wb") as handle:
-            pickle.dump((stamp, resume, fields), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        if entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)
-        os.replace(tmp, entry)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+    record = {
+        "stamp": asdict(stamp),
+        "resume": None if resume is None else asdict(resume),
+        "run": {
+            "path": run.path,
+            "format": run.format,
+            "skipped": [[s.line_no, s.text] for s in run.skipped],
+            "meta": run.meta,
+            "_tallies": run._tallies,
+        },
+    }
+    if disk.write(entry, record, {t: getattr(run, t) for t in disk.TABLES}):
+        evict(keep=entry)
 
 
 def _touch(entry: Path) -> None:
     """Mark an entry as used now (what eviction orders by)."""
     try:
-        os.utime(entry / _USED)
+        os.utime(entry / disk.USED)
     except OSError:
         pass
 
@@ -552,10 +578,13 @@ class CacheInfo:
     max_bytes: int
     oldest: datetime | None  # last use of the least recently used entry
     newest: datetime | None  # last use of the most recently used entry
+    #: Why the folder is not used (another user's, writable by others), or None.
+    unsafe: str | None = None
 
 
 def entries() -> list[Entry]:
-    """Every complete entry of the cache, least recently used first."""
+    """Every entry of the cache that is provably ours (see :func:`losslens._cache_entry.is_ours`),
+    least recently used first. Anything else in the folder is neither counted nor removed."""
     root = cache_dir()
     found = []
     try:
@@ -563,14 +592,14 @@ def entries() -> list[Entry]:
     except OSError:
         return []
     for path in children:
-        if path.name.startswith(".") or not path.is_dir():
-            continue
+        if not disk.is_ours(path):
+            continue  # a dataset, someone's folder, an entry of an older layout
         try:
-            files = [p.stat() for p in path.iterdir()]
-            used = (path / _USED).stat().st_mtime
+            size = sum(p.stat().st_size for p in path.iterdir())
+            used = (path / disk.USED).stat().st_mtime
         except OSError:
-            continue  # removed meanwhile, or half an entry of an older layout
-        found.append(Entry(path, sum(s.st_size for s in files), used))
+            continue  # removed meanwhile
+        found.append(Entry(path, size, used))
     return sorted(found, key=lambda e: (e.last_used, e.path.name))
 
 
@@ -587,24 +616,24 @@ def evict(keep: Path | None = None, limit: int | None = None) -> list[Path]:
             break
         if keep is not None and candidate.path == keep:
             continue
-        shutil.rmtree(candidate.path, ignore_errors=True)
-        total -= candidate.size
-        removed.append(candidate.path)
+        if disk.remove(candidate.path):
+            total -= candidate.size
+            removed.append(candidate.path)
     return removed
 
 
 def _remove_stale_tmp() -> None:
-    root = cache_dir()
+    """Remove the folders of writes that crashed over :data:`_STALE_TMP_S` ago."""
     try:
         stale = [
             p
-            for p in root.glob(".tmp-*")
-            if p.is_dir() and time.time() - p.stat().st_mtime > _STALE_TMP_S
+            for p in cache_dir().glob(f"{disk.TMP_PREFIX}*")
+            if time.time() - p.lstat().st_mtime > _STALE_TMP_S
         ]
     except OSError:
         return
     for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
+        disk.remove(path, tmp=True)
 
 
 def info() -> CacheInfo:
@@ -617,23 +646,19 @@ def info() -> CacheInfo:
         max_bytes(),
         datetime.fromtimestamp(found[0].last_used) if found else None,
         datetime.fromtimestamp(found[-1].last_used) if found else None,
+        disk.unsafe_reason(cache_dir()),
     )
 
 
 def clear(paths: Iterable[str | os.PathLike[str]] | None = None) -> int:
     """Remove every cache entry, or those of the given logs (a directory stands for the files
-    under it); returns how many entries were removed."""
-    root = cache_dir()
-    if not root.is_dir():
-        return 0
-    if paths is None:
-        doomed = [p for p in root.iterdir() if p.is_dir()]
-    else:
+    under it); returns how many were removed. Only entries :func:`entries` lists (and counts)
+    are removed: never datasets or other folders that share the cache folder."""
+    found = [e.path for e in entries()]
+    if paths is not None:
         keys = {_path_key(f) for f in _files(paths)}
-        doomed = [p for p in root.iterdir() if p.is_dir() and p.name.split("-")[0] in keys]
-    for path in doomed:
-        shutil.rmtree(path, ignore_errors=True)
-    return sum(1 for p in doomed if not p.name.startswith("."))
+        found = [p for p in found if p.name.split("-")[0] in keys]
+    return sum(disk.remove(path) for path in found)
 
 
 def _files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

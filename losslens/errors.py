@@ -73,3 +73,11 @@ class LogReadError(LossLensError):
 
 class OutputError(LossLensError):
     """An output path cannot be written (its folder is missing, it is a directory...)."""
+
+
+class LossLensWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI shows one line."""
+
+
+class UnsafeCacheWarning(LossLensWarning):
+    """The parse cache folder is another user's or writable by others: it is not used."""

@@ -314,6 +314,10 @@ def load_each(
     Uses a process pool over the machine's cores when there is enough to read (``workers``
     overrides: 1 loads in this process). ``on_done`` is called once per file as it finishes.
     """
+    if cache:
+        from losslens import cache as parse_cache
+
+        cache = parse_cache.usable()  # asked here once: pool workers would each warn
     n_workers = _pool_workers(files, workers)
     results: list[Run | _Failure | None] = [None] * len(files)
     if n_workers == 1:

@@ -256,7 +256,7 @@ def _entry_of(log: Path, format: str | None = None) -> Path:
 
 
 def _set_last_use(log: Path, seconds: float) -> None:
-    os.utime(_entry_of(log) / "run.pkl", (seconds, seconds))
+    os.utime(_entry_of(log) / "entry.json", (seconds, seconds))
 
 
 def _sizes() -> dict[Path, int]:
@@ -316,13 +316,18 @@ def test_a_write_evicts_down_to_the_size_cap(
 
 def test_eviction_removes_stale_temporary_directories(log: Path) -> None:
     losslens.load(log)
-    stale, fresh = cache.cache_dir() / ".tmp-stale", cache.cache_dir() / ".tmp-fresh"
-    for path in (stale, fresh):
+    root = cache.cache_dir()
+    stale, fresh = root / ".losslens-tmp-stale", root / ".losslens-tmp-fresh"
+    foreign = root / ".losslens-tmp-foreign"  # an old crashed write holding a file not ours
+    for path in (stale, fresh, foreign):
         path.mkdir()
-        (path / "train.arrow").write_bytes(b"x")
+        (path / "train.parquet").write_bytes(b"x")
+    (foreign / "notes.txt").write_text("mine")
     os.utime(stale, (T0, T0))
+    os.utime(foreign, (T0, T0))
     cache.evict()
     assert not stale.exists() and fresh.exists()
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt", "train.parquet"]
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e3x"])
@@ -377,3 +382,275 @@ def test_a_hit_carries_the_path_as_given(log: Path, monkeypatch: pytest.MonkeyPa
     losslens.load(log)
     monkeypatch.chdir(log.parent)
     assert losslens.load(log.name).path == log.name
+
+
+# -- data safety (issue 10): never pickle, never delete what is not ours, never stale ------------
+
+
+class _Plant:
+    """Unpickling this creates ``path``: proof that a pickle was loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.path),))
+
+
+def test_a_planted_pickle_is_never_loaded(log: Path, tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "pickle-was-loaded"
+    entry = _entry_of(log)
+    entry.mkdir(parents=True)  # where the entry of this log goes, laid out as losslens 0.x did
+    (entry / "run.pkl").write_bytes(pickle.dumps(_Plant(marker)))
+    for table in ("train", "evals", "per_class"):
+        (entry / f"{table}.arrow").write_bytes(pickle.dumps(_Plant(marker)))
+    assert cache.info().entries == 0  # an old-layout folder is not an entry of ours
+    run = losslens.load(log)
+    assert_same_run(run, losslens.load(log, cache=False))
+    assert cache.clear() == 0
+    assert not marker.exists()
+    assert sorted(p.name for p in entry.iterdir()) == [
+        "evals.arrow",
+        "per_class.arrow",
+        "run.pkl",
+        "train.arrow",
+    ]  # not ours: neither read, nor replaced, nor removed
+
+
+def test_a_pickle_planted_in_an_entry_is_never_loaded(log: Path, tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "pickle-was-loaded"
+    losslens.load(log)
+    (_entry_of(log) / "run.pkl").write_bytes(pickle.dumps(_Plant(marker)))
+    assert cache.info().entries == 0  # a file not ours in it: no longer provably an entry
+    assert_same_run(losslens.load(log), losslens.load(log, cache=False))
+    assert not marker.exists() and (_entry_of(log) / "run.pkl").exists()
+
+
+def test_clear_removes_only_entries_never_datasets_or_other_folders(
+    log: Path, tmp_path: Path
+) -> None:
+    root = cache.cache_dir()
+    a, _ = _cached_logs(tmp_path, 2)
+    key = root / ".ssh" / "id_ed25519"
+    image = root / "datasets" / "kitti_tiny" / "training" / "image_2" / "000000.jpeg"
+    lookalike = root / "0123456789abcdef-01234567"  # an entry's name, not an entry's files
+    for path, data in ((key, b"secret"), (image, b"\xff\xd8jpeg"), (lookalike / "x", b"1")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    # a link named like an entry, to a copy of a real entry outside the cache
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for file in _entry_of(a).iterdir():
+        (elsewhere / file.name).write_bytes(file.read_bytes())
+    (root / "fedcba9876543210-76543210").symlink_to(elsewhere, target_is_directory=True)
+    assert cache.info().entries == 2
+    assert cache.clear() == 2
+    assert key.read_bytes() == b"secret" and image.read_bytes() == b"\xff\xd8jpeg"
+    assert (lookalike / "x").read_bytes() == b"1"
+    assert sorted(p.name for p in elsewhere.iterdir()) == sorted(
+        ["entry.json", "train.parquet", "evals.parquet", "per_class.parquet"]
+    )
+    assert cache.info().entries == 0 and cache.clear() == 0
+    assert cache.evict(limit=0) == []  # eviction keeps to entries as well
+    assert key.exists() and image.exists() and lookalike.exists()
+
+
+def test_clear_keeps_an_entry_a_file_was_put_into(log: Path) -> None:
+    losslens.load(log)
+    notes = _entry_of(log) / "notes.txt"
+    notes.write_text("mine")
+    assert cache.clear() == 0 and notes.read_text() == "mine"
+
+
+def test_a_mid_file_edit_with_restored_size_and_mtime_is_a_miss(log: Path) -> None:
+    import time
+
+    lines = [_train(1 + k // 4, 1 + k % 4) for k in range(800)]
+    log.write_text("\n".join(lines) + "\n")
+    size = log.stat().st_size
+    middle = log.read_text().index(lines[400])
+    assert cache.BLOCK < middle < size - cache.BLOCK  # outside both hashed blocks
+    losslens.load(log)
+    before = log.stat()
+    time.sleep(0.05)  # file times tick with the kernel's coarse clock: let the ctime move on
+    with log.open("r+") as handle:
+        handle.seek(middle + len(MMCV) + lines[400][len(MMCV) :].index("0.1784"))
+        handle.write("0.9999")
+    os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = log.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    run = losslens.load(log)
+    assert run.train["loss_cls"].tolist() == [0.1784] * 400 + [0.9999] + [0.1784] * 399
+    assert_same_run(run, losslens.load(log, cache=False))
+
+
+def test_a_file_put_in_the_logs_place_is_a_miss(log: Path, tmp_path: Path) -> None:
+    losslens.load(log)
+    before = log.stat()
+    other = tmp_path / "other.log"
+    other.write_text(log.read_text().replace("0.1784", "0.9999"))
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(other, log)
+    assert losslens.load(log).train["loss_cls"].tolist() == [0.9999] * 4
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702])
+def test_a_cache_folder_writable_by_others_is_not_used(
+    log: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    import warnings
+
+    first = losslens.load(log)
+    entry_json = _entry_of(log) / "entry.json"
+    written = entry_json.stat().st_mtime_ns
+    cache.cache_dir().chmod(mode)
+    parses = count_parses(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = losslens.load(log)
+    assert [str(w.message) for w in caught] == [
+        f"the parse cache folder {cache.cache_dir()} is writable by other users (mode {mode:o}); "
+        "parsing without the cache (make it yours and `chmod go-w` it, or set LOSSLENS_CACHE "
+        "to a folder of your own)"
+    ]
+    assert caught[0].category is losslens.UnsafeCacheWarning
+    assert parses == [log.stat().st_size]  # a full parse, not the cached run
+    assert_same_run(run, first)
+    assert entry_json.stat().st_mtime_ns == written  # neither read (a use) nor rewritten
+    assert cache.info().unsafe == f"is writable by other users (mode {mode:o})"
+
+
+def test_a_cache_folder_of_another_user_is_not_used(log: Path) -> None:
+    import warnings
+
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    root = cache.cache_dir()
+    root.mkdir(mode=0o700)
+    os.chown(root, 4321, -1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = losslens.load(log)
+    assert [w.category for w in caught] == [losslens.UnsafeCacheWarning]
+    assert "is owned by another user (uid 4321)" in str(caught[0].message)
+    assert_same_run(run, losslens.load(log, cache=False))
+    assert list(root.iterdir()) == []
+
+
+def test_many_logs_warn_once_about_an_unsafe_cache_folder(log: Path, tmp_path: Path) -> None:
+    import warnings
+
+    from losslens.run import load_each
+
+    logs = _cached_logs(tmp_path, 2)
+    cache.cache_dir().chmod(0o777)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = load_each([str(p) for p in logs], workers=1)
+    assert [w.category for w in caught] == [losslens.UnsafeCacheWarning]
+    for run, path in zip(runs, logs, strict=True):
+        assert_same_run(run, losslens.load(path, cache=False))  # type: ignore[arg-type]
+
+
+def test_a_new_cache_folder_is_readable_by_its_owner_only(log: Path) -> None:
+    losslens.load(log)
+    assert cache.cache_dir().stat().st_mode & 0o777 == 0o700
+
+
+def test_an_entry_gives_back_dtypes_attrs_skipped_lines_and_meta_exactly(
+    log: Path,
+) -> None:
+    import math
+
+    import numpy as np
+    import pandas as pd
+    from pandas.testing import assert_frame_equal
+
+    from losslens.formats._common import SkippedLine
+
+    train = pd.DataFrame(
+        {
+            "iter": pd.array([1, None, 3], dtype="Int64"),
+            "loss": [0.5, np.nan, -0.0],
+            "name": pd.array(["a", None, "c"], dtype="string"),
+            "time": pd.to_datetime(
+                ["2020-01-01 00:00:01.5", "NaT", "2020-01-02 00:00:00.0"]
+            ).as_unit("us"),
+            "flag": [True, False, True],
+            "small": np.array([1, 2, 3], dtype="int32"),
+        }
+    )
+    train.attrs = {"columns": {"loss": ("loss", 1.0)}, "n": 3}
+    meta = {
+        "framework": "mmdet",
+        "pair": (1, "x"),
+        "by_step": {1: [1.5, math.inf], 2: None},
+        "__tuple__": [1],  # a key that looks like a tag on its own
+        "nested": [{"__pairs__": 1}],
+        "text": "caf\u00e9 \udcff",  # a lone surrogate from an undecodable byte
+    }
+    run = losslens.Run(
+        str(log),
+        "mmdet_text",
+        train,
+        pd.DataFrame(),
+        pd.DataFrame({"eval_index": pd.array([0], dtype="Int64"), "class": ["Car"]}),
+        [SkippedLine(2, "garbage line"), SkippedLine(9, "nan(1) \t")],
+        meta,
+        {"step": {4: 2, 6: 1}},
+    )
+    stamp = cache._stamp(log.read_bytes(), log.stat())
+    entry = _entry_of(log)
+    cache._store(entry, stamp, None, run)
+    got_stamp, resume, back = cache._read(entry)  # type: ignore[misc]
+    assert got_stamp == stamp and resume is None
+    for table in ("train", "evals", "per_class"):
+        assert_frame_equal(getattr(back, table), getattr(run, table), check_exact=True)
+        assert getattr(back, table).attrs == getattr(run, table).attrs
+    assert back.train.attrs["columns"]["loss"] == ("loss", 1.0)  # a tuple, as stored
+    assert back.skipped == run.skipped and type(back.skipped[0]) is SkippedLine
+    assert back.meta == meta and back.meta["pair"] == (1, "x")
+    assert list(back.meta["by_step"]) == [1, 2]  # int keys stay ints
+    assert back._tallies == {"step": {4: 2, 6: 1}}
+    assert (back.path, back.format) == (run.path, run.format)
+
+
+def test_a_value_json_cannot_give_back_is_not_cached(log: Path) -> None:
+    import numpy as np
+
+    from losslens import _cache_entry
+
+    with pytest.raises(_cache_entry.Unstorable, match="cannot store a float64"):
+        _cache_entry.encode({"x": [np.float64(1.0)]})
+    run = losslens.load(log, cache=False)
+    run.meta["x"] = np.float64(1.0)
+    cache._store(_entry_of(log), cache._stamp(log.read_bytes(), log.stat()), None, run)
+    assert not cache.cache_dir().exists() or cache.info().entries == 0
+
+
+def test_every_corpus_log_round_trips_through_its_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import CORPUS, corpus_manifest
+
+    entries = corpus_manifest()
+    if not entries:
+        pytest.skip(f"../shared/corpus is absent (looked in {CORPUS})")
+    monkeypatch.setenv("LOSSLENS_CACHE", str(tmp_path / "cache"))
+    for item in entries:
+        path = CORPUS / item["file"]
+        fresh = losslens.load(path)
+        assert cache._entry(path, None).is_dir(), item["file"]  # it was cached
+        parses = count_parses(monkeypatch)
+        back = losslens.load(path)
+        assert parses == [], item["file"]  # a hit
+        assert_same_run(back, fresh)
+        assert back._tallies == fresh._tallies
+        for table in ("train", "evals", "per_class"):
+            assert getattr(back, table).attrs == getattr(fresh, table).attrs
+        monkeypatch.undo()
+        monkeypatch.setenv("LOSSLENS_CACHE", str(tmp_path / "cache"))

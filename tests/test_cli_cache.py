@@ -93,3 +93,55 @@ def test_help_lists_the_cache_command_without_importing_the_cache() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_clear_leaves_datasets_and_other_folders(tmp_path: Path, _own_cache: Path) -> None:
+    _two_logs(tmp_path)
+    key = _own_cache / ".ssh" / "id_ed25519"
+    image = _own_cache / "datasets" / "kitti_tiny" / "training" / "image_2" / "000000.jpeg"
+    for path in (key, image):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"keep me")
+    info = runner.invoke(app, ["cache", "info"], terminal_width=200)
+    assert [r.split("│")[2].strip() for r in _rows(info) if "entries" in r] == ["2"]
+    result = runner.invoke(app, ["cache", "clear"], terminal_width=40)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"removed 2 cache entries from {_own_cache}\n"
+    assert key.read_bytes() == b"keep me" and image.read_bytes() == b"keep me"
+    assert sorted(p.name for p in _own_cache.iterdir()) == [".ssh", "datasets"]
+
+
+def test_an_unsafe_cache_folder_is_one_warning_line_then_an_uncached_parse(
+    tmp_path: Path, _own_cache: Path
+) -> None:
+    a, b = _two_logs(tmp_path)
+    _own_cache.chmod(0o777)
+    result = runner.invoke(app, ["parse", str(a), str(b)], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    # (the transient progress bar of two logs leaves an empty line behind)
+    assert [line for line in result.stderr.splitlines() if line] == [
+        f"losslens: warning: the parse cache folder {_own_cache} is writable by other users "
+        "(mode 777); parsing without the cache (make it yours and `chmod go-w` it, or set "
+        "LOSSLENS_CACHE to a folder of your own)"
+    ]
+    info = runner.invoke(app, ["cache", "info"], terminal_width=200)
+    assert "the folder is writable by other users (mode 777)" in info.output
+
+
+def test_a_warning_shows_a_cache_path_literally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "[bold]cache"  # rich markup, if it were read as markup
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    monkeypatch.setenv("LOSSLENS_CACHE", str(folder))
+    log = tmp_path / "a.log"
+    log.write_text(EXAMPLE.read_text())
+    result = runner.invoke(app, ["parse", str(log)])
+    assert result.exit_code == 0, result.output
+    assert f"the parse cache folder {folder} is writable" in result.stderr
+    info = runner.invoke(app, ["cache", "info"], terminal_width=200)
+    squeezed = "".join(c for c in info.output if not c.isspace() and c not in "│┃")
+    assert f"location{folder}" in squeezed  # however the table wraps the path
+    cleared = runner.invoke(app, ["cache", "clear"], terminal_width=40)
+    assert cleared.output == f"removed 0 cache entries from {folder}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from losslens.errors import LossLensError, OutputError
+from losslens.errors import LossLensError, LossLensWarning, OutputError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,12 +40,14 @@ def error_line(message: object) -> None:
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a :class:`LossLensError` (or an OS error on a path) into one red line on stderr and
-    exit code 2."""
+    exit code 2, and each :class:`LossLensWarning` the library gives into one yellow line."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return func(*args, **kwargs)
         except LossLensError as err:
             error_line(err)
         except OSError as err:  # a path the library did not check (an output, a race)
@@ -70,6 +73,20 @@ def output_path(path: Path, suffixes: Sequence[str], what: str) -> Path:
     if not folder.is_dir():
         raise OutputError(f"cannot write here: the folder {folder} does not exist", path=str(path))
     return path
+
+
+def _one_line_warnings(others: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that shows a :class:`LossLensWarning` as one line (its text
+    literally: paths are not markup) and hands other warnings to ``others``."""
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, LossLensWarning):
+            text = Text.assemble(("losslens: warning: ", "yellow"), str(message))
+            err_console.print(text, soft_wrap=True)
+        else:
+            others(message, category, *rest, **kw)
+
+    return show
 
 
 def fmt(value: Any, digits: int = 4) -> str:

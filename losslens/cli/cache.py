@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from losslens.cli._common import cli_errors, console
 
@@ -28,11 +29,13 @@ def info() -> None:
     table = Table(title="parse cache", title_justify="left", show_header=False)
     table.add_column(style="dim")
     table.add_column(overflow="fold")  # a long location wraps rather than losing its end
-    table.add_row("location", str(found.location))
+    table.add_row("location", Text(str(found.location)))  # a path, not markup
     table.add_row("entries", str(found.entries))
     table.add_row("total size", f"{_size(found.total_bytes)} (at most {_size(found.max_bytes)})")
     table.add_row("oldest (last used)", _when(found.oldest))
     table.add_row("newest (last used)", _when(found.newest))
+    if found.unsafe is not None:
+        table.add_row("not used", Text(f"the folder {found.unsafe}"))
     console.print(table)
 
 
@@ -47,12 +50,15 @@ def clear(
         ),
     ] = None,
 ) -> None:
-    """Remove every cache entry, or those of the given logs."""
+    """Remove every cache entry, or those of the given logs (only entries losslens wrote:
+    datasets and other folders in the cache folder stay)."""
     from losslens import cache
 
     removed = cache.clear(logs or None)
     noun = "entry" if removed == 1 else "entries"
-    console.print(f"removed {removed} cache {noun} from {cache.cache_dir()}")
+    console.print(
+        f"removed {removed} cache {noun} from {cache.cache_dir()}", markup=False, soft_wrap=True
+    )
 
 
 def _size(n_bytes: int) -> str:

@@ -101,7 +101,9 @@ def _side_by_side(
     from losslens.side_by_side import side_by_side
     from losslens.side_by_side_page import write_page
 
-    theirs = load_runs([logs[0]], format)[0]
+    loaded = load_runs([logs[0]], format)
+    loaded.finish()  # THEIRS did not load: its line is printed, exit 2
+    theirs = loaded.runs[0]
     result = side_by_side(theirs, logs[1], x=x, batch_size=batch_size)
     work_dir = logs[1].parent if logs[1].is_file() else logs[1]
     page = write_page(result, work_dir, html)
