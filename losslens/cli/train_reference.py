@@ -21,7 +21,7 @@ from losslens.cli._runs import log_lines
 from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
-    from reference_model.engine import TrainResult
+    from reference_model.engine import TrainOptions, TrainResult
 
 DEVICES = ("auto", "cpu", "cuda")
 PRESETS = ("r50_fpn", "cpu_small")
@@ -144,6 +144,11 @@ def run_training(
     warmup_iters: int | None = None,
     log_interval: int | None = None,
     eval_only: bool = False,
+    classes: tuple[str, ...] | None = None,
+    train_ann: Path | None = None,
+    val_ann: Path | None = None,
+    img_dir: Path | None = None,
+    drop_invalid: bool = False,
 ) -> tuple[TrainResult, RunSettings]:
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
@@ -180,10 +185,16 @@ def run_training(
         )
     except ValueError as err:
         raise TrainReferenceError(str(err)) from None
-    try:
-        root = _resolve(resolve_dataset, dataset, data_root, quiet)
-    except (DatasetUnavailableError, DatasetLayoutError) as err:
-        raise TrainReferenceError(str(err)) from None
+    explicit = train_ann is not None or val_ann is not None or img_dir is not None
+    if explicit:
+        root = data_root or (Path(dataset) if Path(dataset).is_dir() else Path(img_dir or "."))
+    elif dataset in ("kitti_tiny", "synthetic") or data_root is not None:
+        try:
+            root = _resolve(resolve_dataset, dataset, data_root, quiet)
+        except (DatasetUnavailableError, DatasetLayoutError) as err:
+            raise TrainReferenceError(str(err)) from None
+    else:
+        root = Path(dataset)  # any layout: read_dataset detects it (and says what is missing)
     options = TrainOptions(
         work_dir=out,
         dataset_root=root,
@@ -198,6 +209,15 @@ def run_training(
         load_from=load_from,
         backbone_weights=backbone_weights,
         eval_only=eval_only,
+    )
+    _check_data(
+        options,
+        quiet,
+        classes=classes,
+        train_ann=train_ann,
+        val_ann=val_ann,
+        img_dir=img_dir,
+        drop_invalid=drop_invalid,
     )
     settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
     if not quiet and eval_only:
@@ -219,6 +239,29 @@ def run_training(
         except (FileNotFoundError, KeyError, ValueError) as err:
             raise TrainReferenceError(str(err).strip("'\"")) from None
     return result, settings
+
+
+def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> None:
+    """``losslens check-data`` on the run's dataset, with the run's model config: errors stop
+    the run (findings printed, exit 2); otherwise the checked splits and classes are trained."""
+    from dataclasses import replace
+
+    from losslens.cli.check_data import render, run_check
+    from reference_model.engine import model_config
+
+    report = run_check(
+        options.dataset_root,
+        config_for=lambda names: model_config(replace(options, classes=names)),
+        **dataset,
+    )
+    if not quiet or report.blocking:
+        render(report)
+    if report.blocking:
+        raise TrainReferenceError(
+            f"the data check of {report.root} found errors (above); training not started "
+            "(fix them, or pass --drop-invalid to drop what they name)"
+        )
+    options.classes, options.samples, options.layout = report.classes, report.samples, report.layout
 
 
 def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
@@ -312,7 +355,10 @@ def report(result: TrainResult) -> None:
 @cli_errors
 def train_reference(
     dataset: Annotated[
-        str, typer.Argument(help="kitti_tiny, synthetic, or a KITTI-format directory.")
+        str,
+        typer.Argument(
+            help="kitti_tiny, synthetic, or a dataset folder (COCO, Pascal VOC or KITTI layout)."
+        ),
     ] = "synthetic",
     preset: Annotated[
         str | None,
@@ -382,8 +428,26 @@ def train_reference(
             "--eval-only", help="Evaluate the --load-from weights on the val split; no training."
         ),
     ] = False,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")
+    ] = None,
+    train_ann: Annotated[
+        Path | None, typer.Option("--train-ann", help="COCO annotation file of the train split.")
+    ] = None,
+    val_ann: Annotated[
+        Path | None, typer.Option("--val-ann", help="COCO annotation file of the val split.")
+    ] = None,
+    img_dir: Annotated[
+        Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
+    ] = None,
+    drop_invalid: Annotated[
+        bool,
+        typer.Option("--drop-invalid", help="Drop what the data check rejects, counted."),
+    ] = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
+    from losslens.cli.check_data import parse_classes
+
     result, _ = run_training(
         dataset,
         preset=preset,
@@ -404,6 +468,11 @@ def train_reference(
         warmup_iters=warmup_iters,
         log_interval=log_interval,
         eval_only=eval_only,
+        classes=parse_classes(classes),
+        train_ann=train_ann,
+        val_ann=val_ann,
+        img_dir=img_dir,
+        drop_invalid=drop_invalid,
     )
     if not is_main_process():
         return
