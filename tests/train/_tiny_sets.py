@@ -5,7 +5,7 @@
 - COCO category ids shuffled: walker 1, rider 3, auto 7 (labels follow id order);
 - train: kitti ids 000000-000005 plus one image without boxes (000006) and one missing file;
 - COCO: one crowd box (the second auto of 000004), one zero-area box, one unknown category id;
-- VOC: one difficult box (the walker of 000005), one zero-area box;
+- VOC: one difficult box (the rider of val image 000051), one zero-area box;
 - val: kitti ids 000050-000052.
 
 Train boxes by kitti's labels: 000000 walker; 000001 auto, rider; 000002 auto; 000003 auto;
@@ -119,7 +119,7 @@ def make_voc(kitti: Path, root: Path) -> Path:
         if image_id != missing:
             _link(_image(kitti, image_id), year / "JPEGImages" / f"{image_id}.jpg")
         objects = [
-            (name, box, image_id == "000005" and name == "walker")
+            (name, box, image_id == "000051" and name == "rider")
             for name, box in (_objects(kitti, image_id) if image_id != EMPTY_ID else [])
         ]
         if image_id == "000000":
