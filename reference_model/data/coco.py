@@ -117,12 +117,12 @@ def read_coco(
     for split, (ann_file, image_dir) in pairs.items():
         splits[split], split_categories = read_split(ann_file, image_dir)
         categories.update(split_categories)
-    ordered = {k: categories[k] for k in sorted(categories)}
+    ordered: dict[int | str, str] = {k: categories[k] for k in sorted(categories)}
     return RawDataset(
         layout="coco",
         root=base,
         splits=splits,
-        categories=dict(ordered),
+        categories=ordered,
         default_classes=tuple(ordered.values()),
         sources={split: ann for split, (ann, _) in pairs.items()},
     )
