@@ -127,15 +127,14 @@ def render(report: DataReport) -> None:
     _render(to_findings(report), [str(report.root)])
 
 
-def preset_config(preset: str, num_classes: int, img_scale: tuple[int, int] | None) -> Config:
-    """The preset's model config (the ``--like`` settings replace this once resolved)."""
-    from reference_model.config import get_preset, with_overrides
+def preset_config(preset: str, num_classes: int) -> Config:
+    """The preset's model config (a run's own settings, ``--like RUN``, go here once resolved)."""
+    from reference_model.config import get_preset
 
     try:
-        cfg = get_preset(preset, num_classes)
+        return get_preset(preset, num_classes)
     except KeyError as err:
         raise DataCheckError(str(err).strip("'\"")) from None
-    return cfg if img_scale is None else with_overrides(cfg, {"img_scale": img_scale})
 
 
 @cli_errors
@@ -161,10 +160,6 @@ def check_data(
     preset: Annotated[
         str, typer.Option("--preset", help="Model settings for the anchor coverage.")
     ] = "r50_fpn",
-    img_scale: Annotated[
-        str | None,
-        typer.Option("--img-scale", help="Resize scale LONG,SHORT (default: the preset's)."),
-    ] = None,
     drop_invalid: Annotated[
         bool, typer.Option("--drop-invalid", help="Drop offending images/annotations, counted.")
     ] = False,
@@ -175,13 +170,10 @@ def check_data(
     Exit code 2 when errors would stop training (missing images, unknown category ids,
     duplicate image ids, boxes outside the image), 0 otherwise.
     """
-    from losslens.cli.train_reference import parse_img_scale
-
     if data is None and train_ann is None:
         raise DataCheckError(
             "give a dataset folder, or --train-ann FILE --val-ann FILE --img-dir DIR"
         )
-    scale = parse_img_scale(img_scale)
     report = run_check(
         data,
         classes=parse_classes(classes),
@@ -189,7 +181,7 @@ def check_data(
         val_ann=val_ann,
         img_dir=img_dir,
         drop_invalid=drop_invalid,
-        config_for=lambda names: preset_config(preset, len(names), scale),
+        config_for=lambda names: preset_config(preset, len(names)),
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

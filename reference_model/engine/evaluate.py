@@ -29,11 +29,11 @@ class EvalResult:
 
     metrics: dict[str, float]
     table: str
-    #: COCO AP@[.5:.95] per class, as mmdet's ``classwise=True`` table.
-    classwise: str = ""
     per_class: list[dict[str, float | int | str]] = field(default_factory=list)
     num_batches: int = 0
     detections: list[list[np.ndarray]] = field(default_factory=list)
+    #: COCO AP@[.5:.95] per class, as mmdet's ``classwise=True`` table.
+    classwise: str = ""
 
 
 def annotations_of(samples: list[Sample]) -> list[dict[str, np.ndarray]]:
@@ -101,4 +101,4 @@ def evaluate_detections(
     ]
     table = map_summary_table(mean_ap, per_class, class_names)
     classwise = classwise_table(class_aps, class_names)
-    return EvalResult(metrics, table, classwise, rows, detections=results)
+    return EvalResult(metrics, table, rows, detections=results, classwise=classwise)
