@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from losslens.cli import cache as _cache
+from losslens.cli import check_data as _check_data
 from losslens.cli import compare as _compare
 from losslens.cli import demo as _demo
 from losslens.cli import diagnose as _diagnose
@@ -31,6 +32,7 @@ app.command("report")(_report.report)
 app.command("watch")(_watch.watch)
 app.command("train-reference")(_train_reference.train_reference)
 app.command("demo")(_demo.demo)
+app.command("check-data")(_check_data.check_data)
 app.add_typer(_cache.app, name="cache")
 
 

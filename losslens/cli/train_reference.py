@@ -21,7 +21,7 @@ from losslens.cli._runs import log_lines
 from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
-    from reference_model.engine import TrainResult
+    from reference_model.engine import TrainOptions, TrainResult
     from reference_model.engine.settings import Resolved
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -146,6 +146,11 @@ def run_training(
     log_interval: int | None = None,
     eval_only: bool = False,
     like: Path | None = None,
+    classes: tuple[str, ...] | None = None,
+    train_ann: Path | None = None,
+    val_ann: Path | None = None,
+    img_dir: Path | None = None,
+    drop_invalid: bool = False,
 ) -> tuple[TrainResult, RunSettings]:
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
@@ -201,10 +206,16 @@ def run_training(
     if not quiet:
         for line in resolved.not_supported + resolved.notes:
             console.print(line, markup=False, highlight=False)
-    try:
-        root = _resolve(resolve_dataset, dataset, data_root, quiet)
-    except (DatasetUnavailableError, DatasetLayoutError, UnsafeArchiveError) as err:
-        raise TrainReferenceError(str(err)) from None
+    explicit = train_ann is not None or val_ann is not None or img_dir is not None
+    if explicit:
+        root = data_root or (Path(dataset) if Path(dataset).is_dir() else Path(img_dir or "."))
+    elif dataset in ("kitti_tiny", "synthetic") or data_root is not None:
+        try:
+            root = _resolve(resolve_dataset, dataset, data_root, quiet)
+        except (DatasetUnavailableError, DatasetLayoutError, UnsafeArchiveError) as err:
+            raise TrainReferenceError(str(err)) from None
+    else:
+        root = Path(dataset)  # any layout: read_dataset detects it (and says what is missing)
     options = TrainOptions(
         work_dir=out,
         dataset_root=root,
@@ -220,6 +231,15 @@ def run_training(
         backbone_weights=backbone_weights,
         eval_only=eval_only,
         config=resolved.config,
+    )
+    _check_data(
+        options,
+        quiet,
+        classes=classes,
+        train_ann=train_ann,
+        val_ann=val_ann,
+        img_dir=img_dir,
+        drop_invalid=drop_invalid,
     )
     settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
     if not quiet and eval_only:
@@ -277,6 +297,29 @@ def resolve_settings(
         )
     except (SettingsError, KeyError) as err:
         raise TrainReferenceError(str(err).strip("'\"")) from None
+
+
+def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> None:
+    """``losslens check-data`` on the run's dataset, with the run's model config: errors stop
+    the run (findings printed, exit 2); otherwise the checked splits and classes are trained."""
+    from dataclasses import replace
+
+    from losslens.cli.check_data import render, run_check
+    from reference_model.engine import model_config
+
+    report = run_check(
+        options.dataset_root,
+        config_for=lambda names: model_config(replace(options, classes=names)),
+        **dataset,
+    )
+    if not quiet or report.blocking:
+        render(report)
+    if report.blocking:
+        raise TrainReferenceError(
+            f"the data check of {report.root} found errors (above); training not started "
+            "(fix them, or pass --drop-invalid to drop what they name)"
+        )
+    options.classes, options.samples, options.layout = report.classes, report.samples, report.layout
 
 
 def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
@@ -372,8 +415,8 @@ def train_reference(
     dataset: Annotated[
         str | None,
         typer.Argument(
-            help="kitti_tiny, synthetic (the default), or a KITTI-format directory; may be "
-            "omitted with --dry-run (the --like run's classes are used)."
+            help="kitti_tiny, synthetic (the default), or a dataset folder (COCO, Pascal VOC or "
+            "KITTI layout); may be omitted with --dry-run (the --like run's classes are used)."
         ),
     ] = None,
     preset: Annotated[
@@ -457,8 +500,26 @@ def train_reference(
         typer.Option("--dry-run", help="Print the resolved settings and where each came from."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")
+    ] = None,
+    train_ann: Annotated[
+        Path | None, typer.Option("--train-ann", help="COCO annotation file of the train split.")
+    ] = None,
+    val_ann: Annotated[
+        Path | None, typer.Option("--val-ann", help="COCO annotation file of the val split.")
+    ] = None,
+    img_dir: Annotated[
+        Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
+    ] = None,
+    drop_invalid: Annotated[
+        bool,
+        typer.Option("--drop-invalid", help="Drop what the data check rejects, counted."),
+    ] = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
+    from losslens.cli.check_data import parse_classes
+
     if dry_run:
         _show_dry_run(
             dataset,
@@ -494,6 +555,11 @@ def train_reference(
         log_interval=log_interval,
         eval_only=eval_only,
         like=like,
+        classes=parse_classes(classes),
+        train_ann=train_ann,
+        val_ann=val_ann,
+        img_dir=img_dir,
+        drop_invalid=drop_invalid,
     )
     if not is_main_process():
         return

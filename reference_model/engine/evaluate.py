@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,7 +13,8 @@ from torch import nn
 
 from ..data.kitti import Sample
 from ..data.transforms import boxes_to_original
-from ..evaluation import coco_ap, eval_map, map_summary_table
+from ..evaluation import classwise_table, eval_map, map_summary_table
+from ..evaluation.coco import IOU_THRESHOLDS, coco_ap_per_class
 from .loader import Loader
 
 VOC_IOU_THR = 0.5
@@ -30,6 +32,8 @@ class EvalResult:
     per_class: list[dict[str, float | int | str]] = field(default_factory=list)
     num_batches: int = 0
     detections: list[list[np.ndarray]] = field(default_factory=list)
+    #: COCO AP@[.5:.95] per class, as mmdet's ``classwise=True`` table.
+    classwise: str = ""
 
 
 def annotations_of(samples: list[Sample]) -> list[dict[str, np.ndarray]]:
@@ -76,10 +80,13 @@ def evaluate_detections(
 ) -> EvalResult:
     annotations = annotations_of(samples)
     mean_ap, per_class = eval_map(results, annotations, iou_thr=VOC_IOU_THR)
+    per_threshold = coco_ap_per_class(results, annotations, tuple(IOU_THRESHOLDS))
+    flat = [ap for aps in per_threshold for ap in aps]
+    class_aps = [float(np.mean(aps)) if aps else math.nan for aps in per_threshold]
     metrics = {
         "AP50": round(mean_ap, 3),  # mmdet: eval_results['AP50'] = round(mean_ap, 3)
         "mAP": mean_ap,  # the mean over IoU thresholds, here the single 0.5
-        "bbox_mAP": coco_ap(results, annotations),
+        "bbox_mAP": float(np.mean(flat)) if flat else -1.0,  # as coco_ap: -1 without gts
     }
     rows: list[dict[str, float | int | str]] = [
         {
@@ -88,8 +95,10 @@ def evaluate_detections(
             "dets": r.num_dets,
             "recall": float(r.recall[-1]) if r.recall.size else 0.0,
             "ap": r.ap,
+            "bbox_ap": coco,
         }
-        for name, r in zip(class_names, per_class, strict=True)
+        for name, r, coco in zip(class_names, per_class, class_aps, strict=True)
     ]
     table = map_summary_table(mean_ap, per_class, class_names)
-    return EvalResult(metrics, table, rows, detections=results)
+    classwise = classwise_table(class_aps, class_names)
+    return EvalResult(metrics, table, rows, detections=results, classwise=classwise)

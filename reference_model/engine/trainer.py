@@ -51,6 +51,8 @@ from .writers import DiagnosticsLog, JsonLog, TextLog, format_train_line, format
 
 #: Module groups whose gradient norms the diagnostics report.
 GRAD_NORM_MODULES = ("backbone", "neck", "rpn_head", "roi_head")
+#: mmdet's dataset class for each layout, for the logged config.
+_DATASET_TYPES = {"kitti": "KittiTinyDataset", "coco": "CocoDataset", "voc": "VOCDataset"}
 #: mmcv prints "Exp name" every this many iterations (``interval_exp_name``).
 _EXP_NAME_INTERVAL = 1000
 
@@ -98,6 +100,10 @@ class TrainOptions:
     classes: tuple[str, ...] = CLASSES
     #: The resolved model config (``settings.resolve``); None: the preset and the recipe's.
     config: Config | None = None
+    #: The checked splits (``reference_model.data.check_dataset``'s ``samples``) with their
+    #: layout; None: ``dataset_root`` is a KITTI folder read with ``classes``.
+    samples: dict[str, list[Sample]] | None = None
+    layout: str = "kitti"
 
 
 @dataclass
@@ -139,8 +145,10 @@ class _LossStep(nn.Module):
 def model_config(options: TrainOptions) -> Config:
     """The preset for the dataset's classes, with the recipe's overrides for that preset
     (or the config resolved from ``--like`` and the options, when given)."""
-    if options.config is not None:
-        return options.config
+    if options.config is not None:  # the dataset's classes decide the head's size
+        return with_overrides(
+            options.config, {"model.roi_head.bbox_head.num_classes": len(options.classes)}
+        )
     cfg = get_preset(options.preset, len(options.classes))
     overrides = dict(options.recipe.model_overrides.get(options.preset, {}))
     if options.recipe.img_scale is not None:
@@ -221,7 +229,7 @@ class _Run:
         sections: dict[str, Any] = {
             "model": self.cfg.model,
             "img_scale": self.cfg.img_scale,
-            "dataset_type": "KittiTinyDataset",
+            "dataset_type": _DATASET_TYPES.get(self.o.layout, self.o.layout),
             "data_root": str(self.o.dataset_root),
             "classes": self.o.classes,
             "data": {"samples_per_gpu": r.batch_size, "workers_per_gpu": 0},
@@ -297,7 +305,7 @@ class _Run:
         started = time.perf_counter()
         self.log_preamble()
         model, step_module, optimizer = self.build()
-        val_samples = read_split(self.o.dataset_root, "val", self.o.classes)
+        val_samples = self._split("val")
         val_loader = Loader(val_samples, self.cfg.img_scale, 1, train=False)
         if self.o.eval_only:
             self._evaluate(model, val_loader, optimizer, val_samples)
@@ -306,6 +314,11 @@ class _Run:
         self.result.seconds = time.perf_counter() - started
         self.result.model = model
         return self.result
+
+    def _split(self, name: str) -> list[Sample]:
+        if self.o.samples is not None:
+            return self.o.samples[name]
+        return read_split(self.o.dataset_root, name, self.o.classes)
 
     def _train(
         self,
@@ -318,7 +331,7 @@ class _Run:
         data_gen = torch.Generator().manual_seed(self.o.seed + self.dist.rank)
         sampler_gen = torch.Generator().manual_seed(self.o.seed + 1000 + self.dist.rank)
         scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        train_samples = read_split(self.o.dataset_root, "train", self.o.classes)
+        train_samples = self._split("train")
         r = self.o.recipe
         train_loader = Loader(
             train_samples,
@@ -584,6 +597,7 @@ class _Run:
         self.console("\n" + "-" * 15 + "iou_thr: 0.5" + "-" * 15)  # mmdet prints this, not logs it
         self.info("\n" + evaluation.table)
         self.console(evaluation.table)
+        self.info("\n" + evaluation.classwise)
         lr = optimizer.param_groups[0]["lr"]
         log: dict[str, Any] = OrderedDict(mode="val", epoch=self.epoch, iter=len(loader), lr=lr)
         log.update(evaluation.metrics)

@@ -81,9 +81,22 @@ def coco_ap(
     """Mean AP over ``iou_thresholds`` and classes with ground truth (same inputs as
     :func:`~reference_model.evaluation.voc.eval_map`); -1 when no class has ground truth,
     as pycocotools reports undefined AP."""
+    per_class = coco_ap_per_class(det_results, annotations, iou_thresholds)
+    aps = [ap for class_aps in per_class for ap in class_aps]
+    return float(np.mean(aps)) if aps else -1.0
+
+
+def coco_ap_per_class(
+    det_results: Sequence[Sequence[np.ndarray]],
+    annotations: Sequence[dict[str, np.ndarray]],
+    iou_thresholds: Sequence[float],
+) -> list[list[float]]:
+    """Per class, the AP at each of ``iou_thresholds`` (empty for a class without ground
+    truth)."""
     num_classes = len(det_results[0]) if det_results else 0
-    aps = []
+    per_class = []
     for k in range(num_classes):
+        aps: list[float] = []
         dets = [np.asarray(img[k], dtype=np.float32).reshape(-1, 5) for img in det_results]
         gts = [ann["bboxes"][ann["labels"] == k] for ann in annotations]
         ignore = [
@@ -96,4 +109,5 @@ def coco_ap(
             ap = _class_ap(dets, gts, ignore, float(thr))
             if ap is not None:
                 aps.append(ap)
-    return float(np.mean(aps)) if aps else -1.0
+        per_class.append(aps)
+    return per_class

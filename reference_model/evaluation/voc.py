@@ -184,3 +184,20 @@ def map_summary_table(
         rows.append([name, str(r.num_gts), str(r.num_dets), f"{recall:.3f}", f"{r.ap:.3f}"])
     rows.append(["mAP", "", "", "", f"{mean_ap:.3f}"])
     return ascii_table(rows)
+
+
+#: mmdet's ``classwise=True`` table holds at most this many columns (3 category/AP pairs).
+_CLASSWISE_COLUMNS = 6
+
+
+def classwise_table(class_aps: Sequence[float], class_names: Sequence[str]) -> str:
+    """mmdet 2.x's ``CocoDataset.evaluate(classwise=True)`` table: ``category | AP`` pairs,
+    three to a row, AP as ``0.3f`` (``nan`` for a class without ground truth)."""
+    columns = min(_CLASSWISE_COLUMNS, len(class_names) * 2)
+    flat = [
+        c for name, ap in zip(class_names, class_aps, strict=True) for c in (name, f"{ap:0.3f}")
+    ]
+    flat += [""] * (-len(flat) % columns)
+    rows = [["category", "AP"] * (columns // 2)]
+    rows += [flat[i : i + columns] for i in range(0, len(flat), columns)]
+    return ascii_table(rows, footer_border=False)

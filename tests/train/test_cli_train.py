@@ -58,7 +58,8 @@ def test_bad_options_fail_in_one_line(tmp_path):
             str(tmp_path / "w"),
         ],
     )
-    assert result.exit_code == 2 and "is not a KITTI-format dataset" in result.output
+    assert result.exit_code == 2 and "has no dataset layout we read" in result.output
+    assert "KITTI (training/image_2 is missing)" in result.output  # each layout says what it lacks
 
 
 def test_train_reference_tiny_run_end_to_end(tmp_path):

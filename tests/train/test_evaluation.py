@@ -127,3 +127,17 @@ def test_tpfp_with_ignore_regions_in_the_image():
     # a detection whose best match is an ignore region is neither TP nor FP
     tp, fp = tpfp(_dets([6, 10, 10, 19, 0.9]), gts[:1], ignore[1:], 0.5)
     assert tp.tolist() == [0] and fp.tolist() == [0]
+
+
+def test_classwise_table_is_mmdets_pair_layout():
+    from reference_model.evaluation import classwise_table
+
+    table = classwise_table([0.5, float("nan"), 0.25, 1.0], ["cat", "dog", "bird", "fish"])
+    assert table.splitlines() == [
+        "+----------+-------+----------+-----+----------+-------+",
+        "| category | AP    | category | AP  | category | AP    |",
+        "+----------+-------+----------+-----+----------+-------+",
+        "| cat      | 0.500 | dog      | nan | bird     | 0.250 |",
+        "| fish     | 1.000 |          |     |          |       |",
+        "+----------+-------+----------+-----+----------+-------+",
+    ]

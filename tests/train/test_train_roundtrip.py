@@ -67,14 +67,19 @@ def test_text_log_round_trip(run):
     last = run.logged_val[-1]
     assert parsed.evals["AP50"].iloc[-1] == float(f"{last['AP50']:.4f}")
     assert parsed.evals["mAP"].iloc[-1] == float(f"{last['mAP']:.4f}")
-    table = parsed.per_class[parsed.per_class["eval_index"] == 1]
+    rows = parsed.per_class[parsed.per_class["eval_index"] == 1]
+    table = rows[rows["gts"].notna()]  # the VOC table
+    classwise = rows[rows["gts"].isna()]  # mmdet's classwise COCO AP table
     expected = run.final_eval.per_class
     assert table["class"].tolist() == ["Car", "Pedestrian", "Cyclist"]
+    assert classwise["class"].tolist() == ["Car", "Pedestrian", "Cyclist"]
     for (_, row), want in zip(table.iterrows(), expected, strict=True):
         assert (row["gts"], row["dets"]) == (want["gts"], want["dets"])
         assert row["ap"] == float(f"{want['ap']:.3f}") and row["recall"] == float(
             f"{want['recall']:.3f}"
         )
+    for (_, row), want in zip(classwise.iterrows(), expected, strict=True):
+        assert row["ap"] == float(f"{want['bbox_ap']:0.3f}")
 
 
 def test_json_log_is_mmcv_layout(run):

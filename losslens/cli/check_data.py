@@ -1,0 +1,191 @@
+"""``losslens check-data DATA``: what a dataset holds and what is wrong with it, before
+training (also run at the start of ``train-reference``).
+
+Thin: read the layout and check it (:func:`reference_model.data.read_dataset`,
+:func:`reference_model.data.check_dataset` with the preset's model config for the anchor
+coverage), then render: per split images, images without boxes and boxes per class; the
+anchor coverage per FPN level; the findings as ``diagnose`` shows them. ``--json`` prints the
+report as one JSON object. Exit 2 when an error finding stops training.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from losslens.cli._common import cli_errors, console
+from losslens.errors import LossLensError
+
+if TYPE_CHECKING:
+    from reference_model.config import Config
+    from reference_model.data import DataReport
+
+
+class DataCheckError(LossLensError):
+    """The dataset could not be read, or the check found errors that stop training."""
+
+
+def parse_classes(text: str | None) -> tuple[str, ...] | None:
+    """``"cat,dog"`` -> ``("cat", "dog")``; None or empty: the dataset's own classes."""
+    if not text:
+        return None
+    names = tuple(n.strip() for n in text.split(","))
+    if any(not n for n in names):
+        raise DataCheckError(f"--classes takes names separated by commas, got {text!r}")
+    return names
+
+
+def run_check(
+    data: Path | None,
+    *,
+    classes: tuple[str, ...] | None = None,
+    train_ann: Path | None = None,
+    val_ann: Path | None = None,
+    img_dir: Path | None = None,
+    drop_invalid: bool = False,
+    config_for: Callable[[tuple[str, ...]], Config] | None = None,
+) -> DataReport:
+    """Read and check the dataset; layout problems become one :class:`DataCheckError` line.
+    ``config_for(classes)`` gives the model config whose anchors the coverage uses."""
+    from reference_model.data import DatasetLayoutError, check_dataset, read_dataset
+
+    try:
+        raw = read_dataset(data, train_ann=train_ann, val_ann=val_ann, img_dir=img_dir)
+        config = None if config_for is None else config_for(classes or raw.default_classes)
+        return check_dataset(raw, classes, drop_invalid=drop_invalid, config=config)
+    except DatasetLayoutError as err:
+        raise DataCheckError(str(err)) from None
+
+
+def _split_table(report: DataReport) -> Table:
+    splits = list(report.summaries)
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    table.add_column("")
+    for split in splits:
+        table.add_column(split, justify="right")
+    table.add_row("images", *(str(report.summaries[s].images) for s in splits))
+    table.add_row(
+        "images without boxes", *(str(report.summaries[s].images_without_boxes) for s in splits)
+    )
+    for name in report.classes:
+        cells = [str(report.summaries[s].boxes_per_class[name]) for s in splits]
+        table.add_row(Text(f"boxes: {name}"), *cells)  # class names shown literally
+    return table
+
+
+def _coverage_table(report: DataReport) -> Table | None:
+    cov = report.anchor_coverage
+    if cov is None:
+        return None
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("stride", "gts", "positive", "low-quality only", "unreached"):
+        table.add_column(column, justify="right")
+    for lv in cov.levels:
+        table.add_row(
+            *(str(v) for v in (lv.stride, lv.gts, lv.positive, lv.low_quality_only, lv.unreached))
+        )
+    return table
+
+
+def to_findings(report: DataReport) -> list[Any]:
+    """The check's findings as ``losslens diagnose`` findings (rendered the same way)."""
+    from losslens.diagnostics import Finding
+
+    name = str(report.root)
+    return [
+        Finding(f.code, f.severity, f.message, run=name, evidence=list(f.evidence), advice=f.advice)
+        for f in report.findings
+    ]
+
+
+def render(report: DataReport) -> None:
+    """The report as tables and findings on stdout."""
+    from losslens.cli.diagnose import _render
+
+    console.print(
+        Text(
+            f"data: {report.layout} layout at {report.root}, {len(report.classes)} classes: "
+            + ", ".join(report.classes)
+        )
+    )
+    console.print(_split_table(report))
+    coverage = _coverage_table(report)
+    if coverage is not None and report.anchor_coverage is not None:
+        cov = report.anchor_coverage
+        console.print(
+            f"anchor coverage of the training boxes at img_scale {tuple(cov.img_scale)} "
+            f"(pos_iou_thr {cov.pos_iou_thr:g}, min_pos_iou {cov.min_pos_iou:g}), by the level "
+            "of each box's best anchor:"
+        )
+        console.print(coverage)
+    _render(to_findings(report), [str(report.root)])
+
+
+def preset_config(preset: str, num_classes: int) -> Config:
+    """The preset's model config (a run's own settings, ``--like RUN``, go here once resolved)."""
+    from reference_model.config import get_preset
+
+    try:
+        return get_preset(preset, num_classes)
+    except KeyError as err:
+        raise DataCheckError(str(err).strip("'\"")) from None
+
+
+@cli_errors
+def check_data(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Dataset folder: COCO, Pascal VOC or KITTI layout.", show_default=False
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")
+    ] = None,
+    train_ann: Annotated[
+        Path | None, typer.Option("--train-ann", help="COCO annotation file of the train split.")
+    ] = None,
+    val_ann: Annotated[
+        Path | None, typer.Option("--val-ann", help="COCO annotation file of the val split.")
+    ] = None,
+    img_dir: Annotated[
+        Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
+    ] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Model settings for the anchor coverage.")
+    ] = "r50_fpn",
+    drop_invalid: Annotated[
+        bool, typer.Option("--drop-invalid", help="Drop offending images/annotations, counted.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check a dataset before training: counts, errors, warnings and anchor coverage.
+
+    Exit code 2 when errors would stop training (missing images, unknown category ids,
+    duplicate image ids, boxes outside the image), 0 otherwise.
+    """
+    if data is None and train_ann is None:
+        raise DataCheckError(
+            "give a dataset folder, or --train-ann FILE --val-ann FILE --img-dir DIR"
+        )
+    report = run_check(
+        data,
+        classes=parse_classes(classes),
+        train_ann=train_ann,
+        val_ann=val_ann,
+        img_dir=img_dir,
+        drop_invalid=drop_invalid,
+        config_for=lambda names: preset_config(preset, len(names)),
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        render(report)
+    if report.blocking:
+        raise typer.Exit(2)
