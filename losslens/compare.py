@@ -38,13 +38,31 @@ META_KEYS = (
 )
 
 
+#: What :attr:`Divergence.verdict` says, one per term and run pair.
+VERDICTS = ("within noise", "diverges", "differs", "too few records")
+
+
 @dataclass(frozen=True)
 class Divergence:
+    """How run b's curve of ``term`` relates to run a's.
+
+    The *noise band* is ``DIVERGE_SIGMAS`` combined noise sigmas of the two log-curves
+    (:func:`noise_band`), as a ratio: b is within the noise of a when b's area under the curve
+    over the shared range is within ``[1/band, band]`` times a's and b never leaves a's
+    smoothed curve by more than the band for ``DIVERGE_CONSECUTIVE`` points. The verdict:
+    ``within noise``; ``diverges`` (it leaves a's curve at ``step``, by ``ratio``); ``differs``
+    (the areas differ by more than the band though no point-wise departure was found);
+    ``too few records`` to measure the noise (fewer than ``NOISE_WINDOW`` on either side).
+    """
+
     term: str
     run_a: str
     run_b: str
     step: float | None  # x value of the first difference; None when they never differ
     ratio: float | None = None  # b / a (smoothed) at that point
+    verdict: str = "within noise"
+    band: float | None = None  # the noise band as a ratio (1.05: within 5 %)
+    auc_ratio: float | None = None  # b's area under the curve / a's, over the shared range
 
 
 @dataclass
@@ -141,8 +159,11 @@ def compare(
                 }
             )
         for k in range(1, len(runs)):
-            step, ratio = first_divergence(series[0], series[k])
-            divergences.append(Divergence(columns[0][j], names[0], names[k], step, ratio))
+            ref = stats[0][2]
+            auc_ratio = stats[k][2] / ref if ref and np.isfinite(ref) else math.nan
+            divergences.append(
+                _verdict(columns[0][j], names[0], names[k], series[0], series[k], auc_ratio)
+            )
     return Comparison(
         runs=names,
         x=x,
@@ -175,6 +196,36 @@ def _noise(y: np.ndarray) -> tuple[np.ndarray, float]:
     return smooth, sigma
 
 
+def noise_band(a: np.ndarray, b: np.ndarray) -> float | None:
+    """The ratio two positive curves may differ by and still be one curve plus noise:
+    ``exp(DIVERGE_SIGMAS * hypot(sigma_a, sigma_b))`` of their log-curves; None with too few
+    records (fewer than ``NOISE_WINDOW``) or a non-positive value."""
+    if len(a) < NOISE_WINDOW or len(b) < NOISE_WINDOW or (a <= 0).any() or (b <= 0).any():
+        return None
+    return math.exp(DIVERGE_SIGMAS * math.hypot(_noise(a)[1], _noise(b)[1]) + 1e-9)
+
+
+def _verdict(
+    term: str,
+    run_a: str,
+    run_b: str,
+    a: tuple[np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray],
+    auc_ratio: float,
+) -> Divergence:
+    """One verdict for run b against run a (see :class:`Divergence`)."""
+    band = noise_band(a[1], b[1])
+    auc = auc_ratio if math.isfinite(auc_ratio) else None
+    if band is None:
+        return Divergence(term, run_a, run_b, None, None, "too few records", None, auc)
+    step, ratio = first_divergence(a, b)
+    if step is not None:
+        return Divergence(term, run_a, run_b, step, ratio, "diverges", band, auc)
+    if auc is not None and abs(math.log(auc)) > math.log(band):
+        return Divergence(term, run_a, run_b, None, None, "differs", band, auc)
+    return Divergence(term, run_a, run_b, None, None, "within noise", band, auc)
+
+
 def first_divergence(
     a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
 ) -> tuple[float | None, float | None]:
@@ -204,20 +255,53 @@ def first_divergence(
 
 
 def final_metrics(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
-    """Last value of every evaluation metric, one column per run (percent put in fractions)."""
+    """Last value of every evaluation metric, one column per run (percent put in fractions).
+
+    Metrics are matched across frameworks by :func:`metric_name`: detectron2's ``bbox/AP50``,
+    mmdet's ``bbox_mAP_50`` and a VOC evaluation's ``mAP`` (AP at IoU 0.5) share one row.
+    """
     data: dict[str, dict[str, float]] = {}
     for run, name in zip(runs, names, strict=True):
         ev = run.evals
         values: dict[str, float] = {}
-        for col in ev.columns:
-            if col in terms.INDEX_COLUMNS or ev[col].dtype.kind != "f" or not ev[col].notna().any():
+        logged = [c for c in ev.columns if c not in terms.INDEX_COLUMNS]
+        for col in logged:
+            if ev[col].dtype.kind != "f" or not ev[col].notna().any():
                 continue
             value = float(ev[col].dropna().iloc[-1])
             if run.meta.get("eval_units") == "percent" and value >= 0 and is_ap_metric(col):
                 value /= 100.0
-            values[_metric_name(col)] = value
+            values.setdefault(metric_name(col, logged), value)
         data[name] = values
     return pd.DataFrame(data)
+
+
+#: detectron2's COCO names (after the ``bbox/`` or ``segm/`` task) -> mmdet's suffixes.
+_COCO_SUFFIX = {"AP": "", "AP50": "_50", "AP75": "_75", "APs": "_s", "APm": "_m", "APl": "_l"}
+
+
+def metric_name(col: str, logged: Sequence[str] = ()) -> str:
+    """The name ``col`` is matched under across frameworks (mmdet's: ``bbox_mAP_50``).
+
+    ``coco/`` and ``pascal_voc/`` prefixes go; ``bbox/AP50`` -> ``bbox_mAP_50``; a VOC ``mAP``
+    or ``AP50`` (mmdet's VOC evaluation, IoU 0.5) -> ``bbox_mAP_50``, unless the run (its
+    ``logged`` columns) also has an ``AP50`` that the ``mAP`` must then stay apart from.
+    """
+    name = _strip_prefix(col)
+    task, _, last = name.rpartition("/")
+    if task in ("bbox", "segm") and last in _COCO_SUFFIX:
+        return f"{task}_mAP{_COCO_SUFFIX[last]}"
+    bare = {_strip_prefix(c) for c in logged}
+    if name == "AP50" or (name == "mAP" and "AP50" not in bare):
+        return "bbox_mAP_50"
+    return name
+
+
+def _strip_prefix(col: str) -> str:
+    for prefix in ("coco/", "pascal_voc/"):
+        if col.startswith(prefix):
+            return col[len(prefix) :]
+    return col
 
 
 #: An AP/AR-type metric, by the last part of its name: ``bbox/AP50``, ``segm/APs``,
@@ -229,13 +313,6 @@ _AP_METRIC_RE = re.compile(r"^(?:[a-z]+_)?m?A[PR][sml]?(?![A-Za-z])")
 def is_ap_metric(col: str) -> bool:
     """Whether ``col`` is an average precision or recall (the metrics a log may give in %)."""
     return _AP_METRIC_RE.match(col.rsplit("/", 1)[-1]) is not None
-
-
-def _metric_name(col: str) -> str:
-    for prefix in ("coco/", "pascal_voc/"):
-        if col.startswith(prefix):
-            return col[len(prefix) :]
-    return col
 
 
 def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
@@ -262,6 +339,44 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(names))
 
 
+#: Config keys that change the losses, by what they set (matched on the lower-cased dotted key,
+#: mmdet and detectron2 spellings): everything else (workers, hooks, test settings) is "other".
+LOSS_CONFIG_GROUPS = {
+    "model": re.compile(
+        r"^config: (model\.(type|backbone\.(type|depth)|.*num_classes|.*loss_\w+\.type)"
+        r"|model\.(meta_architecture|backbone\.name|resnets\.depth|roi_heads\.num_classes))$"
+    ),
+    "data": re.compile(
+        r"^config: (dataset_type|data\.train\.(type|ann_file)|.*img_scale"
+        r"|datasets\.train|input\.(min|max)_size_train)$"
+    ),
+    "schedule": re.compile(
+        r"^config: (optimizer\.(type|lr|momentum|weight_decay)|lr_config\.\w+|total_epochs"
+        r"|runner\.max_(epochs|iters)|train_cfg\.max_(epochs|iters)|param_scheduler.*"
+        r"|optim_wrapper\.optimizer\.(type|lr|momentum|weight_decay)|lr|max_epochs"
+        r"|solver\.(base_lr|max_iter|steps|momentum|weight_decay|warmup_iters|gamma))$"
+    ),
+    "batch": re.compile(
+        r"^config: (data\.samples_per_gpu|.*train_dataloader\.batch_size|.*batch_size"
+        r"|solver\.ims_per_batch|auto_scale_lr\.base_batch_size)$"
+    ),
+}
+
+
+def config_groups(meta: pd.DataFrame) -> tuple[dict[str, list[str]], list[str]]:
+    """The config rows of :func:`meta_differences` that change the losses, by group (model,
+    data, schedule, batch; see :data:`LOSS_CONFIG_GROUPS`), and the other config rows."""
+    groups: dict[str, list[str]] = {}
+    others: list[str] = []
+    for key in meta.index:
+        if not str(key).startswith("config: "):
+            continue
+        lowered = str(key).lower()
+        group = next((g for g, rx in LOSS_CONFIG_GROUPS.items() if rx.match(lowered)), None)
+        (groups.setdefault(group, []).append(key) if group else others.append(key))
+    return groups, others
+
+
 def _config_items(run: Run) -> dict[str, str]:
     """The run's config dump as dotted keys (see :mod:`losslens.config`)."""
     from losslens.config import flatten_config
@@ -269,12 +384,17 @@ def _config_items(run: Run) -> dict[str, str]:
     return flatten_config(run.meta.get("config"))
 
 
+#: Families whose losses have the same meaning unless a term's normaliser says otherwise:
+#: mmdetection 1.x, 2.x and 3.x compute the same losses (mmengine changed the logging).
+_SAME_SEMANTICS = {"mmdet1": "mmdetection", "mmdet2": "mmdetection", "mmdet3": "mmdetection"}
+
+
 def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[str]:
     """Terms whose loss type or normaliser differs between the runs' frameworks."""
     out = []
     fams = [terms.family(r) for r in runs]
     for col in columns:
-        keys = {terms.comparable_key(col, f) for f in fams}
+        keys = {_SAME_SEMANTICS.get(k, k) for k in (terms.comparable_key(col, f) for f in fams)}
         if len(keys) > 1:
             detail = "; ".join(
                 f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}"

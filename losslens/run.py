@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,6 +59,9 @@ class Run:
     per_class: pd.DataFrame
     skipped: list[SkippedLine] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The work dir's ``diagnostics.jsonl``, read as its own run, when it was joined into this
+    #: one (see :func:`group_work_dirs`); its extra columns are in :attr:`train` by step.
+    diagnostics: Run | None = field(default=None, repr=False, compare=False)
     #: The parser's tallies (:attr:`losslens.formats._common.Parsed.tallies`), for the cache.
     _tallies: dict[str, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -427,7 +430,7 @@ def sort_results(
             runs.append(result)
         elif not (path in discovered and isinstance(result, UnknownFormatError)):
             failures.append(LoadFailure(path, result))
-    return runs, failures
+    return group_work_dirs(runs, discovered), failures
 
 
 def display_names(runs: Sequence[Run]) -> list[str]:
@@ -484,4 +487,69 @@ def keep_runs(
         raise NoLogsFoundError(
             "none of these files is a training log we can read", path=", ".join(files[:3])
         )
-    return runs
+    return group_work_dirs(runs, discovered)
+
+
+#: The format of the side file the reference model writes into its work dir.
+_DIAGNOSTICS_FORMAT = "losslens_diagnostics"
+
+
+def group_work_dirs(runs: Sequence[Run], discovered: set[str] | Iterable[str]) -> list[Run]:
+    """One run per work dir among the files found by walking a directory.
+
+    mmdet 2.x writes ``<stamp>.log`` and its twin ``<stamp>.log.json``; the reference model
+    also writes ``diagnostics.jsonl``. Of a text log and its twin, the text log is the run and
+    the twin is left out (its path kept in ``meta["twin"]``). A ``diagnostics.jsonl`` beside
+    exactly one run is joined into it: the whole diagnostics run is kept as
+    :attr:`Run.diagnostics`, and its columns the run's train table lacks (``rpn.num_pos``,
+    ``grad_norm.backbone`` ...) are added to ``train`` by ``step``; ``meta["n_diagnostics_unmatched"]``
+    counts its training records whose step the run does not have (they stay in
+    :attr:`Run.diagnostics`). Files named one by one are never grouped.
+    """
+    found = set(discovered)
+    paths = {run.path for run in runs if run.path in found}
+    twins = {
+        run.path
+        for run in runs
+        if run.path in found and run.path.endswith(".log.json") and run.path[:-5] in paths
+    }
+    side = {
+        run.path: run for run in runs if run.path in found and run.format == _DIAGNOSTICS_FORMAT
+    }
+    folder_of = {run.path: str(Path(run.path).parent) for run in runs}
+    primaries: dict[str, list[int]] = {}
+    for i, run in enumerate(runs):
+        if run.path in found and run.path not in twins and run.path not in side:
+            primaries.setdefault(folder_of[run.path], []).append(i)
+    joined: dict[int, Run] = {}
+    for path, diag in side.items():
+        owners = primaries.get(folder_of[path], [])
+        if len(owners) == 1:
+            joined[owners[0]] = diag
+    joined_paths = {diag.path for diag in joined.values()}
+    out: list[Run] = []
+    for i, run in enumerate(runs):
+        if run.path in twins or run.path in joined_paths:
+            continue
+        twin = run.path + ".json"
+        if twin in twins:
+            run = replace(run, meta={**run.meta, "twin": twin})
+        out.append(_join_diagnostics(run, joined[i]) if i in joined else run)
+    return out
+
+
+def _join_diagnostics(run: Run, diag: Run) -> Run:
+    """``run`` with ``diag``'s extra train columns joined by step (see :func:`group_work_dirs`)."""
+    extra = [c for c in diag.terms() if c not in run.train.columns]
+    meta = {**run.meta, "diagnostics": diag.path}
+    if "step" not in run.train or "step" not in diag.train or not extra:
+        meta["n_diagnostics_unmatched"] = len(diag.train)
+        return replace(run, meta=meta, diagnostics=diag)
+    side = diag.train[["step", *extra]].drop_duplicates("step", keep="last")
+    train = run.train.merge(side, on="step", how="left", validate="many_to_one")
+    train.index = run.train.index
+    meta["n_diagnostics_unmatched"] = int((~side["step"].isin(run.train["step"])).sum())
+    smoothing = {**run.meta.get("smoothing", {})}
+    smoothing.update({c: s for c, s in diag.meta.get("smoothing", {}).items() if c in extra})
+    meta["smoothing"] = smoothing
+    return replace(run, train=train, meta=meta, diagnostics=diag)

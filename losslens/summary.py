@@ -108,3 +108,23 @@ def summarize(run: Run) -> RunSummary:
         final_per_class=final_pc,
         eval_units=run.meta.get("eval_units"),
     )
+
+
+def duration_text(seconds: float) -> str:
+    """A time span as a person reads it: ``10.9s``, ``1m 10.9s``, ``2h 03m``, ``3d 04h``.
+
+    The one formatter for durations (ETA, a run's time span); ``nan`` for a missing value.
+    """
+    if not math.isfinite(seconds):
+        return "nan"
+    sign = "-" if seconds < 0 else ""
+    seconds = round(abs(float(seconds)), 1)
+    if seconds < 60:
+        return f"{sign}{seconds:.1f}s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{sign}{int(minutes)}m {rest:.1f}s"
+    whole = round(seconds)
+    if whole < 86400:
+        return f"{sign}{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{sign}{whole // 86400}d {whole % 86400 // 3600:02d}h"

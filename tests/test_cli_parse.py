@@ -123,3 +123,23 @@ def test_stdin(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_piped_output_is_wide_and_time_spans_read_as_minutes(tmp_path: Path) -> None:
+    deep = tmp_path / ("a_rather_long_work_dir_name_for_a_sweep_" * 3) / "lr_0.02_bs_16_ms_train"
+    deep.mkdir(parents=True)
+    path = deep / "faster_rcnn_r50_fpn_1x_kitti_tiny_with_a_long_experiment_name.log"
+    path.write_text(EXAMPLE.read_text())
+    result = runner.invoke(app, ["parse", str(path), "-q"])  # not a terminal: no 80-column cut
+    assert result.exit_code == 0, result.output
+    assert f"file           {path}" in result.output  # the whole path, on one line
+    # 12:40:03.594 -> 12:42:03.929 in the example log
+    assert "(2m 0.3s)" in result.output and "days" not in result.output
+    for i in range(4):
+        (tmp_path / f"copy_with_a_long_name_number_{i}_of_the_kitti_tiny_example.log").write_text(
+            EXAMPLE.read_text()
+        )
+    table = runner.invoke(app, ["parse", str(tmp_path), "-q"]).output
+    header = next(line for line in table.splitlines() if "final metric" in line)
+    assert "skipped" in header and "…" not in table and "..." not in table
+    assert "copy_with_a_long_name_number_3_of_the_kitti_tiny_example " in table

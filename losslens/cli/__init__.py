@@ -36,18 +36,26 @@ app.command("check-data")(_check_data.check_data)
 app.add_typer(_cache.app, name="cache")
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True
-    ),
-) -> None:
-    """Read, plot, diagnose and compare object-detector training logs."""
-    if version:
+def _print_version(value: bool) -> None:
+    """``--version``: eager, so it answers before click asks for a command."""
+    if value:
         from losslens import __version__
 
         typer.echo(f"losslens {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        is_eager=True,
+        callback=_print_version,
+    ),
+) -> None:
+    """Read, plot, diagnose and compare object-detector training logs."""
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.text import Text
 
@@ -20,8 +20,38 @@ from losslens.errors import LossLensError, LossLensWarning, OutputError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: The width piped output is laid out in: wide enough that no table column or path is cut.
+PIPED_WIDTH = 1000
+
+
+class _Console(Console):
+    """A console that lays out piped output wide (rich would cut it at 80 columns).
+
+    A terminal keeps its own width; ``$COLUMNS`` (or an explicit ``width``) still rules.
+    Rules (``console.rule``) under a pipe are a short title line, not 1000 dashes.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        got = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self._width is None and not self.is_terminal and not self.is_jupyter:
+            return ConsoleDimensions(PIPED_WIDTH, got.height)
+        return got  # type: ignore[no-any-return]
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    def rule(self, title: Any = "", *args: Any, **kwargs: Any) -> None:
+        if self.is_terminal:
+            super().rule(title, *args, **kwargs)
+        else:
+            shown = Text.from_markup(title) if isinstance(title, str) else title
+            self.print(Text.assemble("── ", shown, " ──"))
+
+
+console = _Console(highlight=False)
+err_console = _Console(stderr=True, highlight=False)
 
 
 def lit(value: object) -> str:

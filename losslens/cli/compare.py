@@ -16,11 +16,8 @@ from losslens.cli._runs import load_runs, names_after_option, split_names
 from losslens.errors import FormatOptionError
 
 if TYPE_CHECKING:
-    from losslens.compare import Comparison
+    from losslens.compare import Comparison, Divergence
     from losslens.side_by_side import SideBySide
-
-#: Rows of the differences table shown (configs of two framework versions differ a lot).
-_DIFFERENCES_SHOWN = 40
 
 
 @cli_errors
@@ -49,6 +46,12 @@ def compare(
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="Force a log format.")
     ] = None,
+    all_config: Annotated[
+        bool,
+        typer.Option(
+            "--all-config", help="Show every config difference, not only the loss-changing ones."
+        ),
+    ] = False,
     name: Annotated[
         list[str] | None,
         typer.Option(
@@ -86,7 +89,7 @@ def compare(
     from losslens.compare import compare as compare_runs  # here: keeps `losslens parse` light
 
     result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size, names=name)
-    _render(result)
+    _render(result, all_config)
     loaded.finish()
 
 
@@ -130,7 +133,7 @@ def render_side_by_side(sbs: SideBySide) -> None:
         console.print(Text.assemble(("warning: ", "yellow"), warning))
 
 
-def _render(c: Comparison) -> None:
+def _render(c: Comparison, all_config: bool = False) -> None:
     table = Table(
         title=f"terms aligned on {c.x} (auc = mean level over the shared range)",
         title_justify="left",
@@ -152,23 +155,49 @@ def _render(c: Comparison) -> None:
             mt.add_row(lit(metric), *(fmt(v) for v in values))
         console.print(mt)
     if not c.meta.empty:
-        shown = c.meta.head(_DIFFERENCES_SHOWN)
-        dt = Table(title="differences", title_justify="left")
-        dt.add_column("key", overflow="fold")
-        for name in c.meta.columns:
-            dt.add_column(lit(name), overflow="fold")
-        for key, values in shown.iterrows():
-            dt.add_row(lit(key), *(lit(v) for v in values))
-        console.print(dt)
-        if len(c.meta) > len(shown):
-            console.print(f"[dim]... {len(c.meta) - len(shown)} more differences[/dim]")
+        _render_differences(c, all_config)
     for d in c.divergences:
-        if d.step is None:
-            console.print(f"{d.term}: {d.run_b} stays within the noise of {d.run_a}", markup=False)
-        else:
-            console.print(
-                f"{d.term}: {d.run_b} leaves {d.run_a} first at {c.x} {fmt(d.step)} ({d.ratio:.2f}x)",
-                markup=False,
-            )
+        console.print(_verdict_line(d, c.x), markup=False)
     for warning in c.warnings:
         console.print(f"[yellow]warning:[/yellow] {lit(warning)}")
+
+
+def _render_differences(c: Comparison, all_config: bool) -> None:
+    """Run facts, then the config differences that change the losses, grouped; the rest are
+    counted (``--all-config`` shows them)."""
+    from losslens.compare import config_groups
+
+    groups, others = config_groups(c.meta)
+    facts = [k for k in c.meta.index if not str(k).startswith("config: ")]
+    rows: list[tuple[str | None, str]] = [(None, k) for k in facts]
+    rows += [(group, k) for group, keys in groups.items() for k in keys]
+    if all_config:
+        rows += [("other", k) for k in others]
+    dt = Table(title="differences", title_justify="left")
+    dt.add_column("what")
+    dt.add_column("key", overflow="fold")
+    for name in c.meta.columns:
+        dt.add_column(lit(name), overflow="fold")
+    for group, key in rows:
+        dt.add_row(group or "run", lit(key), *(lit(v) for v in c.meta.loc[key]))
+    console.print(dt)
+    if others and not all_config:
+        console.print(
+            f"{len(others)} other config differences (workers, hooks, test settings ...); "
+            "--all-config shows them",
+            markup=False,
+        )
+
+
+def _verdict_line(d: Divergence, x: str) -> str:
+    """One sentence per term and run that agrees with the numbers beside it."""
+    band = f"noise band ±{(d.band - 1) * 100:.0f}%" if d.band is not None else ""
+    auc = f"area {d.auc_ratio:.2f}x" if d.auc_ratio is not None else "area unknown"
+    head = f"{d.term}: {d.run_b} vs {d.run_a}:"
+    if d.verdict == "diverges":
+        return f"{head} leaves it first at {x} {fmt(d.step)} ({d.ratio:.2f}x; {auc}, {band})"
+    if d.verdict == "differs":
+        return f"{head} differs throughout ({auc}, beyond the {band})"
+    if d.verdict == "too few records":
+        return f"{head} too few records to measure the noise ({auc})"
+    return f"{head} within the noise ({auc}, {band})"

@@ -109,6 +109,8 @@ def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
 
 
 def _render(s: RunSummary, all_columns: bool) -> None:
+    from losslens.summary import duration_text
+
     console.rule(f"[bold]{lit(s.name)}[/bold]")
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
@@ -127,7 +129,8 @@ def _render(s: RunSummary, all_columns: bool) -> None:
             "segments", f"{s.segments} runs in one file (the step went backwards: resumed)"
         )
     if s.start is not None:
-        facts.add_row("time span", f"{s.start} -> {s.end} ({s.duration})")
+        span = duration_text(s.duration.total_seconds()) if s.duration is not None else "-"
+        facts.add_row("time span", f"{s.start} -> {s.end} ({span})")
     if s.log_interval:
         facts.add_row("log interval", f"every {s.log_interval} iterations")
     facts.add_row("evaluations", str(s.evaluations))

@@ -228,3 +228,48 @@ def test_corpus_log_plot_if_present(tmp_path: Path) -> None:
         str(tmp_path / "c.png"),
     )
     assert result.exit_code == 0, result.output
+
+
+def test_version_needs_no_command() -> None:
+    from losslens import __version__
+
+    result = _invoke("--version")
+    assert result.exit_code == 0 and result.output == f"losslens {__version__}\n"
+
+
+def test_watch_once_on_an_empty_log_says_so_on_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    result = _invoke("watch", "--once", str(empty))
+    assert result.exit_code == 0
+    assert result.output == f"{empty}: waiting for training records\n"
+
+
+def test_watch_piped_waits_for_the_file_then_prints_tables_and_each_finding_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import losslens.cli.watch as watch_cli
+
+    log = tmp_path / "later.log"
+    lines = mmdet_lines(30, nan_from=12)
+    steps = [
+        lambda: None,  # still missing
+        lambda: log.write_text("".join(lines[:10])),
+        lambda: log.open("a").writelines(lines[10:20]),
+        lambda: None,  # nothing new
+        lambda: log.open("a").writelines(lines[20:]),
+    ]
+
+    def sleep(_seconds: float) -> None:
+        if not steps:
+            raise KeyboardInterrupt
+        steps.pop(0)()
+
+    monkeypatch.setattr(watch_cli.time, "sleep", sleep)
+    result = _invoke("watch", str(log), "--interval", "0")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.count(f"{log}: waiting to appear") == 1
+    assert [n for n in (10, 20, 30) if f"later: {n} records" in out] == [10, 20, 30]
+    assert out.count("nonfinite-loss") == 1 and out.rstrip().endswith("stopped")
+    assert "loss_rpn_cls" in out  # the table, not only the findings

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from losslens.compare import compare, first_divergence
+from losslens.compare import compare, config_groups, first_divergence, metric_name
 from losslens.errors import FormatOptionError
 from tests.understand._runs import decaying, make_run
 
@@ -116,3 +118,50 @@ def test_names_replace_the_file_names_everywhere() -> None:
         compare([a, b], names=["mmdet"])
     with pytest.raises(FormatOptionError, match="run names must differ; repeated: x"):
         compare([a, b], names=["x", "x"])
+
+
+def test_one_verdict_per_term_that_agrees_with_the_area_ratio() -> None:
+    loss = decaying(40, noise=0.01)
+    a = make_run({"loss": loss}, name="a")
+    (same,) = compare([a, make_run({"loss": loss}, name="b")]).divergences
+    assert same.verdict == "within noise" and same.band is not None and same.auc_ratio == 1.0
+    (far,) = compare([a, make_run({"loss": loss * 1.72}, name="b")]).divergences
+    assert far.verdict == "diverges" and abs(far.auc_ratio - 1.72) < 1e-9
+    assert abs(math.log(far.ratio)) > math.log(far.band)
+    short = make_run({"loss": loss[:5]}, name="a")
+    (few,) = compare([short, make_run({"loss": loss[:5] * 1.72}, name="b")]).divergences
+    assert few.verdict == "too few records" and few.band is None  # never "within the noise"
+
+
+def test_mmdet2_and_mmdet3_losses_are_comparable() -> None:
+    a = make_run({"loss": decaying(20)}, format="mmdet_text", name="a")
+    b = make_run({"loss": decaying(20)}, format="mmengine_text", name="b")
+    assert not [w for w in compare([a, b]).warnings if "not comparable" in w]
+
+
+def test_voc_map_and_detectron2_ap50_share_one_row_in_fractions() -> None:
+    ev_voc = pd.DataFrame({"step": pd.array([10], dtype="Int64"), "mAP": [0.77]})
+    ev_d2 = pd.DataFrame(
+        {"step": pd.array([10], dtype="Int64"), "bbox/AP": [14.2], "bbox/AP50": [27.5]}
+    )
+    ev_mm3 = pd.DataFrame(
+        {"step": pd.array([10], dtype="Int64"), "pascal_voc/mAP": [0.65], "pascal_voc/AP50": [0.6]}
+    )
+    voc = make_run({"loss": decaying(20)}, evals=ev_voc, name="voc")
+    d2 = make_run({"loss": decaying(20)}, evals=ev_d2, meta={"eval_units": "percent"}, name="d2")
+    mm3 = make_run({"loss": decaying(20)}, evals=ev_mm3, name="mm3")
+    metrics = compare([voc, d2, mm3]).metrics
+    assert metrics.loc["bbox_mAP_50"].tolist() == [0.77, 0.275, 0.6]
+    assert metrics.loc["bbox_mAP"].tolist()[1] == pytest.approx(0.142)
+    assert metrics.loc["mAP"].tolist()[2] == 0.65  # beside its own AP50 it stays apart
+    assert metric_name("bbox/AP75") == "bbox_mAP_75" and metric_name("segm/APs") == "segm_mAP_s"
+
+
+def test_config_differences_that_change_the_losses_are_grouped() -> None:
+    config_a = "model = dict(type='FasterRCNN')\noptimizer = dict(lr=0.02)\nworkers = 2\n"
+    config_b = "model = dict(type='RetinaNet')\noptimizer = dict(lr=0.01)\nworkers = 4\n"
+    a = make_run({"loss": decaying(20)}, meta={"config": config_a}, name="a")
+    b = make_run({"loss": decaying(20)}, meta={"config": config_b}, name="b")
+    groups, others = config_groups(compare([a, b]).meta)
+    assert groups == {"model": ["config: model.type"], "schedule": ["config: optimizer.lr"]}
+    assert others == ["config: workers"]
