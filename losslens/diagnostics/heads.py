@@ -26,6 +26,8 @@ NO_POSITIVES_MIN_RUN = 3
 #: Background-only accuracy: acc above this (percent) with mAP at or below NEAR_ZERO_MAP.
 BG_ACC_MIN = 70.0
 NEAR_ZERO_MAP = 0.01
+#: A healthy RoI head's loss_bbox rises by more than this over its first logs (see _check_bg_only).
+REG_RAMP_RATIO = 1.5
 
 
 def _reg_cls_pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -96,7 +98,13 @@ def check_bg_only(ctx: Context) -> list[Finding]:
         reg = column(frame, "loss_bbox")
         k = max(3, len(reg) // 5)
         head, end = nanmedian(reg[:k]), nanmedian(reg[-k:])
-        if np.isfinite(head) and head > 0 and end >= 0.9 * head:
+        # loss_bbox is averaged over all sampled RoIs (mmdet avg_factor, detectron2 divides by
+        # the sampled count): while the RPN learns to propose objects more positives are
+        # sampled, so a healthy run's loss_bbox first *rises* (x4 over the first logs of the
+        # corpus VOC runs), then stays flat for epochs. Flat after such a ramp is healthy;
+        # only a regression loss that never ramped up and never falls says the head is idle.
+        ramped = np.nanmax(reg) > REG_RAMP_RATIO * reg[np.isfinite(reg)][0]
+        if np.isfinite(head) and head > 0 and end >= 0.9 * head and not ramped:
             return [
                 _bg_finding(
                     ctx, acc_end, f"loss_bbox barely moves ({head:.4g} -> {end:.4g})", "warning"

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens._text import read_log
+from losslens._text import normalise, read_log
 from losslens.diagnostics import CODES, diagnose, lr_schedule
+from losslens.formats import sniff
+from losslens.run import parse_text
 from tests.conftest import CORPUS, SHARED
 from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 
@@ -250,3 +252,26 @@ def test_short_warmup_seen_in_three_logs_gets_no_shape() -> None:
     sched = lr_schedule(make_run({"lr": lr, "loss": decaying(len(lr))}))
     assert sched.warmup_steps == 30 and sched.warmup_kind is None
     assert "warmup over the first 30 steps" in sched.describe() and "linear" not in sched.describe()
+
+
+@pytest.mark.parametrize(
+    ("name", "n_lines"),
+    [
+        ("mmdet2_text/faster_rcnn_voc0712_12ep_voc_tables.log", 320),  # 38 records, no eval yet
+        ("mmdet3_text/faster_rcnn_voc_pascal_eval.log", 1129),  # 18 records, eval half-written
+    ],
+)
+def test_healthy_voc_run_watched_early_is_not_background_only(name: str, n_lines: int) -> None:
+    """Regression: what ``watch`` sees of a healthy VOC run in its first epoch. loss_bbox rose
+    x4 over the first logs (more positives sampled as the RPN learns) and then stayed flat,
+    with acc ~95%: that is the healthy shape, not a head that only predicts background."""
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:n_lines]
+    log = normalise("".join(lines), str(path))
+    run = parse_text(log, sniff(log))
+    frame = run.canonical()
+    assert frame["loss_bbox"].iloc[0] < 0.05 and frame["loss_bbox"].max() > 0.17
+    assert frame["acc"].iloc[-1] > 90
+    assert "bg-only-accuracy" not in codes(diagnose(run, log.lines))
