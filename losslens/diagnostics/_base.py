@@ -88,15 +88,25 @@ def format_row(frame: pd.DataFrame, pos: int, columns: Sequence[str] | None = No
         if columns is not None
         else [c for c in frame.columns if c not in terms.INDEX_COLUMNS]
     )
-    values = ", ".join(f"{c}={fmt(row[c])}" for c in cols if c in frame)
+    values = ", ".join(f"{logged_name(frame, c)}={fmt(row[c])}" for c in cols if c in frame)
     where = (
         head[0] + (f" ({', '.join(head[1:])})" if len(head) > 1 else "") if head else f"row {pos}"
     )
     return f"{where}: {values}"
 
 
+def logged_name(frame: pd.DataFrame, col: str) -> str:
+    """``col`` as the log wrote it, with the canonical name in brackets where they differ:
+    ``loss_bbox (dense_bbox)`` for a RetinaNet; a column summed from several logged ones keeps
+    its canonical name (``frame.attrs['original_names']`` of a canonical frame)."""
+    sources = frame.attrs.get("original_names", {}).get(col, [col])
+    return f"{sources[0]} ({col})" if len(sources) == 1 and sources[0] != col else col
+
+
 def fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A logged value as evidence text: 4 significant digits, ``nan`` for any missing value
+    (NaN, None, or pandas' ``<NA>`` of a row that mixes nullable integer columns)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "nan"
     if isinstance(value, float):
         return f"{value:.4g}"

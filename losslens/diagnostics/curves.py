@@ -26,6 +26,7 @@ from losslens.diagnostics._base import (
     Finding,
     format_row,
     log_loss,
+    logged_name,
     nanmedian,
     rolling_median,
     where,
@@ -72,7 +73,7 @@ def check_spikes(ctx: Context) -> list[Finding]:
         Finding(
             "loss-spike",
             "warning" if len(spikes) > 2 else "info",
-            f"{col} spiked {len(spikes)} time(s) well above its running median (largest at "
+            f"{logged_name(ctx.frame, col)} spiked {len(spikes)} time(s) well above its running median (largest at "
             f"{format_row(frame, shown[0], [col]).split(':')[0]}).",
             steps=[
                 int(frame["step"].iloc[p])
@@ -123,7 +124,7 @@ def check_divergence(ctx: Context) -> list[Finding]:
             Finding(
                 "divergence",
                 "error" if worse_than_start else "warning",
-                f"{col} rose {math.exp(rise):.1f}x from its best (smoothed) value and ends "
+                f"{logged_name(ctx.frame, col)} rose {math.exp(rise):.1f}x from its best (smoothed) value and ends "
                 + ("above where it started." if worse_than_start else "well above its best."),
                 steps=[int(ctx.frame["step"].iloc[p]) for p in (pos, last)]
                 if "step" in ctx.frame
@@ -186,7 +187,7 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
             Finding(
                 "plateau",
                 "warning",
-                f"{col} stopped improving for {n_flat} logs ({n_flat / run_rows:.0%} of the run) at "
+                f"{logged_name(frame, col)} stopped improving for {n_flat} logs ({n_flat / run_rows:.0%} of the run) at "
                 f"constant lr {lr[j]:.4g}: it was already within 1% of {math.exp(final):.4g} at step "
                 f"{int(steps[j])} and stayed there until step {int(steps[b - 1])}.",
                 steps=[int(steps[j]), int(steps[b - 1])],
@@ -221,7 +222,7 @@ def check_lr_jumps(ctx: Context) -> list[Finding]:
             Finding(
                 "loss-jump-at-lr-change",
                 "warning",
-                f"{col} jumped {math.exp(jump):.2f}x right when the lr changed {change.before:.4g} -> "
+                f"{logged_name(ctx.frame, col)} jumped {math.exp(jump):.2f}x right when the lr changed {change.before:.4g} -> "
                 f"{change.after:.4g} at step {change.step}.",
                 **where(frame, min(pos, len(frame) - 1)),
                 evidence=[

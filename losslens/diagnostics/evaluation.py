@@ -13,6 +13,7 @@ from losslens.diagnostics._base import (
     Context,
     Finding,
     fmt,
+    logged_name,
     main_metric,
     metric_in_fraction,
     nanmedian,
@@ -94,7 +95,7 @@ def check_overfitting(ctx: Context) -> list[Finding]:
             "overfitting",
             "warning",
             f"{metric} peaked at {values[best]:.3f} (evaluation {best + 1}, step {int(ev['step'].iloc[best])}) "
-            f"and fell to {values[-1]:.3f} while {loss_col} kept falling "
+            f"and fell to {values[-1]:.3f} while {logged_name(frame, loss_col)} kept falling "
             f"({nanmedian(at_best):.4g} -> {nanmedian(at_end):.4g}).",
             steps=[int(ev["step"].iloc[best]), int(ev["step"].iloc[-1])],
             epoch=int(ev["epoch"].iloc[best])

@@ -14,6 +14,7 @@ from losslens.diagnostics._base import (
     Context,
     Finding,
     format_row,
+    logged_name,
     main_metric,
     metric_in_fraction,
     nanmedian,
@@ -62,7 +63,7 @@ def check_no_positives(ctx: Context) -> list[Finding]:
             Finding(
                 "no-positives",
                 "error",
-                f"{reg} is exactly 0 in {int(zero.sum())} of {len(frame)} logs while {cls} is not: the "
+                f"{logged_name(frame, reg)} is exactly 0 in {int(zero.sum())} of {len(frame)} logs while {logged_name(frame, cls)} is not: the "
                 f"{stage} sees no positive samples (no ground truth reaches it).",
                 **where(frame, pos),
                 evidence=[format_row(frame, pos, [reg, cls, *extra])],

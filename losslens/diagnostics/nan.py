@@ -15,6 +15,7 @@ from losslens.diagnostics._base import (
     Finding,
     fmt,
     format_row,
+    logged_name,
     where,
 )
 
@@ -79,7 +80,7 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
         Finding(
             "nonfinite-loss",
             "error",
-            f"{col} became {fmt(value)} first at {evidence[0].split(':')[0]}; {n_bad} of {len(frame)} "
+            f"{logged_name(frame, col)} became {fmt(value)} first at {evidence[0].split(':')[0]}; {n_bad} of {len(frame)} "
             f"training records have a non-finite loss.{lr_note}",
             **where(frame, pos),
             evidence=evidence,

@@ -275,3 +275,18 @@ def test_healthy_voc_run_watched_early_is_not_background_only(name: str, n_lines
     assert frame["loss_bbox"].iloc[0] < 0.05 and frame["loss_bbox"].max() > 0.17
     assert frame["acc"].iloc[-1] > 90
     assert "bg-only-accuracy" not in codes(diagnose(run, log.lines))
+
+
+def test_findings_use_the_logged_name_with_the_canonical_one_in_brackets() -> None:
+    """Regression: a RetinaNet's findings said dense_bbox/dense_cls where its log says
+    loss_bbox/loss_cls."""
+    loss_cls = decaying(30)
+    loss_bbox = decaying(30) * 0.5
+    loss_bbox[12:] = np.nan
+    run = make_run({"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox})
+    (f,) = [f for f in diagnose(run) if f.code == "nonfinite-loss"]
+    assert f.message.startswith("loss_bbox (dense_bbox) became nan first at step 130;")
+    assert f.evidence[0] == (
+        f"step 130: loss_cls (dense_cls)={loss_cls[12]:.4g}, loss_bbox (dense_bbox)=nan, "
+        f"loss={loss_cls[12] + loss_bbox[12]:.4g}"
+    )
