@@ -1,7 +1,7 @@
 """Pure checks on a parsed run: a :class:`~losslens.Run` in, :class:`Finding` objects out.
 
 Every check is a small function ``check_*(ctx) -> list[Finding]`` in the module of its topic
-(curves, nan, heads, evaluation, runtime, messages); :func:`diagnose` runs them all. A finding
+(curves, nan, heads, evaluation, runtime, messages, families); :func:`diagnose` runs them all. A finding
 has a stable ``code`` (scripts and CI key on it), a ``severity`` (``info``, ``warning``,
 ``error``), the ``steps`` it concerns, ``evidence`` (values, or raw log lines for messages such
 as checkpoint warnings) and ``advice``. Thresholds are named constants in each module, each with
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from losslens.axes import LrChange, LrSchedule, lr_schedule, schedule_of
-from losslens.diagnostics import curves, evaluation, heads, messages, nan, runtime
+from losslens.diagnostics import curves, evaluation, families, heads, messages, nan, runtime
 from losslens.diagnostics._base import (
     MAIN_METRICS,
     SEVERITIES,
@@ -43,6 +43,9 @@ __all__ = [
 
 CHECKS: dict[str, Callable[[Context], list[Finding]]] = {
     "nonfinite-loss": nan.check_nonfinite,
+    "fp16-overflow": nan.check_fp16_overflow,
+    "absurd-first-loss": nan.check_absurd_first,
+    "stuck-term": curves.check_stuck_term,
     "no-positives": heads.check_no_positives,
     "divergence": curves.check_divergence,
     "loss-spike": curves.check_spikes,
@@ -57,9 +60,17 @@ CHECKS: dict[str, Callable[[Context], list[Finding]]] = {
     "checkpoint-mismatch": messages.check_checkpoint,
     "eval-minus-one": evaluation.check_eval_minus_one,
     "no-train-records": evaluation.check_empty_train,
+    "framework-messages": messages.check_messages,
+    "val-loss-rising": families.check_val_loss_rising,
+    "yolox-l1-switched-on": families.check_yolox_l1,
+    "class-error-stuck": families.check_class_error,
 }
 #: Every code a finding can carry (some checks emit more than one code).
-CODES = (*CHECKS, "lr-too-high-for-batch")
+CODES = (
+    *(c for c in CHECKS if c != "framework-messages"),
+    "lr-too-high-for-batch",
+    *messages.MESSAGE_CODES,
+)
 
 
 def diagnose(run: Run, lines: Sequence[str] | None = None) -> list[Finding]:

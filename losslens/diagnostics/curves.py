@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from losslens import terms
 from losslens.axes import (
     LrSchedule,
     _warmup_end,
@@ -24,6 +25,7 @@ from losslens.axes import (
 from losslens.diagnostics._base import (
     Context,
     Finding,
+    fmt,
     format_row,
     log_loss,
     logged_name,
@@ -269,3 +271,51 @@ def check_schedule(ctx: Context) -> list[Finding]:
                 )
             )
     return findings
+
+
+#: "Which term is stuck": a term within this share of its start while the total falls by at
+#: least STUCK_TOTAL_DROP, over at least STUCK_MIN_ROWS logs (medians of the first/last fifth).
+STUCK_MAX_CHANGE = 0.02
+STUCK_TOTAL_DROP = 0.3
+STUCK_MIN_ROWS = 20
+
+
+def check_stuck_term(ctx: Context) -> list[Finding]:
+    """A loss term that never moves while the others fall (its head gets no useful gradient)."""
+    frame = ctx.frame
+    total = terms.total_loss_column(frame)
+    if total is None or total != "loss" or len(frame) < STUCK_MIN_ROWS:
+        return []
+    k = max(3, len(frame) // 5)
+    loss = column(frame, total)
+    start, end = nanmedian(loss[:k]), nanmedian(loss[-k:])
+    if not end < (1 - STUCK_TOTAL_DROP) * start:
+        return []
+    out = []
+    for col in terms.loss_columns(frame):
+        term = terms.TERMS.get(col)
+        if col == total or (
+            term is not None and term.meanings.get("flat", "").startswith("Normal")
+        ):
+            continue
+        values = column(frame, col)
+        head, tail = nanmedian(values[:k]), nanmedian(values[-k:])
+        if not (head > 0 and abs(tail / head - 1) < STUCK_MAX_CHANGE):
+            continue
+        out.append(
+            Finding(
+                "stuck-term",
+                "warning",
+                f"{logged_name(frame, col)} does not move ({fmt(head)} -> {fmt(tail)}) while "
+                f"{logged_name(frame, total)} falls {fmt(start)} -> {fmt(end)}: that head is not "
+                "learning.",
+                evidence=[
+                    format_row(frame, 0, [col, total]),
+                    format_row(frame, len(frame) - 1, [col, total]),
+                ],
+                advice="Check that the head's parameters are trained (not frozen, lr multiplier not 0), "
+                "that its targets exist (labels, masks, keypoints present in the annotations) and its "
+                "loss weight is not 0.",
+            )
+        )
+    return out

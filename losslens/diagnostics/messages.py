@@ -75,3 +75,66 @@ def _class_change(mismatches: list[tuple[str, str, str]]) -> str:
             a, b = int(old.split(",")[0]), int(new.split(",")[0])
             return f"; {a} -> {b} outputs = {a - 1} -> {b - 1} classes plus background"
     return ""
+
+
+#: Framework messages that mean trouble: (pattern, code, severity, what it means, advice).
+_TROUBLE_MESSAGES = (
+    (
+        re.compile(r"The testing results of the whole dataset is empty", re.I),
+        "empty-test-results",
+        "error",
+        "the model detected nothing on the whole validation set (mmdet), so the metric is 0",
+        "Check num_classes and the class names against the annotations, the score threshold, and "
+        "that training did not diverge (a NaN loss gives empty results).",
+    ),
+    (
+        re.compile(r"FloatingPointError: Loss became infinite or NaN", re.I),
+        "loss-became-infinite",
+        "error",
+        "detectron2 stopped training because the loss became infinite or NaN",
+        "Lower SOLVER.BASE_LR or lengthen SOLVER.WARMUP_ITERS, enable SOLVER.CLIP_GRADIENTS, and "
+        "check the annotations for zero-area or out-of-image boxes.",
+    ),
+    (
+        re.compile(r"no valid (?:ground[ _-]?truth|gt)", re.I),
+        "no-valid-ground-truth",
+        "warning",
+        "images without a usable ground-truth box reached the loss",
+        "Filter images without annotations (mmdet filter_empty_gt, detectron2 "
+        "DATALOADER.FILTER_EMPTY_ANNOTATIONS) and drop zero-size boxes (x2 <= x1).",
+    ),
+)
+#: Trouble-message codes (every code a finding of :func:`check_messages` can carry).
+MESSAGE_CODES = tuple(code for _, code, *_ in _TROUBLE_MESSAGES)
+
+
+def _numbered_lines(ctx: Context) -> list[tuple[int, str]]:
+    """(1-based line number, text) of the log text, else of the lines no parser placed."""
+    if ctx.lines:
+        return [(k + 1, line) for k, line in enumerate(ctx.lines)]
+    return [(s.line_no, s.text) for s in ctx.run.skipped]
+
+
+def check_messages(ctx: Context) -> list[Finding]:
+    """One finding per kind of trouble message, naming the line of its first occurrence."""
+    hits: dict[str, list[tuple[int, str]]] = {}
+    for line_no, text in _numbered_lines(ctx):
+        for pattern, code, *_ in _TROUBLE_MESSAGES:
+            if pattern.search(text):
+                hits.setdefault(code, []).append((line_no, text.strip()[:400]))
+    out = []
+    for _, code, severity, meaning, advice in _TROUBLE_MESSAGES:
+        found = hits.get(code)
+        if not found:
+            continue
+        first_no = found[0][0]
+        out.append(
+            Finding(
+                code,
+                severity,
+                f"line {first_no}: {meaning} ({len(found)} such line(s)).",
+                evidence=[f"line {n}: {text}" for n, text in found[:3]],
+                advice=advice,
+            )
+        )
+    return out
