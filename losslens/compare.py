@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from losslens import terms
+from losslens.axes import x_values
 from losslens.errors import FormatOptionError
-from losslens.plotting import x_values
 from losslens.run import Run, display_names
 
 #: Two runs differ where their smoothed log-losses are this many combined noise sigmas apart ...

@@ -229,3 +229,41 @@ def yaml_scalar(text: str) -> Any:
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
     return list(value) if isinstance(value, tuple) else value
+
+
+# --------------------------------------------------------------------------- batch and GPUs
+#: (regex on config/env text, whether the number is per GPU), most specific first.
+_BATCH_PATTERNS = (
+    (re.compile(r"SOLVER:\s*\n(?:[ \t]+.*\n)*?[ \t]+IMS_PER_BATCH:\s*(\d+)"), False),
+    (re.compile(r"samples_per_gpu\s*=\s*(\d+)"), True),
+    (re.compile(r"train_dataloader\s*=\s*dict\(\s*batch_size\s*=\s*(\d+)"), True),
+    (re.compile(r"\bbatch_size\s*=\s*(\d+)"), True),
+)
+_GPU_PATTERNS = (
+    re.compile(r"gpu_ids\s*=\s*range\(0,\s*(\d+)\)"),
+    re.compile(r"GPU number:\s*(\d+)"),
+    re.compile(r"world_size\s*=\s*(\d+)"),
+    re.compile(r"[Ww]orld size:\s*(\d+)"),
+)
+
+
+def total_batch(text: str) -> int | None:
+    """The batch for all GPUs where a config states it so (detectron2 ``SOLVER.IMS_PER_BATCH``)."""
+    match = _BATCH_PATTERNS[0][0].search(text)
+    return int(match.group(1)) if match else None
+
+
+def gpu_count(text: str) -> int | None:
+    """The number of GPUs (processes) named in config or environment text; None when unsaid."""
+    return next((int(m.group(1)) for p in _GPU_PATTERNS if (m := p.search(text))), None)
+
+
+def images_per_step(text: str) -> int | None:
+    """Images per step over all GPUs (per-GPU batch x GPU count, 1 GPU when unsaid); None if unknown."""
+    for pattern, per_gpu in _BATCH_PATTERNS:
+        match = pattern.search(text)
+        if match is None:
+            continue
+        size = int(match.group(1))
+        return size * max(gpu_count(text) or 1, 1) if per_gpu else size
+    return None

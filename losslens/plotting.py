@@ -8,7 +8,6 @@ bucket, so spikes survive); smoothing and statistics always use every record.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,14 @@ import numpy as np
 import pandas as pd
 
 from losslens import smoothing, terms
+from losslens.axes import (  # x axes live in axes.py; re-exported for callers of plotting
+    X_AXES,
+    X_LABELS,
+    lr_schedule,
+    x_values,
+)
+from losslens.axes import images_per_step as images_per_step
+from losslens.axes import total_batch_from_config as total_batch_from_config
 from losslens.errors import FormatOptionError
 from losslens.run import display_names
 
@@ -27,13 +34,6 @@ if TYPE_CHECKING:
 
     from losslens.run import Run
 
-X_AXES = ("step", "epoch", "time", "images")
-X_LABELS = {
-    "step": "training step (global iteration)",
-    "epoch": "epoch",
-    "time": "wall time (hours since the first record)",
-    "images": "images seen",
-}
 #: Points drawn per line at most; beyond this, min/max decimation per bucket.
 MAX_DRAWN_POINTS = 4000
 #: Epoch boundaries are drawn only up to this many epochs (beyond, they are a grey wall).
@@ -75,101 +75,6 @@ class PlotOptions:
             )
         if not 0 <= self.smooth <= 1 or self.smooth != self.smooth:
             raise FormatOptionError(f"smoothing weight must be between 0 and 1, got {self.smooth}")
-
-
-# --------------------------------------------------------------------------- x axes
-_BATCH_PATTERNS = (
-    # (regex on config/env text, per_gpu?)
-    (re.compile(r"SOLVER:\s*\n(?:[ \t]+.*\n)*?[ \t]+IMS_PER_BATCH:\s*(\d+)"), False),
-    (re.compile(r"samples_per_gpu\s*=\s*(\d+)"), True),
-    (re.compile(r"train_dataloader\s*=\s*dict\(\s*batch_size\s*=\s*(\d+)"), True),
-    (re.compile(r"\bbatch_size\s*=\s*(\d+)"), True),
-)
-_GPU_PATTERNS = (
-    re.compile(r"gpu_ids\s*=\s*range\(0,\s*(\d+)\)"),
-    re.compile(r"GPU number:\s*(\d+)"),
-    re.compile(r"world_size\s*=\s*(\d+)"),
-    re.compile(r"[Ww]orld size:\s*(\d+)"),
-)
-
-
-def total_batch_from_config(run: Run) -> int | None:
-    """The total batch where the config states it for all GPUs (detectron2-style IMS_PER_BATCH)."""
-    text = str(run.meta.get("config") or "")
-    pattern = _BATCH_PATTERNS[0][0]
-    match = pattern.search(text)
-    return int(match.group(1)) if match else None
-
-
-def images_per_step(run: Run, batch_size: int | None = None) -> int:
-    """Images per training step (all GPUs), from ``batch_size`` or the run's config dump."""
-    if batch_size is not None:
-        if batch_size < 1:
-            raise FormatOptionError(f"batch size must be a positive integer, got {batch_size}")
-        return batch_size
-    text = "\n".join(str(run.meta.get(k) or "") for k in ("config", "env"))
-    for pattern, per_gpu in _BATCH_PATTERNS:
-        match = pattern.search(text)
-        if match is None:
-            continue
-        size = int(match.group(1))
-        if per_gpu:
-            gpus = next((int(m.group(1)) for p in _GPU_PATTERNS if (m := p.search(text))), 1)
-            size *= max(gpus, 1)
-        return size
-    raise FormatOptionError(
-        f"cannot tell the batch size of {run.name} from its log (no config dump); pass --batch-size",
-        path=run.path,
-    )
-
-
-def x_values(run: Run, frame: pd.DataFrame, x: str, batch_size: int | None = None) -> np.ndarray:
-    """The x coordinate of each row of ``frame`` (a train or eval table of ``run``)."""
-    step = (
-        frame["step"].to_numpy(dtype="float64", na_value=np.nan)
-        if "step" in frame
-        else np.arange(1.0, len(frame) + 1)
-    )
-    if x == "step":
-        return step
-    if x == "images":
-        return step * images_per_step(run, batch_size)
-    if x == "epoch":
-        return _epoch_x(run, frame, step)
-    if x == "time":
-        return _time_x(run, frame)
-    raise FormatOptionError(f"unknown x axis {x!r}; expected one of: {', '.join(X_AXES)}")
-
-
-def _epoch_x(run: Run, frame: pd.DataFrame, step: np.ndarray) -> np.ndarray:
-    per = run.meta.get("iters_per_epoch")
-    if per:
-        return step / float(per)
-    if "epoch" in frame and frame["epoch"].notna().any():
-        return frame["epoch"].to_numpy(dtype="float64", na_value=np.nan)
-    raise FormatOptionError(
-        f"{run.name} has no epochs (iteration-based training); use --x step", path=run.path
-    )
-
-
-def _time_x(run: Run, frame: pd.DataFrame) -> np.ndarray:
-    if "timestamp" in frame and frame["timestamp"].notna().any() and "timestamp" in run.train:
-        start = run.train["timestamp"].dropna().min()
-        delta = pd.to_datetime(frame["timestamp"]) - start
-        return (delta.dt.total_seconds() / 3600.0).to_numpy(dtype="float64", na_value=np.nan)
-    if "time_s" in run.train and "step" in run.train:
-        # no clock: integrate the logged seconds per iteration over the steps
-        train = run.train
-        steps = train["step"].to_numpy(dtype="float64", na_value=np.nan)
-        gaps = np.diff(steps, prepend=0.0).clip(min=0)
-        hours = (
-            np.nancumsum(gaps * train["time_s"].to_numpy(dtype="float64", na_value=np.nan)) / 3600.0
-        )
-        target = frame["step"].to_numpy(dtype="float64", na_value=np.nan)
-        return np.interp(target, steps[np.isfinite(steps)], hours[np.isfinite(steps)])
-    raise FormatOptionError(
-        f"{run.name} has neither timestamps nor iteration times; use --x step", path=run.path
-    )
 
 
 # --------------------------------------------------------------------------- drawing helpers
@@ -239,8 +144,6 @@ def _draw_series(
 
 
 def _mark_epochs_and_lr(ax: Axes, run: Run, opts: PlotOptions) -> None:
-    from losslens.diagnostics import lr_schedule
-
     train = run.train
     if opts.x != "time" and "epoch" in train and train["epoch"].notna().any():
         epochs = train["epoch"].dropna()

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from losslens import compare, terms
+from losslens.axes import images_per_step
 from losslens.config import flatten_config
 from losslens.errors import FormatOptionError, NoLogsFoundError
-from losslens.plotting import images_per_step
 from losslens.run import Run, load
 
 #: The reference's diagnostics file (see :mod:`losslens.formats.losslens_diagnostics`).

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from losslens.axes import X_LABELS
 from losslens.errors import LossLensError
-from losslens.plotting import X_LABELS
 from losslens.report import _CSS, _table
 
 if TYPE_CHECKING:

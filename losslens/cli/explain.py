@@ -23,7 +23,7 @@ def explain(
     ] = None,
 ) -> None:
     """What a loss term measures, each framework's name and normalisation, what odd values mean."""
-    from losslens.terms import TERMS, term_for
+    from losslens.terms import TERMS, other_meanings, term_for
 
     if term is None:
         table = Table(title="loss terms (losslens explain TERM for details)", title_justify="left")
@@ -35,6 +35,12 @@ def explain(
         console.print(table)
         return
     _render(term_for(term), term)
+    for other in other_meanings(term):
+        console.print(
+            f"In a single-stage detector (no RPN) {term} means {other.name}: {other.title}; "
+            f"see losslens explain {other.name}.",
+            markup=False,
+        )
 
 
 def _render(t: Term, asked: str) -> None:

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens._text import read_log
+from losslens._text import normalise, read_log
 from losslens.diagnostics import CODES, diagnose, lr_schedule
+from losslens.formats import sniff
+from losslens.formats._common import SkippedLine
+from losslens.run import parse_text
 from tests.conftest import CORPUS, SHARED
 from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 
@@ -223,7 +226,13 @@ def test_healthy_corpus_runs_have_no_warnings_or_errors(name: str) -> None:
         pytest.skip(f"corpus log absent: {path}")
     findings = diagnose(losslens.load(path), read_log(path).lines)
     assert [f.code for f in findings if f.severity != "info"] == []
-    assert {f.code for f in findings} <= {"lr-schedule", "eval-minus-one", "loss-spike"}
+    # absurd-first-loss (info): the detectron2 6-GPU run really starts at loss_cls 144.7, then recovers
+    assert {f.code for f in findings} <= {
+        "lr-schedule",
+        "eval-minus-one",
+        "loss-spike",
+        "absurd-first-loss",
+    }
 
 
 def test_corpus_nan_run_is_an_error() -> None:
@@ -250,3 +259,202 @@ def test_short_warmup_seen_in_three_logs_gets_no_shape() -> None:
     sched = lr_schedule(make_run({"lr": lr, "loss": decaying(len(lr))}))
     assert sched.warmup_steps == 30 and sched.warmup_kind is None
     assert "warmup over the first 30 steps" in sched.describe() and "linear" not in sched.describe()
+
+
+@pytest.mark.parametrize(
+    ("name", "n_lines"),
+    [
+        ("mmdet2_text/faster_rcnn_voc0712_12ep_voc_tables.log", 320),  # 38 records, no eval yet
+        ("mmdet3_text/faster_rcnn_voc_pascal_eval.log", 1129),  # 18 records, eval half-written
+    ],
+)
+def test_healthy_voc_run_watched_early_is_not_background_only(name: str, n_lines: int) -> None:
+    """Regression: what ``watch`` sees of a healthy VOC run in its first epoch. loss_bbox rose
+    x4 over the first logs (more positives sampled as the RPN learns) and then stayed flat,
+    with acc ~95%: that is the healthy shape, not a head that only predicts background."""
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:n_lines]
+    log = normalise("".join(lines), str(path))
+    run = parse_text(log, sniff(log))
+    frame = run.canonical()
+    assert frame["loss_bbox"].iloc[0] < 0.05 and frame["loss_bbox"].max() > 0.17
+    assert frame["acc"].iloc[-1] > 90
+    assert "bg-only-accuracy" not in codes(diagnose(run, log.lines))
+
+
+def test_findings_use_the_logged_name_with_the_canonical_one_in_brackets() -> None:
+    """Regression: a RetinaNet's findings said dense_bbox/dense_cls where its log says
+    loss_bbox/loss_cls."""
+    loss_cls = decaying(30)
+    loss_bbox = decaying(30) * 0.5
+    loss_bbox[12:] = np.nan
+    run = make_run({"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox})
+    (f,) = [f for f in diagnose(run) if f.code == "nonfinite-loss"]
+    assert f.message.startswith("loss_bbox (dense_bbox) became nan first at step 130;")
+    assert f.evidence[0] == (
+        f"step 130: loss_cls (dense_cls)={loss_cls[12]:.4g}, loss_bbox (dense_bbox)=nan, "
+        f"loss={loss_cls[12] + loss_bbox[12]:.4g}"
+    )
+
+
+def test_framework_messages_are_findings_with_their_line() -> None:
+    lines = [
+        "2021-02-18 17:33:19,236 - mmdet - INFO - Epoch [1][50/100] lr: 0.01, loss: 1.2",
+        "FloatingPointError: Loss became infinite or NaN at iteration=77!",
+        "WARNING: There is no valid ground truth in image 17",
+        "2021-02-18 17:33:19,236 - mmdet - ERROR - The testing results of the whole dataset is empty.",
+    ]
+    found = {f.code: f for f in diagnose(make_run({"loss": decaying(10)}), lines)}
+    assert found["loss-became-infinite"].severity == "error"
+    assert found["loss-became-infinite"].message.startswith("line 2: detectron2 stopped training")
+    assert found["no-valid-ground-truth"].evidence == [
+        "line 3: WARNING: There is no valid ground truth in image 17"
+    ]
+    assert found["empty-test-results"].message.startswith("line 4: ")
+    assert {"loss-became-infinite", "no-valid-ground-truth", "empty-test-results"} <= set(CODES)
+
+
+def test_framework_messages_are_read_from_skipped_lines_without_the_text() -> None:
+    run = make_run({"loss": decaying(10)})
+    run.skipped.append(SkippedLine(41, "FloatingPointError: Loss became infinite or NaN at it=3"))
+    (f,) = [f for f in diagnose(run) if f.code == "loss-became-infinite"]
+    assert f.evidence == ["line 41: FloatingPointError: Loss became infinite or NaN at it=3"]
+
+
+def test_corpus_empty_test_results_named_with_its_line() -> None:
+    path = CORPUS / "mmdet2_text" / "retinanet_r50_nan_losses.log"
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    findings = diagnose(losslens.load(path), read_log(path).lines)
+    (f,) = [f for f in findings if f.code == "empty-test-results"]
+    assert f.message.startswith("line 864: ") and "(3 such line(s))" in f.message
+
+
+def test_nan_right_after_a_resume_is_named() -> None:
+    loss = decaying(40)
+    loss[21:] = np.nan  # the resumed segment logs one finite record, then NaN
+    run = make_run({"lr": np.full(40, 0.02), "loss_cls": loss, "loss": loss})
+    run.train["segment"] = pd.array([0] * 20 + [1] * 20, dtype="Int64")
+    (f,) = [f for f in diagnose(run) if f.code == "nonfinite-loss"]
+    assert "right after a resume (new segment)" in f.message
+
+
+def test_nan_from_the_first_log_blames_the_data() -> None:
+    loss = np.full(30, np.nan)
+    loss[0] = 0.9  # a finite value elsewhere makes the NaN a logged one
+    loss[:2] = [np.nan, 0.9]
+    run = make_run(
+        {"lr": np.full(30, 0.02), "loss_cls": np.r_[np.nan, np.full(29, 0.5)], "loss": loss}
+    )
+    (f,) = [f for f in diagnose(run) if f.code == "nonfinite-loss"]
+    assert f.steps == [10] and "suspect the data" in f.message
+
+
+def test_fp16_overflow_occasional_is_info_and_frequent_is_a_warning() -> None:
+    grad = np.full(40, 3.0)
+    grad[7] = np.nan
+    run = make_run({"grad_norm": grad, "loss_cls": decaying(40), "loss": decaying(40)})
+    (f,) = [f for f in diagnose(run) if f.code == "fp16-overflow"]
+    assert f.severity == "info" and f.steps == [80] and "1 of 40 logs" in f.message
+    grad[::4] = np.nan
+    run = make_run({"grad_norm": grad, "loss_cls": decaying(40), "loss": decaying(40)})
+    (f,) = [f for f in diagnose(run) if f.code == "fp16-overflow"]
+    assert f.severity == "warning" and "11 of 40 logs" in f.message
+    assert "nonfinite-loss" not in codes(diagnose(run))
+
+
+def test_absurd_first_value_on_the_corpus_run_that_recovered() -> None:
+    path = CORPUS / "detectron2_metrics" / "faster_rcnn_6gpu_metrics.json"
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    (f,) = [f for f in diagnose(losslens.load(path)) if f.code == "absurd-first-loss"]
+    assert f.severity == "info" and f.message.startswith("loss_cls starts at 144.7,")
+    assert f.steps == [20] and "it recovered" in f.message
+
+
+def test_absurd_first_value_that_stays_is_a_warning() -> None:
+    cls = np.r_[144.7, np.full(29, 90.0)]
+    run = make_run({"loss_cls": cls, "loss_bbox": decaying(30), "loss": cls + 1})
+    (f,) = [f for f in diagnose(run) if f.code == "absurd-first-loss"]
+    assert f.severity == "warning" and f.steps == [10]
+
+
+def test_stuck_term_is_named() -> None:
+    n = 40
+    mask = np.full(n, 0.693)
+    run = make_run({"loss_cls": decaying(n), "loss_mask": mask, "loss": decaying(n) * 2 + mask})
+    (f,) = [f for f in diagnose(run) if f.code == "stuck-term"]
+    assert f.severity == "warning" and f.message.startswith(
+        "loss_mask does not move (0.693 -> 0.693)"
+    )
+
+
+NEW_FAMILY_FILES = (
+    "ultralytics_csv/27hrs_yolov8n_train_results.csv",
+    "ultralytics_csv/alviento_rps_yolov8n_results.csv",
+    "ultralytics_csv/benny0323_yolov5m_well_results.csv",
+    "ultralytics_csv/ddssmahith_pothole_seg_results.csv",
+    "ultralytics_csv/zhaozhiyuan_yolov5seg_exp2_results.csv",
+    "yolov5_results_txt/ssong86_wildfire_exp3_results.txt",
+    "yolov5_results_txt/zeddines_yolov7_cots_results.txt",
+    "detr_log/farjadahmed_detr_r50_official_log.txt",
+    "detr_log/hammer888_rtdetr_pvt_improved_log.txt",
+    "detr_log/rarefin_detr_noeval_log.txt",
+    "detr_log/zeddines_deformable_detr_log_old.txt",
+    "yolox/csid_kac07_voc_s_train_log.txt",
+    "yolox/duke_chepai_voc_gbk_train_log.txt",
+    "yolox/tkp153_yolox_s_train_log.txt",
+    "yolox/tzzahu_ptmnet_voc_s_train_log.txt",
+)
+
+
+@pytest.mark.parametrize("name", NEW_FAMILY_FILES)
+def test_healthy_new_family_runs_are_silent(name: str) -> None:
+    """The official DETR R50 log's test_loss_ce rises 0.44 -> 0.49 over its last 225 epochs
+    while bbox/AP holds at 0.42: not overfitting, so val-loss-rising must stay silent."""
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    findings = diagnose(losslens.load(path), read_log(path).lines)
+    assert [f.code for f in findings if f.severity != "info"] == []
+
+
+def test_yolox_l1_switching_on_is_explained_not_flagged() -> None:
+    path = CORPUS / "yolox" / "duke_chepai_voc_gbk_train_log.txt"
+    if not path.exists():
+        pytest.skip(f"corpus log absent: {path}")
+    (f,) = [f for f in diagnose(losslens.load(path)) if f.code == "yolox-l1-switched-on"]
+    assert f.severity == "info" and f.message.startswith(
+        "l1_loss (loss_l1_box) is 0 until epoch 285"
+    )
+
+
+def test_val_loss_rising_while_train_falls_is_overfitting() -> None:
+    n = 30
+    train = decaying(n, 2.0, 0.5, noise=0.0)
+    val = np.r_[np.linspace(2.0, 1.0, 15), np.linspace(1.0, 1.6, 15)]
+    run = make_run(
+        {"train/box_loss": train, "val/box_loss": val},
+        format="ultralytics",
+        meta={"framework": "ultralytics"},
+    )
+    (f,) = [f for f in diagnose(run) if f.code == "val-loss-rising"]
+    assert f.severity == "warning"
+    assert f.evidence == [
+        f"val/box_loss 1 -> 1.6 while train/box_loss (loss_iou) {train[14]:.4g} -> {train[-1]:.4g} "
+        "(from step 150)"
+    ]
+
+
+def test_detr_class_error_stuck_near_100() -> None:
+    n = 20
+    err = np.r_[np.full(10, 99.0), np.full(10, 97.5)]
+    run = make_run(
+        {"class_error": err, "train_loss_ce": decaying(n), "train_loss": decaying(n) * 3},
+        format="detr",
+        meta={"framework": "detr"},
+    )
+    (f,) = [f for f in diagnose(run) if f.code == "class-error-stuck"]
+    assert f.severity == "warning" and f.message.startswith("class_error stays at 97.5%")

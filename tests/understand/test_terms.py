@@ -127,3 +127,12 @@ def test_every_term_explains_zero_nan_flat_rising() -> None:
     for t in terms.TERMS.values():
         assert set(t.meanings) == {"0", "nan", "flat", "rising"}, t.name
         assert t.measures and t.where and t.healthy and t.names
+
+
+def test_loss_box_reg_is_explained_as_the_roi_box_loss_with_its_dense_meaning_aside() -> None:
+    """Regression: ``explain loss_box_reg`` showed the dense head's loss, while the table maps
+    the detectron2/torchvision/maskrcnn_benchmark name to the RoI head's ``loss_bbox``."""
+    assert term_for("loss_box_reg").name == "loss_bbox"
+    assert [t.name for t in terms.other_meanings("loss_box_reg")] == ["dense_bbox"]
+    assert term_for("loss_classifier").name == "loss_cls"
+    assert terms.other_meanings("loss_bbox") == [] and terms.other_meanings("roi.reg") == []
