@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from losslens.cli._common import cli_errors, console, lit, output_path
-from losslens.cli._runs import load_runs, names_after_option, split_names
+from losslens.cli._runs import NAMES_RULE, load_runs, names_after_option, split_names
 from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
@@ -28,13 +28,17 @@ def plot(
         typer.Option(
             "--terms",
             "-t",
-            help="Terms to plot (logged or canonical names; list them after the flag or repeat it). Default: the loss terms.",
+            help="Terms to plot (logged or canonical names, comma-separated, or the flag repeated). "
+            + NAMES_RULE
+            + " Default: every loss term.",
         ),
     ] = None,
     metrics: Annotated[
         list[str] | None,
         typer.Option(
-            "--metrics", "-m", help="Evaluation metrics for a panel below (bbox_mAP, AP50 ...)."
+            "--metrics",
+            "-m",
+            help="Evaluation metrics for a panel below (bbox_mAP, AP50, bbox/AP ...); names as for --terms.",
         ),
     ] = None,
     overlay: Annotated[bool, typer.Option("--overlay", help="All terms on one axis.")] = False,

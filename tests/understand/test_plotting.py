@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from losslens.cli._runs import names_after_option
 from losslens.errors import FormatOptionError
 from losslens.plotting import PlotOptions, decimate, images_per_step, plot_runs, x_values
 from losslens.terms import TermNotFoundError
+from tests.conftest import CORPUS
 from tests.understand._runs import decaying, make_run
 
 
@@ -189,3 +192,51 @@ def test_title_states_the_mmengine_window_when_the_log_holds_the_config(meta, ex
     run = make_run({"loss": decaying(20)}, format="mmengine_text", name="mmdet", meta=meta)
     title = plot_runs([run], ["loss"], options=PlotOptions(smooth=0))._suptitle.get_text()
     assert " ".join(title.split()).endswith(f"(already {expected})")
+
+
+# --------------------------------------------------------------------------- CLI names
+D2_METRICS = CORPUS / "detectron2_metrics" / "faster_rcnn_6gpu_metrics.json"
+needs_corpus = pytest.mark.skipif(
+    not D2_METRICS.exists(), reason=f"shared corpus not found at {CORPUS}"
+)
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from losslens.cli import app
+
+    return CliRunner().invoke(app, list(args), terminal_width=200)
+
+
+@needs_corpus
+def test_names_with_a_slash_after_terms_and_metrics_are_names_not_files(tmp_path: Path) -> None:
+    out = tmp_path / "p.png"
+    result = _cli(
+        "plot",
+        str(D2_METRICS),
+        "--terms",
+        "rpn/num_pos_anchors",
+        "fast_rcnn/fg_cls_accuracy",
+        "--metrics",
+        "bbox/AP",
+        "bbox/AP50",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    kept, names = names_after_option(
+        [D2_METRICS, Path("fast_rcnn/fg_cls_accuracy"), Path("missing/run.log"), Path("-")]
+    )
+    assert kept == [D2_METRICS, Path("missing/run.log"), Path("-")]
+    assert names == ["fast_rcnn/fg_cls_accuracy"]
+    # compare shares the rule
+    result = _cli(
+        "compare", str(D2_METRICS), str(D2_METRICS), "-t", "loss_cls", "rpn/num_pos_anchors"
+    )
+    assert result.exit_code == 0, result.output
+    assert "rpn/num_pos_anchors" in result.output
+    # a log that is missing is still reported as a missing file
+    result = _cli("plot", str(tmp_path / "nope.log"), "--terms", "loss", "-o", str(out))
+    assert result.exit_code == 2 and "nope.log" in result.stderr
