@@ -115,6 +115,29 @@ def test_lr_changes_and_epoch_boundaries_marked() -> None:
     assert 310.0 in vlines and {100.0, 200.0, 300.0, 400.0} <= set(vlines)
 
 
+def _vlines(ax) -> list[float]:
+    return [
+        line.get_xdata()[0]
+        for line in ax.get_lines()
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+    ]
+
+
+@pytest.mark.parametrize("first", [0.0, 0.01])
+def test_a_warmup_seen_through_two_logged_points_is_no_lr_step(first: float) -> None:
+    """mmdet logging every 10 steps of a 15-step linear warmup: lr 0.01 (or 0 at the ramp's
+    foot), then 0.02 for good. That rise is the warmup, not an lr step; the x0.1 at step 310 is."""
+    from losslens.diagnostics import lr_schedule
+
+    lr = np.r_[first, np.full(29, 0.02), np.full(20, 0.002)]
+    run = make_run({"lr": lr, "loss": decaying(50)})
+    schedule = lr_schedule(run)
+    assert schedule.warmup_steps == 20
+    assert [(c.step, c.before, c.after) for c in schedule.changes] == [(310, 0.02, 0.002)]
+    (ax,) = plot_runs([run], ["loss"]).get_axes()
+    assert _vlines(ax) == [310.0]
+
+
 def test_x_axes_epoch_time_images() -> None:
     run = make_run(
         {"loss": decaying(5)},
