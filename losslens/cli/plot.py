@@ -57,6 +57,16 @@ def plot(
             "--batch-size", help="Images per step for --x images when the log does not say."
         ),
     ] = None,
+    per_class: Annotated[
+        bool,
+        typer.Option("--per-class", help="A panel of per-class AP across evaluations."),
+    ] = False,
+    classes: Annotated[
+        int,
+        typer.Option(
+            "--classes", help="Classes in the per-class panel: the lowest at the last evaluation."
+        ),
+    ] = 10,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file: .png, .svg or .pdf.")
     ] = None,
@@ -84,6 +94,8 @@ def plot(
         smooth_method=smooth_method,
         logy=logy,
         batch_size=batch_size,
+        per_class=per_class,
+        max_classes=classes,
     )
     fig = plot_runs(runs, term_names or None, metrics=metric_names or None, options=options)
     fig.savefig(target, dpi=110)
