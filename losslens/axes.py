@@ -115,15 +115,19 @@ def schedule_of(train: pd.DataFrame) -> LrSchedule:
 def _warmup_end(lr: np.ndarray) -> int:
     """Index where the initial rising ramp ends (0 when the lr does not rise first).
 
-    A warmup is at least two consecutive increases from the first log; it ends at the last of
-    them, whether a constant stretch (step schedules) or a decay (cosine) follows.
+    A warmup is a run of increases from the first log; it ends at the last of them, whether a
+    constant stretch (step schedules) or a decay (cosine) follows. A single increase counts
+    when it is a large one (a linear warmup seen through few logged points: its first log is
+    on the ramp, nothing before it shows a steady lr, so it is no lr step).
     """
-    if len(lr) < 3 or not np.isfinite(lr[:3]).all():
+    if len(lr) < 2 or not np.isfinite(lr[:2]).all():
         return 0
     k = 0
     while k + 1 < len(lr) and np.isfinite(lr[k + 1]) and lr[k + 1] > lr[k] * (1 + 1e-9):
         k += 1
-    return k if k >= 2 else 0
+    if k == 1:
+        return 1 if lr[1] >= LR_CHANGE_FACTOR * lr[0] else 0
+    return k
 
 
 def _discrete_changes(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from losslens import _plot_draw as draw
 from losslens import smoothing, terms
 from losslens.axes import (  # x axes live in axes.py; re-exported for callers of plotting
     X_AXES,
@@ -29,6 +30,7 @@ from losslens.errors import FormatOptionError
 from losslens.run import display_names
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -38,20 +40,12 @@ if TYPE_CHECKING:
 MAX_DRAWN_POINTS = 4000
 #: Epoch boundaries are drawn only up to this many epochs (beyond, they are a grey wall).
 MAX_EPOCH_LINES = 60
-DEFAULT_TERMS_SHOWN = 6
-_COLORS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#9467bd",
-    "#ff7f0e",
-    "#17becf",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-)
-_LINESTYLES = ("-", "--", ":", "-.")
+#: Free space left and right of the records, as a fraction of their x span.
+X_MARGIN = 0.01
+#: Panels stacked in one column at most; beyond, the grid has two columns.
+MAX_PANELS_PER_COLUMN = 6
+#: Classes drawn in the per-class AP panel at most (the lowest at the last evaluation).
+DEFAULT_MAX_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,8 @@ class PlotOptions:
     logy: bool = False
     batch_size: int | None = None
     max_points: int = MAX_DRAWN_POINTS
+    per_class: bool = False
+    max_classes: int = DEFAULT_MAX_CLASSES
 
     def check(self) -> None:
         if self.x not in X_AXES:
@@ -75,6 +71,10 @@ class PlotOptions:
             )
         if not 0 <= self.smooth <= 1 or self.smooth != self.smooth:
             raise FormatOptionError(f"smoothing weight must be between 0 and 1, got {self.smooth}")
+        if self.max_classes < 1:
+            raise FormatOptionError(
+                f"the number of classes shown must be at least 1, got {self.max_classes}"
+            )
 
 
 # --------------------------------------------------------------------------- drawing helpers
@@ -132,6 +132,7 @@ def _draw_series(
     label: str,
     opts: PlotOptions,
     style: str = "-",
+    marker: str = "",
 ) -> int:
     finite = np.isfinite(y) & np.isfinite(x)
     smoothed = smoothing.smooth(y, opts.smooth_method, opts.smooth)
@@ -139,7 +140,17 @@ def _draw_series(
         rx, ry = decimate(x[finite], y[finite], opts.max_points)
         ax.plot(rx, ry, color=color, alpha=0.25, linewidth=0.8, linestyle=style)
     sx, sy = decimate(x[finite], smoothed[finite], opts.max_points)
-    ax.plot(sx, sy, color=color, linewidth=1.6, label=label, linestyle=style)
+    ax.plot(
+        sx,
+        sy,
+        color=color,
+        linewidth=1.6,
+        label=label,
+        linestyle=style,
+        marker=marker or None,
+        markevery=max(1, len(sx) // 20),
+        markersize=4,
+    )
     return _mark_nonfinite(ax, x, y, color)
 
 
@@ -170,11 +181,10 @@ def _mark_epochs_and_lr(ax: Axes, run: Run, opts: PlotOptions) -> None:
 
 # --------------------------------------------------------------------------- public
 def default_terms(runs: Sequence[Run]) -> list[str]:
-    """The loss terms shared by the runs (canonical), total first, at most a handful."""
+    """Every loss term shared by the runs (canonical), total first (Cascade's ``s1.*`` too)."""
     frames = [r.canonical() for r in runs]
     first = terms.loss_columns(frames[0]) if frames else []
-    shared = [t for t in first if all(t in f.columns for f in frames[1:])] or first
-    return shared[:DEFAULT_TERMS_SHOWN]
+    return [t for t in first if all(t in f.columns for f in frames[1:])] or first
 
 
 def _panel_title(name: str, sources: set[str]) -> str:
@@ -194,17 +204,19 @@ def plot_runs(
     """Plot terms of one or more runs; returns a ``matplotlib.figure.Figure``.
 
     ``term_names`` may be logged, canonical or short names; a name missing from a run raises
-    :class:`losslens.terms.TermNotFoundError` listing what that run has.
+    :class:`losslens.terms.TermNotFoundError` listing what that run has. Without names, every
+    loss term is drawn (the grid grows a second column beyond :data:`MAX_PANELS_PER_COLUMN`).
+    Loss panels clip their y range to the bulk of the data (:func:`_plot_draw.robust_limits`)
+    and mark what lies beyond with triangles at the edge; resumed segments are drawn as their
+    own pieces in lighter shades of the run's colour.
     """
-    from matplotlib.figure import Figure
-
     opts = options or PlotOptions()
     opts.check()
     if not runs:
         raise FormatOptionError("nothing to plot: no runs given")
     frames = [r.canonical() for r in runs]
     wanted = list(term_names) if term_names else default_terms(runs)
-    if not wanted and not metrics:
+    if not wanted and not metrics and not opts.per_class:
         raise FormatOptionError(
             f"{runs[0].name} has no loss terms to plot; name terms with --terms", path=runs[0].path
         )
@@ -212,52 +224,157 @@ def plot_runs(
         [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)
     ]
     # two names may stand for one column of a run (mAP and bbox_mAP): draw it once
-    metric_cols = (
-        [list(dict.fromkeys(resolve_metric(r, m) for m in metrics)) for r in runs]
-        if metrics
-        else []
-    )
-    n_panels = (1 if opts.overlay else len(wanted)) + (1 if metrics else 0)
-    n_panels = max(n_panels, 1)
-    fig = Figure(figsize=(9, 2.4 * n_panels + 0.8), layout="constrained")
-    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
-    n_bad = 0
+    metric_cols = [list(dict.fromkeys(resolve_metric(r, m) for m in metrics or ())) for r in runs]
+    n_loss = (1 if opts.overlay else len(wanted)) if wanted else 0
+    fig, axes = _figure(n_loss + bool(metrics) + opts.per_class, opts.x)
+    loss_axes = axes[:n_loss]
+    drawn: list[list[tuple[np.ndarray, np.ndarray, str]]] = [[] for _ in loss_axes]
     labels = display_names(runs)
+    n_bad = 0
     for k, (run, frame, cols) in enumerate(zip(runs, frames, columns, strict=True)):
-        color = _COLORS[k % len(_COLORS)]
-        xs = x_values(run, frame, opts.x, opts.batch_size)
-        for j, col in enumerate(cols):
-            ax = axes[0] if opts.overlay else axes[j]
-            style = _LINESTYLES[j % len(_LINESTYLES)] if opts.overlay else "-"
-            label = f"{labels[k]}: {col}" if opts.overlay else labels[k]
-            # a validation loss (ultralytics val/*, DETR test_*) goes beside its term, dashed
-            partner = terms.validation_partner(frame, col)
-            for name, suffix, dash in ((col, "", style), (partner, " (val)", "--")):
-                if name is None:
-                    continue
-                for s, rows in enumerate(_segments(frame)):
-                    y = frame[name].to_numpy(dtype="float64", na_value=np.nan)[rows]
-                    shown = label + suffix if s == 0 else "_nolegend_"
-                    n_bad += _draw_series(ax, xs[rows], y, color, shown, opts, dash)
-    mapping = [f.attrs.get("columns", {}) for f in frames]
-    for j, name in enumerate(columns[0] if not opts.overlay else []):
-        sources = {s for m in mapping if name in m for s in m[name].sources}
-        axes[j].set_title(_panel_title(name, sources), fontsize=10, loc="left")
-    if opts.overlay:
-        axes[0].set_title(", ".join(columns[0]), fontsize=10, loc="left")
-    loss_axes = axes[:-1] if metrics else axes
-    for ax in loss_axes:
-        if opts.logy:
-            ax.set_yscale("log")
-        _mark_epochs_and_lr(ax, runs[0], opts)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
+        n_bad += _draw_run(loss_axes, drawn, run, frame, cols, k, labels[k], opts)
+    _title_loss_panels(loss_axes, columns[0], frames, opts.overlay)
+    ylabel = "loss" if all("loss" in c for c in columns[0]) else "value"
+    n_out = sum(
+        _finish_loss_panel(ax, series, runs[0], opts, ylabel)
+        for ax, series in zip(loss_axes, drawn, strict=True)
+    )
+    xs = [x for series in drawn for x, _, _ in series]
+    rest = list(axes[n_loss:])
     if metrics:
-        _plot_metrics(axes[-1], runs, metric_cols, opts)
-    axes[-1].set_xlabel(X_LABELS[opts.x])
-    fig.suptitle(_suptitle(runs, opts, n_bad), fontsize=10)
+        xs += _plot_metrics(rest.pop(0), runs, metric_cols, opts)
+    if opts.per_class:
+        xs += _plot_per_class(rest[0], runs, opts)
+    _set_x_range(axes[0], xs)
+    _legend(fig, axes[: n_loss + bool(metrics)])
+    fig.suptitle(_suptitle(runs, labels, opts, n_bad, n_out), fontsize=10)
     _show_literally(fig)
     return fig
+
+
+def _figure(n_panels: int, x: str) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n_panels`` axes sharing x: one column, two beyond a handful of panels."""
+    from matplotlib.figure import Figure
+
+    n_panels = max(n_panels, 1)
+    n_cols = 1 if n_panels <= MAX_PANELS_PER_COLUMN else 2
+    n_rows = -(-n_panels // n_cols)
+    fig = Figure(figsize=(9 * n_cols, 2.4 * n_rows + 1.6), layout="constrained")
+    grid = fig.subplots(n_rows, n_cols, sharex=True, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[n_panels:]:
+        fig.delaxes(ax)
+    for k, ax in enumerate(axes[:n_panels]):
+        if k + n_cols >= n_panels:  # the lowest panel of its column
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(X_LABELS[x])
+    return fig, axes[:n_panels]
+
+
+def _draw_run(
+    axes: Sequence[Axes],
+    drawn: list[list[tuple[np.ndarray, np.ndarray, str]]],
+    run: Run,
+    frame: pd.DataFrame,
+    cols: Sequence[str],
+    k: int,
+    label: str,
+    opts: PlotOptions,
+) -> int:
+    """Draw run ``k``'s terms, each resumed segment its own piece; returns the non-finite count."""
+    xs = x_values(run, frame, opts.x, opts.batch_size)
+    segments = _segments(frame)
+    starts = [_first_step(frame, rows) for rows in segments]
+    # a validation loss (ultralytics val/*, DETR test_*) goes beside its term, dashed
+    items: list[tuple[int, str, str]] = []
+    for j, col in enumerate(cols):
+        items.append((j, col, ""))
+        partner = terms.validation_partner(frame, col)
+        if partner is not None:
+            items.append((j, partner, " (val)"))
+    n_bad = 0
+    for i, (j, name, suffix) in enumerate(items):
+        if opts.overlay:
+            color, style, marker = draw.pair_style(i, k, len(items))
+            panel, text = 0, f"{label}: {name}"
+        else:
+            color, style, marker = draw.COLORS[k % len(draw.COLORS)], "--" if suffix else "-", ""
+            panel, text = j, label + suffix
+        y = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        for s, rows in enumerate(segments):
+            shade = draw.shade(color, s, len(segments))
+            shown = text if s == 0 else f"{label}: resumed at step {starts[s]}"
+            n_bad += _draw_series(axes[panel], xs[rows], y[rows], shade, shown, opts, style, marker)
+            drawn[panel].append((xs[rows], y[rows], shade))
+    return n_bad
+
+
+def _first_step(frame: pd.DataFrame, rows: np.ndarray) -> int:
+    if "step" in frame and len(rows) and pd.notna(frame["step"].iloc[rows[0]]):
+        return int(frame["step"].iloc[rows[0]])
+    return int(rows[0]) + 1 if len(rows) else 0
+
+
+def _title_loss_panels(
+    axes: Sequence[Axes], columns: Sequence[str], frames: Sequence[pd.DataFrame], overlay: bool
+) -> None:
+    if overlay:
+        if axes:
+            axes[0].set_title(", ".join(columns), fontsize=10, loc="left")
+        return
+    mapping = [f.attrs.get("columns", {}) for f in frames]
+    for ax, name in zip(axes, columns, strict=True):
+        sources = {s for m in mapping if name in m for s in m[name].sources}
+        ax.set_title(_panel_title(name, sources), fontsize=10, loc="left")
+
+
+def _finish_loss_panel(
+    ax: Axes,
+    series: list[tuple[np.ndarray, np.ndarray, str]],
+    run: Run,
+    opts: PlotOptions,
+    ylabel: str,
+) -> int:
+    """Scale, marks, grid and label of a loss panel; returns how many values lie beyond its
+    y limits (clipped to the bulk of the data, marked at the edge)."""
+    _mark_epochs_and_lr(ax, run, opts)
+    ax.grid(True, alpha=0.3)
+    ax.set_ylabel(ylabel)
+    if opts.logy:
+        ax.set_yscale("log")
+        return 0
+    limits = draw.robust_limits(np.concatenate([y for _, y, _ in series] or [np.empty(0)]))
+    if limits is None:
+        return 0
+    ax.set_ylim(*limits)
+    return sum(draw.mark_outside(ax, x, y, limits, color) for x, y, color in series)
+
+
+def _set_x_range(ax: Axes, xs: Sequence[np.ndarray]) -> None:
+    """The x range of every record drawn or marked (a NaN tail's markers included)."""
+    values = np.concatenate([np.asarray(x, dtype="float64") for x in xs] or [np.empty(0)])
+    values = values[np.isfinite(values)]
+    if len(values) == 0 or values.min() == values.max():
+        return
+    lo, hi = float(values.min()), float(values.max())
+    margin = X_MARGIN * (hi - lo)
+    ax.set_xlim(lo - margin, hi + margin)
+
+
+def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
+    """One legend for the figure, below the panels: each label once."""
+    entries: dict[str, Artist] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside lower center",
+            ncols=min(4, len(entries)),
+            fontsize=8,
+        )
 
 
 def _show_literally(fig: Figure) -> None:
@@ -282,49 +399,126 @@ def _show_literally(fig: Figure) -> None:
 _SUPTITLE_WIDTH = 110
 
 
-def _suptitle(runs: Sequence[Run], opts: PlotOptions, n_bad: int) -> str:
+def _suptitle(
+    runs: Sequence[Run], labels: Sequence[str], opts: PlotOptions, n_bad: int, n_out: int
+) -> str:
     priors = {terms.smoothing_of(r) for r in runs}
     prior = "; ".join(sorted(p for p in priors if p))
     curves = "faint: logged values, bold: smoothed" if opts.smooth > 0 else "lines: logged values"
     lines = [
+        ("run: " if len(runs) == 1 else "runs: ") + ", ".join(labels),
         f"{curves}; dashed: lr changes, grey: epochs",
         "smoothing: "
         + smoothing.describe(
             opts.smooth_method, opts.smooth, f"already {prior}" if prior else None
         ),
     ]
+    if any(len(_segments(r.train)) > 1 for r in runs):
+        lines.append("resumed segments: lighter shades of the run's colour")
     if n_bad:
         lines.append(f"{n_bad} non-finite values marked x at the bottom")
+    if n_out:
+        lines.append(
+            f"{n_out} values beyond the y range of the bulk of the data (robust limits) "
+            "marked ^ at the top edge, v at the bottom; --logy shows them all"
+        )
     # wrapped so that two runs' smoothing notes fit the figure's width instead of being cut off
     return "\n".join(textwrap.fill(line, _SUPTITLE_WIDTH) for line in lines)
 
 
 def _plot_metrics(
     ax: Axes, runs: Sequence[Run], metric_cols: list[list[str]], opts: PlotOptions
-) -> None:
+) -> list[np.ndarray]:
+    """The evaluation panel (each resumed segment its own piece); returns the x drawn."""
     labels = display_names(runs)
+    xs_drawn = []
     for k, (run, cols) in enumerate(zip(runs, metric_cols, strict=True)):
-        color = _COLORS[k % len(_COLORS)]
+        color = draw.COLORS[k % len(draw.COLORS)]
         evals = run.evals
         xs = x_values(run, evals, opts.x, opts.batch_size)
+        segments = _segments(evals)
         for j, col in enumerate(cols):
             y = evals[col].to_numpy(dtype="float64", na_value=np.nan)
-            ok = (
-                np.isfinite(y) & np.isfinite(xs) & (y >= 0)
-            )  # -1 = undefined (no objects of that size)
-            style = _LINESTYLES[j % len(_LINESTYLES)]
-            ax.plot(
-                xs[ok],
-                y[ok],
-                marker="o",
-                markersize=3,
-                color=color,
-                linestyle=style,
-                label=f"{labels[k]}: {col}",
-            )
+            ok = np.isfinite(y) & np.isfinite(xs) & (y >= 0)  # -1: undefined (no such objects)
+            style = draw.LINESTYLES[j % len(draw.LINESTYLES)]
+            for s, rows in enumerate(segments):
+                rows = rows[ok[rows]]
+                ax.plot(
+                    xs[rows],
+                    y[rows],
+                    marker="o",
+                    markersize=3,
+                    color=draw.shade(color, s, len(segments)),
+                    linestyle=style,
+                    label=f"{labels[k]}: {col}" if s == 0 else "_nolegend_",
+                )
+                xs_drawn.append(xs[rows])
     ax.set_title("evaluation", fontsize=10, loc="left")
+    ax.set_ylabel("metric")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    return xs_drawn
+
+
+def per_class_ap(run: Run) -> tuple[pd.DataFrame, str]:
+    """AP per class (columns) at each evaluation (rows, with ``step`` and ``epoch``) of the
+    run's first task and IoU threshold in its ``per_class`` table, and what that selection is."""
+    table = run.per_class
+    table = table[table["ap"].notna()] if "ap" in table else table.iloc[:0]
+    if table.empty:
+        raise terms.TermNotFoundError(
+            "per-class AP: this log prints no per-class AP table", path=run.path
+        )
+    first = table.iloc[0]
+    same_task = table["task"].isna() if pd.isna(first["task"]) else table["task"] == first["task"]
+    thr = first["iou_thr"]
+    same_thr = table["iou_thr"].isna() if pd.isna(thr) else table["iou_thr"] == thr
+    table = table[same_task & same_thr]
+    wide = table.pivot_table(index="eval_index", columns="class", values="ap", aggfunc="first")
+    where = table.groupby("eval_index")[["step", "epoch"]].first()
+    what = "" if pd.isna(first["task"]) else str(first["task"])
+    what += "" if pd.isna(thr) else f" at IoU {thr:g}"
+    return where.join(wide).reset_index(drop=True), what.strip()
+
+
+def _plot_per_class(ax: Axes, runs: Sequence[Run], opts: PlotOptions) -> list[np.ndarray]:
+    """Per-class AP across evaluations: the classes lowest at the first run's last evaluation."""
+    table, what = per_class_ap(runs[0])
+    classes = [c for c in table.columns if c not in ("step", "epoch")]
+    shown = table[classes].iloc[-1].sort_values(kind="stable").index[: opts.max_classes].tolist()
+    labels = display_names(runs)
+    xs_drawn = []
+    for k, run in enumerate(runs):
+        wide = table if k == 0 else per_class_ap(run)[0]
+        xs = x_values(run, wide, opts.x, opts.batch_size)
+        # a resumed run evaluates again from a lower step: each stretch is its own piece
+        pieces = np.split(np.arange(len(xs)), np.flatnonzero(np.diff(xs) < 0) + 1)
+        for c, name in enumerate(c for c in shown if c in wide):
+            y = wide[name].to_numpy(dtype="float64", na_value=np.nan)
+            for p, rows in enumerate(pieces):
+                ax.plot(
+                    xs[rows],
+                    y[rows],
+                    marker="o",
+                    markersize=3,
+                    color=draw.COLORS[c % len(draw.COLORS)],
+                    linestyle=draw.LINESTYLES[k % len(draw.LINESTYLES)],
+                    label=(name if len(runs) == 1 else f"{labels[k]}: {name}")
+                    if p == 0
+                    else "_nolegend_",
+                )
+            xs_drawn.append(xs)
+    left_out = len(classes) - len(shown)
+    note = f"; {left_out} more with --classes {len(classes)}" if left_out else ""
+    ax.set_title(
+        f"per-class AP{f' ({what})' if what else ''}: {len(shown)} of {len(classes)} classes, "
+        f"the lowest at the last evaluation{note}",
+        fontsize=10,
+        loc="left",
+    )
+    ax.set_ylabel("AP (as logged)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", ncols=2)
+    return xs_drawn
 
 
 # --------------------------------------------------------------------------- eval metrics

@@ -84,7 +84,7 @@ def test_dollar_signs_in_names_are_drawn_literally(tmp_path: Path) -> None:
     import losslens
 
     fig = plot_runs([losslens.load(log)])
-    legend = fig.axes[0].get_legend().get_texts()[0]
+    legend = fig.legends[0].get_texts()[0]  # one legend for the figure (issue #11)
     assert legend.get_text() == "lr$_$0.02" and legend.get_parse_math() is False
     assert fig.axes[0].title.get_parse_math() is False
 

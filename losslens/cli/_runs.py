@@ -87,21 +87,30 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     return out
 
 
+#: Suffixes that make a missing argument a log file (reported missing), never a term name.
+LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".csv", ".gz")
+#: The rule, shown in the ``--help`` of every command with ``--terms``.
+NAMES_RULE = (
+    "Several names may follow the flag (--terms a b c): after --terms/--metrics, an argument "
+    "that is not an existing file or folder and does not end in "
+    + " ".join(LOG_SUFFIXES)
+    + " is a name, so rpn/num_pos_anchors is a term."
+)
+
+
 def names_after_option(logs: Sequence[Path]) -> tuple[list[Path], list[str]]:
     """``plot a.log --terms x y``: click hands ``y`` over as a log; take such names back.
 
-    A "log" that does not exist and looks like a name (no folder, no log suffix) is returned
-    as a name for the caller to place (a term, or a metric when the run has it as one).
+    The rule (:data:`NAMES_RULE`): an argument that is not an existing path and has no log
+    suffix is a name for the caller to place (a term, or a metric when the run has it as one).
+    Names may hold a ``/`` (detectron2's ``rpn/num_pos_anchors``, ultralytics' ``val/box_loss``).
     """
     kept: list[Path] = []
     names: list[str] = []
     for path in logs:
         text = str(path)
         looks_like_name = (
-            not path.exists()
-            and "/" not in text
-            and text != "-"
-            and not text.endswith((".log", ".json", ".txt", ".gz", ".jsonl"))
+            text != "-" and not path.exists() and not text.lower().endswith(LOG_SUFFIXES)
         )
         (names.append(text) if looks_like_name else kept.append(path))
     return kept, names

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from losslens.cli._common import cli_errors, console, lit, output_path
-from losslens.cli._runs import load_runs, names_after_option, split_names
+from losslens.cli._runs import NAMES_RULE, load_runs, names_after_option, split_names
 from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
@@ -28,13 +28,17 @@ def plot(
         typer.Option(
             "--terms",
             "-t",
-            help="Terms to plot (logged or canonical names; list them after the flag or repeat it). Default: the loss terms.",
+            help="Terms to plot (logged or canonical names, comma-separated, or the flag repeated). "
+            + NAMES_RULE
+            + " Default: every loss term.",
         ),
     ] = None,
     metrics: Annotated[
         list[str] | None,
         typer.Option(
-            "--metrics", "-m", help="Evaluation metrics for a panel below (bbox_mAP, AP50 ...)."
+            "--metrics",
+            "-m",
+            help="Evaluation metrics for a panel below (bbox_mAP, AP50, bbox/AP ...); names as for --terms.",
         ),
     ] = None,
     overlay: Annotated[bool, typer.Option("--overlay", help="All terms on one axis.")] = False,
@@ -53,6 +57,16 @@ def plot(
             "--batch-size", help="Images per step for --x images when the log does not say."
         ),
     ] = None,
+    per_class: Annotated[
+        bool,
+        typer.Option("--per-class", help="A panel of per-class AP across evaluations."),
+    ] = False,
+    classes: Annotated[
+        int,
+        typer.Option(
+            "--classes", help="Classes in the per-class panel: the lowest at the last evaluation."
+        ),
+    ] = 10,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file: .png, .svg or .pdf.")
     ] = None,
@@ -80,6 +94,8 @@ def plot(
         smooth_method=smooth_method,
         logy=logy,
         batch_size=batch_size,
+        per_class=per_class,
+        max_classes=classes,
     )
     fig = plot_runs(runs, term_names or None, metrics=metric_names or None, options=options)
     fig.savefig(target, dpi=110)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from losslens.cli._runs import names_after_option
 from losslens.errors import FormatOptionError
 from losslens.plotting import PlotOptions, decimate, images_per_step, plot_runs, x_values
 from losslens.terms import TermNotFoundError
+from tests.conftest import CORPUS
 from tests.understand._runs import decaying, make_run
 
 
@@ -112,6 +115,29 @@ def test_lr_changes_and_epoch_boundaries_marked() -> None:
     assert 310.0 in vlines and {100.0, 200.0, 300.0, 400.0} <= set(vlines)
 
 
+def _vlines(ax) -> list[float]:
+    return [
+        line.get_xdata()[0]
+        for line in ax.get_lines()
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+    ]
+
+
+@pytest.mark.parametrize("first", [0.0, 0.01])
+def test_a_warmup_seen_through_two_logged_points_is_no_lr_step(first: float) -> None:
+    """mmdet logging every 10 steps of a 15-step linear warmup: lr 0.01 (or 0 at the ramp's
+    foot), then 0.02 for good. That rise is the warmup, not an lr step; the x0.1 at step 310 is."""
+    from losslens.diagnostics import lr_schedule
+
+    lr = np.r_[first, np.full(29, 0.02), np.full(20, 0.002)]
+    run = make_run({"lr": lr, "loss": decaying(50)})
+    schedule = lr_schedule(run)
+    assert schedule.warmup_steps == 20
+    assert [(c.step, c.before, c.after) for c in schedule.changes] == [(310, 0.02, 0.002)]
+    (ax,) = plot_runs([run], ["loss"]).get_axes()
+    assert _vlines(ax) == [310.0]
+
+
 def test_x_axes_epoch_time_images() -> None:
     run = make_run(
         {"loss": decaying(5)},
@@ -162,7 +188,7 @@ def test_title_of_an_mmdet3_and_mmdet2_pair_is_wrapped_and_says_when_nothing_is_
     title = plot_runs(
         [theirs, ours], ["loss_cls"], options=PlotOptions(smooth=0)
     )._suptitle.get_text()
-    assert title.startswith("lines: logged values;") and "bold" not in title
+    assert title.startswith("runs: mmdet, ours\nlines: logged values;") and "bold" not in title
     assert "mmengine LogProcessor" in title and "mmcv LogBuffer" in title
     assert max(len(line) for line in title.splitlines()) <= 110
 
@@ -189,3 +215,193 @@ def test_title_states_the_mmengine_window_when_the_log_holds_the_config(meta, ex
     run = make_run({"loss": decaying(20)}, format="mmengine_text", name="mmdet", meta=meta)
     title = plot_runs([run], ["loss"], options=PlotOptions(smooth=0))._suptitle.get_text()
     assert " ".join(title.split()).endswith(f"(already {expected})")
+
+
+# --------------------------------------------------------------------------- CLI names
+D2_METRICS = CORPUS / "detectron2_metrics" / "faster_rcnn_6gpu_metrics.json"
+needs_corpus = pytest.mark.skipif(
+    not D2_METRICS.exists(), reason=f"shared corpus not found at {CORPUS}"
+)
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from losslens.cli import app
+
+    return CliRunner().invoke(app, list(args), terminal_width=200)
+
+
+@needs_corpus
+def test_names_with_a_slash_after_terms_and_metrics_are_names_not_files(tmp_path: Path) -> None:
+    out = tmp_path / "p.png"
+    result = _cli(
+        "plot",
+        str(D2_METRICS),
+        "--terms",
+        "rpn/num_pos_anchors",
+        "fast_rcnn/fg_cls_accuracy",
+        "--metrics",
+        "bbox/AP",
+        "bbox/AP50",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    kept, names = names_after_option(
+        [D2_METRICS, Path("fast_rcnn/fg_cls_accuracy"), Path("missing/run.log"), Path("-")]
+    )
+    assert kept == [D2_METRICS, Path("missing/run.log"), Path("-")]
+    assert names == ["fast_rcnn/fg_cls_accuracy"]
+    # compare shares the rule
+    result = _cli(
+        "compare", str(D2_METRICS), str(D2_METRICS), "-t", "loss_cls", "rpn/num_pos_anchors"
+    )
+    assert result.exit_code == 0, result.output
+    assert "rpn/num_pos_anchors" in result.output
+    # a log that is missing is still reported as a missing file
+    result = _cli("plot", str(tmp_path / "nope.log"), "--terms", "loss", "-o", str(out))
+    assert result.exit_code == 2 and "nope.log" in result.stderr
+
+
+# --------------------------------------------------------------------------- issue #11
+VOC_TABLES = CORPUS / "mmdet2_text" / "faster_rcnn_voc0712_12ep_voc_tables.log"
+CASCADE = CORPUS / "mmdet2_text" / "cascade_rcnn_r101_console_capture.log"
+
+
+@needs_corpus
+def test_resumed_segments_are_pieces_in_lighter_shades_labelled_once() -> None:
+    """detectron2 metrics.json with 7 appended runs: bbox/AP was one diagonal across them."""
+    from losslens import load
+
+    run = load(str(D2_METRICS))
+    fig = plot_runs([run], ["loss"], metrics=["bbox/AP"])
+    loss_ax, eval_ax = fig.get_axes()
+    pieces = eval_ax.get_lines()
+    assert [(line.get_xdata()[0], line.get_xdata()[-1]) for line in pieces] == [
+        (500, 5500),
+        (6000, 15000),
+        (16000, 31000),
+        (32000, 41000),
+        (1000, 5000),
+        (6000, 9000),
+        (10000, 20000),
+    ]
+    colors = [line.get_color() for line in pieces]
+    assert colors[0] == "#1f77b4" and len(set(colors)) == 7
+    # the loss panel: the same shades, one piece per segment
+    bold = [line for line in loss_ax.get_lines() if line.get_linewidth() == 1.6]
+    assert [line.get_color() for line in bold] == colors
+    assert [line.get_xdata()[0] for line in bold] == [20, 5520, 15020, 31020, 20, 5020, 9020]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    name = "faster_rcnn_6gpu_metrics"
+    assert legend == [
+        name,
+        *(f"{name}: resumed at step {s}" for s in (5520, 15020, 31020, 20, 5020, 9020)),
+        f"{name}: bbox/AP",
+    ]
+    assert "resumed segments: lighter shades" in fig._suptitle.get_text()
+
+
+def test_x_axis_reaches_the_last_record_even_when_its_values_are_nan() -> None:
+    """A run to step 8,900 whose loss is NaN from step 7,710 was drawn to about 7,700."""
+    loss = decaying(890)
+    loss[770:] = np.nan
+    (ax,) = plot_runs([make_run({"loss": loss})], ["loss"]).get_axes()
+    assert ax.get_xlim() == pytest.approx((10 - 88.9, 8900 + 88.9))
+    (markers,) = ax.collections
+    assert markers.get_offsets()[:, 0].max() == 8900.0
+
+
+def test_overlay_gives_every_term_and_run_pair_its_own_style() -> None:
+    names = ["loss", "loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss_mask"]
+    runs = [
+        make_run({n: decaying(30, seed=s + i) for i, n in enumerate(names)}, name=f"r{s}")
+        for s in (0, 1)
+    ]
+    (ax,) = plot_runs(runs, names, options=PlotOptions(overlay=True)).get_axes()
+    bold = [line for line in ax.get_lines() if line.get_linewidth() == 1.6]
+    styles = [(line.get_color(), line.get_linestyle(), line.get_marker()) for line in bold]
+    assert len(bold) == 12 and len(set(styles)) == 12
+    assert [line.get_label() for line in bold[:6]] == [f"r0: {n}" for n in names]
+    assert {s[1] for s in styles[:6]} == {"-"} and {s[1] for s in styles[6:]} == {"--"}
+    assert len({s[0] for s in styles[:6]}) == 6
+
+
+@pytest.mark.skipif(not CASCADE.exists(), reason=f"shared corpus not found at {CORPUS}")
+def test_default_plot_shows_every_loss_term_of_a_cascade_in_two_columns() -> None:
+    from losslens import load
+
+    fig = plot_runs([load(str(CASCADE))])
+    axes = fig.get_axes()
+    titles = [ax.get_title(loc="left").split(":")[0] for ax in axes]
+    assert titles == [
+        "loss",
+        "loss_rpn_cls",
+        "loss_rpn_bbox",
+        "s0.loss_cls",
+        "s0.loss_bbox",
+        "s1.loss_cls",
+        "s1.loss_bbox",
+        "s2.loss_cls",
+        "s2.loss_bbox",
+    ]
+    lefts = sorted({round(ax.get_position().x0, 2) for ax in axes})
+    assert len(lefts) == 2
+    # the lowest panel of each column carries the x label
+    assert [ax.get_xlabel() != "" for ax in axes] == [False] * 7 + [True, True]
+    assert fig._suptitle.get_text().startswith("run: cascade_rcnn_r101_console_capture\n")
+
+
+def test_an_early_spike_does_not_flatten_the_panel_it_is_marked_at_the_edge() -> None:
+    """total_loss 156 at iteration 20: the y range follows the bulk (quartiles +- 3 IQR)."""
+    loss = np.linspace(3.0, 1.0, 100)
+    loss[1] = 156.0
+    (ax,) = plot_runs([make_run({"loss": loss})], ["loss"]).get_axes()
+    inside = np.delete(loss, 1)
+    margin = 0.05 * (3.0 - inside.min())
+    assert ax.get_ylim() == pytest.approx((inside.min() - margin, 3.0 + margin))
+    (arrows,) = ax.collections
+    assert arrows.get_offsets().tolist() == [[20.0, 0.985]]
+    assert ax.get_ylabel() == "loss"
+    fig = ax.figure
+    assert "1 values beyond the y range of the bulk" in fig._suptitle.get_text()
+    # --logy shows every value: no clipping, no arrows
+    (ax,) = plot_runs(
+        [make_run({"loss": loss})], ["loss"], options=PlotOptions(logy=True)
+    ).get_axes()
+    assert ax.get_ylim()[1] > 156 and not ax.collections
+
+
+def test_one_figure_legend_and_names_drawn_literally() -> None:
+    import io
+
+    a = make_run({"loss": decaying(20)}, name="exp_$lr$_0.02")
+    b = make_run({"loss": decaying(20, seed=2)}, name="b$")
+    fig = plot_runs([a, b], ["loss"])
+    assert not any(ax.get_legend() for ax in fig.get_axes()) and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["exp_$lr$_0.02", "b$"]
+    assert fig._suptitle.get_text().startswith("runs: exp_$lr$_0.02, b$\n")
+    fig.savefig(io.BytesIO(), format="png")  # an odd number of $ must not start mathtext
+
+
+@pytest.mark.skipif(not VOC_TABLES.exists(), reason=f"shared corpus not found at {CORPUS}")
+def test_per_class_ap_panel_shows_the_lowest_classes_and_says_what_was_left_out() -> None:
+    from losslens import load
+
+    run = load(str(VOC_TABLES))
+    fig = plot_runs([run], ["loss"], options=PlotOptions(per_class=True, max_classes=3))
+    _, ax = fig.get_axes()
+    assert ax.get_title(loc="left") == (
+        "per-class AP (bbox): 3 of 20 classes, the lowest at the last evaluation; "
+        "17 more with --classes 20"
+    )
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["pottedplant", "chair", "boat"]
+    boat = lines[2]
+    assert boat.get_ydata()[:6].tolist() == [0.558, 0.633, 0.663, 0.628, 0.589, 0.587]
+    assert boat.get_xdata()[0] == 6207 and boat.get_xdata()[-1] == 74484
+    assert ax.get_ylabel() == "AP (as logged)"
+    with pytest.raises(TermNotFoundError, match="prints no per-class AP table"):
+        plot_runs([make_run({"loss": decaying(5)})], options=PlotOptions(per_class=True))
