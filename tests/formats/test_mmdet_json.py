@@ -87,7 +87,8 @@ def test_real_records_and_header(tmp_path: Path) -> None:
     assert row["data_time_s"] == 0.06968 and row["time_s"] == 1.78925 and row["loss"] == 17.88374
     ev = run.evals.iloc[0]
     assert (ev["epoch"], ev["iter"], ev["step"]) == (1, 1265, 1265)  # N = 1265 from the val iter
-    assert (ev["lr"], ev["bbox_mAP"], ev["bbox_mAP_50"]) == (0.0005, 0.045, 0.086)
+    assert (ev["bbox_mAP"], ev["bbox_mAP_50"]) == (0.045, 0.086)
+    assert "lr" not in run.evals.columns  # mmcv copies the lr into the val dict: not a metric
     assert "bbox_mAP_copypaste" not in run.evals.columns
     assert run.meta["non_numeric_keys"] == ["bbox_mAP_copypaste"]
     assert run.meta["version_guess"] == "mmdetection 2.11.0+187774b (mmcv 1.2.4)"
@@ -151,7 +152,8 @@ def test_val_record_without_metrics_is_an_evaluation(tmp_path: Path) -> None:
     ]
     run = losslens.load(_write(tmp_path, lines))
     assert len(run.evals) == 1
-    assert run.evals.iloc[0][["epoch", "iter", "step", "lr"]].tolist() == [1, 30045, 30045, 0.01]
+    assert run.evals.iloc[0][["epoch", "iter", "step"]].tolist() == [1, 30045, 30045]
+    assert list(run.evals.columns) == ["epoch", "iter", "step", "segment", "line_no"]
 
 
 def test_per_group_learning_rates(tmp_path: Path) -> None:
@@ -177,7 +179,11 @@ def test_bad_line_in_the_middle_reported_with_its_number(tmp_path: Path) -> None
     lines = [HEADER, _train(1, 50), "Traceback (most recent call last):", _train(1, 100)]
     run = losslens.load(_write(tmp_path, lines))
     assert run.train["iter"].tolist() == [50, 100]
-    assert run.skipped == [losslens.SkippedLine(3, "Traceback (most recent call last):")]
+    assert run.skipped == [
+        losslens.SkippedLine(
+            3, "Traceback (most recent call last):", "not JSON (Expecting value at column 1)"
+        )
+    ]
 
 
 def test_glued_records_crlf_and_non_utf8(tmp_path: Path) -> None:
