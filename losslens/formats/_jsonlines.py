@@ -31,6 +31,8 @@ DECODE_ERRORS = (ValueError, RecursionError)
 #: consecutive lines of at most this many characters together; beyond that, each line is skipped.
 MAX_WRAPPED_PIECES = 64
 MAX_WRAPPED_CHARS = 1 << 22
+#: A join failing this close to its end may have a token cut in two there (``3.``, ``Infini``).
+_CUT_TOKEN = 16
 #: Counters (``iter``, ``epoch`` ...) beyond this do not fit the Int64 columns of the frames.
 _COUNTER_LIMIT = 2**63
 _INTEGER_TEXT = re.compile(r"-?\d{1,18}")
@@ -108,7 +110,8 @@ def _wrapped_pieces(
     """How many lines from ``indices[k]`` on join into JSON objects (0: none do).
 
     Only a line that starts a record (``{``) and lines after it that do not decode alone and
-    follow it directly are joined, and only while the join fails at its end (it goes on).
+    follow it directly are joined, and only while the join fails at its end (inside a string
+    or a token cut in two: it goes on).
     """
     text = log.lines[indices[k]].strip()
     if not text.startswith("{"):
@@ -123,7 +126,8 @@ def _wrapped_pieces(
         try:
             _DECODER.raw_decode(text.strip())
         except json.JSONDecodeError as error:
-            if error.pos < len(text.strip()) and not error.msg.startswith("Unterminated"):
+            near_end = error.pos >= len(text.strip()) - _CUT_TOKEN
+            if not near_end and not error.msg.startswith("Unterminated"):
                 return 0
             continue
         except RecursionError:
@@ -164,7 +168,7 @@ def _decode_one(text: str, pos: int) -> tuple[dict[str, Any] | None, int, str]:
     try:
         item, end = _DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as error:
-        return None, pos, f"not JSON ({error.msg} at column {error.colno})"
+        return None, pos, f"not JSON: {error.msg} (column {error.colno})"
     except RecursionError:
         return None, pos, "JSON nested too deeply to read"
     if not isinstance(item, dict):
@@ -360,7 +364,9 @@ def table_from_fast(
             if name in shape.keys and (text := shape.strings[shape.keys.index(name)]) is not None
         }
         slow_values = slow[name].to_numpy() if name in slow else np.full(n_slow, np.nan)
-        if fixed or slow_values.dtype.kind not in "iufb":
+        # integers beyond 2**53 (a huge counter) would not survive a float64 column
+        huge = slow_values.dtype.kind in "iu" and bool((np.abs(slow_values) > 2**53).any())
+        if fixed or huge or slow_values.dtype.kind not in "iufb":
             out = np.full(n, np.nan, dtype=object)
             fast_values = cols.pop(name, None)
             if fast_values is not None:
@@ -454,7 +460,11 @@ def numeric_columns(
     frame: pd.DataFrame, keep: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, list[str]]:
     """Keep the numeric columns (bool and numbers; ``None`` -> NaN). Returns the frame and the names
-    of the columns dropped because they hold text (mmcv's ``bbox_mAP_copypaste`` strings)."""
+    of the columns dropped because they hold text (mmcv's ``bbox_mAP_copypaste`` strings).
+
+    A column is dropped only when none of its values is a number: a stray string, list or
+    object among numbers (a damaged record) reads as NaN there, the other records keep theirs.
+    """
     dropped: list[str] = []
     out: dict[str, Any] = {}
     for name in frame.columns:
@@ -463,8 +473,8 @@ def numeric_columns(
             out[name] = column
             continue
         if column.dtype.kind not in "iufb":  # object or (pandas 3) str
-            converted = pd.to_numeric(column, errors="coerce")
-            if (converted.isna() & column.notna()).any():
+            converted = pd.to_numeric(column.map(_scalar_or_none), errors="coerce")
+            if converted.isna().all() and column.notna().any():
                 dropped.append(str(name))
                 continue
             column = converted
@@ -472,6 +482,11 @@ def numeric_columns(
             column = column.astype("float64")
         out[name] = column.astype("float64") if column.dtype.kind in "iufb" else column
     return pd.DataFrame(out, index=frame.index, copy=False), dropped
+
+
+def _scalar_or_none(value: Any) -> Any:
+    """A value ``pd.to_numeric`` can judge: lists and objects (never numbers) become None."""
+    return None if isinstance(value, (list, dict)) else value
 
 
 def previous_rows(train: pd.DataFrame, evals: pd.DataFrame) -> np.ndarray:
