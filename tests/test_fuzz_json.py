@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -168,9 +169,7 @@ def _check(path: Path, original: list[bytes], ops: list[tuple[str, int, Any]]) -
         Counter(
             (int(it), _signature(float(value)))
             for it, value in zip(fast.train["iter"], fast.train[loss], strict=True)
-            if loss in fast.train
-            and it is not None
-            and not (isinstance(it, float) and math.isnan(it))
+            if not pd.isna(it)
         )
         if loss in fast.train
         else Counter()
@@ -194,9 +193,9 @@ def _check_every_line_placed(run: losslens.Run, lines: list[bytes]) -> None:
     for number, text in enumerate(lines, start=1):
         if not text.strip() or number in placed:
             continue
-        try:
-            record = json.loads(text)
-        except (ValueError, RecursionError, UnicodeDecodeError):
+        try:  # as the text layer reads it: bytes that are no UTF-8 replaced
+            record = json.loads(text.decode("utf-8", errors="replace"))
+        except (ValueError, RecursionError):
             record = None
         if isinstance(record, dict) and "mode" not in record and HEADER_KEYS & set(record):
             continue  # mmcv's runner.meta header: kept in meta
