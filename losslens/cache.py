@@ -427,7 +427,7 @@ def _merge(
         per_class = per_class.copy()
         per_class["eval_index"] = per_class["eval_index"] + resume.n_evals
     skipped = cached.skipped[: resume.n_skipped] + [
-        SkippedLine(s.line_no + resume.lines_before, s.text) for s in tail.skipped
+        SkippedLine(s.line_no + resume.lines_before, s.text, s.reason) for s in tail.skipped
     ]
     lines = resume.lines_before
     tallies = {

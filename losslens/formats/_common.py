@@ -13,10 +13,12 @@ import pandas as pd
 
 
 class SkippedLine(NamedTuple):
-    """A line no parser could place: its physical line number and text."""
+    """A line no parser could place: its physical line number, text and (where the parser
+    says) why it was not read."""
 
     line_no: int
     text: str
+    reason: str = ""
 
 
 @dataclass

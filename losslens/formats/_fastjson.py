@@ -55,7 +55,7 @@ def shape_of(line: bytes) -> JsonShape | None:
     try:
         text = line.decode("ascii")
         record = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or not record:
         return None
@@ -82,10 +82,20 @@ def _literal(value: str) -> bytes:
 class JsonLineReader:
     """Reads JSON record lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
 
-    def __init__(self, accept: Accept) -> None:
+    def __init__(self, accept: Accept, counters: tuple[str, ...] = ()) -> None:
         self.accept = accept
+        self.counters = counters
         self.shapes: list[JsonShape] = []
         self._rejected: set[JsonShape] = set()
+
+    def _text_counter(self, shape: JsonShape) -> bool:
+        """Does ``shape`` hold a counter as a string (``"iter": "100"``)? The per-line path
+        reads those."""
+        return any(
+            s is not None
+            for k, s in zip(shape.keys, shape.strings, strict=True)
+            if k in self.counters
+        )
 
     def read_chunk(
         self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
@@ -101,7 +111,9 @@ class JsonLineReader:
             shape = shape_of(bytes(buf[starts[line] : ends[line]]))
             if shape is None or shape in self._rejected:
                 return None
-            if shape not in self.shapes and self.accept(shape) is None:
+            if shape not in self.shapes and (
+                self.accept(shape) is None or self._text_counter(shape)
+            ):
                 self._rejected.add(shape)
                 return None
             return shape
@@ -109,10 +121,15 @@ class JsonLineReader:
         def read(lines: np.ndarray, shape: JsonShape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             positions, cols = _read_shape(buf, starts, ends, colons, first, lines, shape)
             required = self.accept(shape) or ()
+            keep = np.ones(len(positions), dtype=bool)
             if len(positions) and required:
-                keep = np.zeros(len(positions), dtype=bool)
+                keep[:] = False
                 for key in required:
                     keep |= ~np.isnan(cols[key])
+            for key in self.counters:
+                if key in cols:  # a counter that is no integer: the per-line path says why
+                    keep &= _is_counter(cols[key])
+            if not keep.all():
                 positions = positions[keep]
                 cols = {k: v[keep] for k, v in cols.items()}
             cols["_shape"] = np.full(len(positions), float(self.shapes.index(shape)))
@@ -121,6 +138,18 @@ class JsonLineReader:
         return bl.read_by_shape(
             todo, count, self.shapes, new_shape, read, _MAX_NEW_SHAPES_PER_CHUNK
         )
+
+
+#: Counters read here must be exact in float64; larger ones go to the per-line path, which
+#: reads them as Python ints (up to the 2**63 of the Int64 columns).
+_COUNTER_LIMIT = float(2**53)
+
+
+def _is_counter(values: np.ndarray) -> np.ndarray:
+    """Which values are counters this path reads exactly: integral and below 2**53 (see
+    :func:`losslens.formats._jsonlines.check_counters` for the rest)."""
+    with np.errstate(invalid="ignore"):
+        return (np.floor(values) == values) & (np.abs(values) < _COUNTER_LIMIT)
 
 
 def _read_shape(
@@ -163,15 +192,21 @@ def _read_shape(
 
 
 def read_json_fast(
-    raw: bytes, name: str, mtime: float | None, sample: str | None, accept: Accept
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    sample: str | None,
+    accept: Accept,
+    counters: tuple[str, ...] = (),
 ) -> tuple[FastRead, list[JsonShape]] | None:
     """The record lines of accepted shapes read from ``raw``, and the rest log (``_fasttext``).
 
     The columns hold the numeric values (float64), ``_shape`` (index into the shapes returned),
     ``_line`` (the placeholder's index in the rest log) and ``line_no`` (physical). None when
-    no line could be read this way.
+    no line could be read this way. A line whose ``counters`` are not integers is left to the
+    per-line path, which skips it saying why.
     """
-    reader = JsonLineReader(accept)
+    reader = JsonLineReader(accept, counters)
     fast = read_fast(raw, name, mtime, reader, sample)
     if fast is None:
         return None

@@ -11,6 +11,8 @@ records glued onto one line (``{...}{...}``) are still read.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,63 +25,233 @@ from losslens.formats._fastjson import JsonShape
 from losslens.formats._fasttext import FastRead
 
 _DECODER = json.JSONDecoder()
+#: Decoding a line raises these: bad JSON, or nesting deeper than Python's recursion limit.
+DECODE_ERRORS = (ValueError, RecursionError)
+#: A record wrapped over several lines (``fold -w 2000``) is re-joined from at most this many
+#: consecutive lines of at most this many characters together; beyond that, each line is skipped.
+MAX_WRAPPED_PIECES = 64
+MAX_WRAPPED_CHARS = 1 << 22
+#: A join failing this close to its end may have a token cut in two there (``3.``, ``Infini``).
+_CUT_TOKEN = 16
+#: Counters (``iter``, ``epoch`` ...) beyond this do not fit the Int64 columns of the frames.
+_COUNTER_LIMIT = 2**63
+_INTEGER_TEXT = re.compile(r"-?\d{1,18}")
+CUT_OFF = "a record cut off before its end (the record after it on the line is kept)"
+NOT_AN_OBJECT = "a JSON value that is not an object"
 
 
 @dataclass
 class JsonRecords:
-    """The JSON objects of a log and the logical line index each one came from."""
+    """The JSON objects of a log and the logical line index each one came from.
+
+    ``wrapped`` holds, for each record re-joined from several lines, its first line's logical
+    index and its number of lines.
+    """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     skipped: list[SkippedLine] = field(default_factory=list)
+    wrapped: list[tuple[int, int]] = field(default_factory=list)
 
 
-def read_records(log: LogText, skip: list[bool] | None = None) -> JsonRecords:
+def read_records(
+    log: LogText, skip: list[bool] | None = None, counters: tuple[str, ...] = ()
+) -> JsonRecords:
     """Decode every line of ``log`` into a dict; lines that are not JSON objects are skipped.
 
-    ``skip`` flags lines not to read (the placeholders of lines the fast path read).
+    ``skip`` flags lines not to read (the placeholders of lines the fast path read). A record
+    whose ``counters`` (``iter``, ``epoch`` ...) are not integers is skipped
+    (:func:`check_counters`).
     """
     indices = [
         i for i, line in enumerate(log.lines) if line.strip() and (skip is None or not skip[i])
     ]
     try:
         decoded = json.loads("[" + ",".join(log.lines[i] for i in indices) + "]")
-    except ValueError:
-        return _read_line_by_line(log, indices)
-    if all(isinstance(item, dict) for item in decoded):
-        return JsonRecords(decoded, indices, [])
-    return _read_line_by_line(log, indices)
+    except DECODE_ERRORS:
+        decoded = None
+    # a line wrapped inside a string joins with its rest through the comma: fewer items
+    if (
+        decoded is not None
+        and len(decoded) == len(indices)
+        and all(isinstance(item, dict) for item in decoded)
+    ):
+        out = JsonRecords(decoded, indices)
+    else:
+        out = _read_line_by_line(log, indices)
+    return check_counters(out, log, counters) if counters else out
 
 
 def _read_line_by_line(log: LogText, indices: list[int]) -> JsonRecords:
+    """Each line on its own; a line that does not decode is re-joined with the lines after it
+    when together they decode (a record wrapped over several lines), else skipped."""
     out = JsonRecords()
-    for index in indices:
-        objects = _decode_glued(log.lines[index])
-        if objects is None:
-            out.skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
-            continue
+    alone = [_decode_glued(log.lines[i]) for i in indices]
+    k = 0
+    while k < len(indices):
+        index = indices[k]
+        objects, bad = alone[k]
+        pieces = _wrapped_pieces(log, indices, alone, k) if bad else 0
+        if pieces:
+            text = "".join(log.lines[i] for i in indices[k : k + pieces])
+            objects, bad = _decode_glued(text)
+            out.wrapped.append((index, pieces))
         out.records.extend(objects)
         out.lines.extend([index] * len(objects))
+        line_no = log.line_no(index)
+        out.skipped.extend(SkippedLine(line_no, text, reason) for text, reason in bad)
+        k += max(pieces, 1)
     return out
 
 
-def _decode_glued(line: str) -> list[dict[str, Any]] | None:
-    """One line -> its JSON objects (several when records were glued), or None if it is not JSON."""
+def _wrapped_pieces(
+    log: LogText, indices: list[int], alone: list[tuple[list[Any], list[Any]]], k: int
+) -> int:
+    """How many lines from ``indices[k]`` on join into JSON objects (0: none do).
+
+    Only a line that starts a record (``{``) and lines after it that do not decode alone and
+    follow it directly are joined, and only while the join fails at its end (inside a string
+    or a token cut in two: it goes on).
+    """
+    text = log.lines[indices[k]].strip()
+    if not text.startswith("{"):
+        return 0
+    for pieces in range(2, MAX_WRAPPED_PIECES + 1):
+        last = k + pieces - 1
+        if last >= len(indices) or indices[last] != indices[last - 1] + 1 or not alone[last][1]:
+            return 0
+        text += log.lines[indices[last]]
+        if len(text) > MAX_WRAPPED_CHARS:
+            return 0
+        try:
+            _DECODER.raw_decode(text.strip())
+        except json.JSONDecodeError as error:
+            near_end = error.pos >= len(text.strip()) - _CUT_TOKEN
+            if not near_end and not error.msg.startswith("Unterminated"):
+                return 0
+            continue
+        except RecursionError:
+            return 0
+        if not _decode_glued(text)[1]:
+            return pieces
+        return 0
+    return 0
+
+
+def _decode_glued(line: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """One line -> its JSON objects (several when records were glued) and its unreadable parts
+    with the reason each was not read.
+
+    A record cut off mid-write and glued to the next one (a crash, then a resumed run writing
+    on) is an unreadable part; the complete record after it is kept.
+    """
     text = line.strip()
     objects: list[dict[str, Any]] = []
     pos = 0
     while pos < len(text):
-        try:
-            item, end = _DECODER.raw_decode(text, pos)
-        except ValueError:
-            return None
-        if not isinstance(item, dict):
+        got = _decode_rest(text, pos)
+        if got is not None:
+            return objects + got, []
+        item, end, reason = _decode_one(text, pos)
+        if item is not None:
+            objects.append(item)
+            pos = _skip_separators(text, end)
+            continue
+        restart = _restart(text, pos)
+        if restart is None:
+            return objects, [(text[pos:], reason)]
+        return objects + restart[1], [(text[pos : restart[0]], CUT_OFF)]
+    return objects, []
+
+
+def _decode_one(text: str, pos: int) -> tuple[dict[str, Any] | None, int, str]:
+    try:
+        item, end = _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as error:
+        return None, pos, f"not JSON: {error.msg} (column {error.colno})"
+    except RecursionError:
+        return None, pos, "JSON nested too deeply to read"
+    if not isinstance(item, dict):
+        return None, pos, NOT_AN_OBJECT
+    return item, end, ""
+
+
+def _decode_rest(text: str, pos: int) -> list[dict[str, Any]] | None:
+    """Every object from ``pos`` to the end of ``text``; None unless all of it decodes."""
+    objects = []
+    while pos < len(text):
+        item, end, _ = _decode_one(text, pos)
+        if item is None:
             return None
         objects.append(item)
-        pos = end
-        while pos < len(text) and text[pos] in " \t,":
-            pos += 1
-    return objects or None
+        pos = _skip_separators(text, end)
+    return objects
+
+
+def _skip_separators(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t,":
+        pos += 1
+    return pos
+
+
+#: At most this many later ``{`` of a bad line are tried as the start of a record glued on.
+_MAX_RESTARTS = 64
+
+
+def _restart(text: str, pos: int) -> tuple[int, list[dict[str, Any]]] | None:
+    """The first ``{`` after ``pos`` from which the rest of the line decodes, and its objects."""
+    at = pos
+    for _ in range(_MAX_RESTARTS):
+        at = text.find("{", at + 1)
+        if at < 0:
+            return None
+        got = _decode_rest(text, at)
+        if got:
+            return at, got
+    return None
+
+
+def check_counters(decoded: JsonRecords, log: LogText, counters: tuple[str, ...]) -> JsonRecords:
+    """Keep the records whose ``counters`` are integers (an integral float such as ``60.0``
+    and a quoted integer such as ``"100"`` are read as the integer); skip the others, saying
+    which counter was what."""
+    out = JsonRecords(skipped=list(decoded.skipped), wrapped=decoded.wrapped)
+    for record, index in zip(decoded.records, decoded.lines, strict=True):
+        reason = fix_counters(record, counters)
+        if reason:
+            out.skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+            continue
+        out.records.append(record)
+        out.lines.append(index)
+    return out
+
+
+def fix_counters(record: dict[str, Any], counters: tuple[str, ...]) -> str:
+    """Turn ``record``'s counters into ints in place; the reason when one is not an integer."""
+    for key in counters:
+        value = record.get(key, _ABSENT)
+        if value is _ABSENT or (type(value) is int and -_COUNTER_LIMIT <= value < _COUNTER_LIMIT):
+            continue
+        number = _counter_value(value)
+        if number is None:
+            return f"{key} is {json.dumps(value)[:40]}, expected an integer below 2**63"
+        record[key] = number
+    return ""
+
+
+_ABSENT = object()
+
+
+def _counter_value(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        value = int(value)
+    if isinstance(value, int) and -_COUNTER_LIMIT <= value < _COUNTER_LIMIT:
+        return value
+    return None
 
 
 def records_frame(records: list[dict[str, Any]], lines: list[int]) -> pd.DataFrame:
@@ -107,6 +279,8 @@ class JsonTable:
     skipped: list[SkippedLine]
     #: Whether the text holds a bare ``NaN`` anywhere (see :func:`drop_empty_columns`).
     has_nan: bool
+    #: Records re-joined from several lines: (first line's logical index, number of lines).
+    wrapped: list[tuple[int, int]] = field(default_factory=list)
 
     def record(self, row: int) -> dict[str, Any] | None:
         """The decoded dict of a row read per line; None for a row the fast path read."""
@@ -134,6 +308,7 @@ def table_from_records(decoded: JsonRecords, text: str) -> JsonTable:
         [],
         list(decoded.skipped),
         "NaN" in text,
+        list(decoded.wrapped),
     )
 
 
@@ -189,7 +364,9 @@ def table_from_fast(
             if name in shape.keys and (text := shape.strings[shape.keys.index(name)]) is not None
         }
         slow_values = slow[name].to_numpy() if name in slow else np.full(n_slow, np.nan)
-        if fixed or slow_values.dtype.kind not in "iufb":
+        # integers beyond 2**53 (a huge counter) would not survive a float64 column
+        huge = slow_values.dtype.kind in "iu" and bool((np.abs(slow_values) > 2**53).any())
+        if fixed or huge or slow_values.dtype.kind not in "iufb":
             out = np.full(n, np.nan, dtype=object)
             fast_values = cols.pop(name, None)
             if fast_values is not None:
@@ -228,7 +405,14 @@ def table_from_fast(
         [frozenset(s.keys) for s in shapes],
         list(decoded.skipped),
         has_nan,
+        list(decoded.wrapped),
     )
+
+
+def wrapped_meta(table: JsonTable, log: LogText) -> list[dict[str, int]]:
+    """``meta["wrapped_records"]``: where each record re-joined from several lines starts
+    (physical line number) and how many lines it took."""
+    return [{"line_no": log.line_no(i), "lines": n} for i, n in table.wrapped]
 
 
 def rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
@@ -276,7 +460,11 @@ def numeric_columns(
     frame: pd.DataFrame, keep: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, list[str]]:
     """Keep the numeric columns (bool and numbers; ``None`` -> NaN). Returns the frame and the names
-    of the columns dropped because they hold text (mmcv's ``bbox_mAP_copypaste`` strings)."""
+    of the columns dropped because they hold text (mmcv's ``bbox_mAP_copypaste`` strings).
+
+    A column is dropped only when none of its values is a number: a stray string, list or
+    object among numbers (a damaged record) reads as NaN there, the other records keep theirs.
+    """
     dropped: list[str] = []
     out: dict[str, Any] = {}
     for name in frame.columns:
@@ -285,8 +473,8 @@ def numeric_columns(
             out[name] = column
             continue
         if column.dtype.kind not in "iufb":  # object or (pandas 3) str
-            converted = pd.to_numeric(column, errors="coerce")
-            if (converted.isna() & column.notna()).any():
+            converted = pd.to_numeric(column.map(_scalar_or_none), errors="coerce")
+            if converted.isna().all() and column.notna().any():
                 dropped.append(str(name))
                 continue
             column = converted
@@ -294,6 +482,11 @@ def numeric_columns(
             column = column.astype("float64")
         out[name] = column.astype("float64") if column.dtype.kind in "iufb" else column
     return pd.DataFrame(out, index=frame.index, copy=False), dropped
+
+
+def _scalar_or_none(value: Any) -> Any:
+    """A value ``pd.to_numeric`` can judge: lists and objects (never numbers) become None."""
+    return None if isinstance(value, (list, dict)) else value
 
 
 def previous_rows(train: pd.DataFrame, evals: pd.DataFrame) -> np.ndarray:

@@ -43,7 +43,14 @@ import pandas as pd
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
 from losslens.formats._fastjson import JsonShape, read_json_fast
-from losslens.formats._jsonlines import JsonRecords, JsonTable, table_from_fast, table_from_records
+from losslens.formats._jsonlines import (
+    JsonRecords,
+    JsonTable,
+    table_from_fast,
+    table_from_records,
+    wrapped_meta,
+)
+from losslens.formats._jsonlines import read_records as read_json_records
 from losslens.formats._resume import LINES, Join, last_line_start
 from losslens.frame import (
     EVAL_LEAD,
@@ -64,9 +71,10 @@ FRAMEWORK = "detectron2"
 EVAL_TASKS = ("bbox", "segm", "keypoints", "sem_seg", "panoptic_seg", "box_proposals")
 _EVAL_KEY_RE = re.compile(r"(?:^|/)(?:" + "|".join(EVAL_TASKS) + r")/")
 _PER_CLASS_RE = re.compile(r"^(?P<task>.+)/AP-(?P<cls>.+)$")
-_SNIFF_RE = re.compile(r'^\s*\{[^\n]*"iteration": \d+', re.MULTILINE)
-_MMDET_RE = re.compile(r'"mode": "(?:train|val)"')
-_GLUED_RE = re.compile(r"(?<=\})\s*(?=\{)")
+#: A metrics.json line: a JSON object with an ``iteration``, not mmcv's (``mode``).
+_SNIFF_RE = re.compile(
+    r'^(?![^\n]*"mode": ?"(?:train|val)")\s*\{[^\n]*"iteration": \d+', re.MULTILINE
+)
 LOSS_SMOOTHING = "median of the last 20 iterations (JSONWriter window_size=20, smoothing_hint=True)"
 _SMOOTHING = {
     "lr": "current value at the logged iteration (smoothing_hint=False)",
@@ -77,9 +85,8 @@ _SMOOTHING = {
 
 
 def sniff(sample: str) -> int:
-    """JSON lines with an ``iteration`` key (mmdet ``*.log.json`` lines carry ``mode``)."""
-    if _MMDET_RE.search(sample):
-        return 0
+    """Number of JSON lines with an ``iteration`` key and no mmcv ``mode``: a stray mmcv line
+    among them counts for mmdet_json, which then scores 1 against their many."""
     return len(_SNIFF_RE.findall(sample))
 
 
@@ -87,54 +94,29 @@ def is_eval_key(key: str) -> bool:
     return bool(_EVAL_KEY_RE.search(key))
 
 
-def read_records(
-    log: LogText, skip: list[bool] | None = None
-) -> tuple[list[dict[str, Any]], list[int], list[SkippedLine]]:
-    """Every JSON object of the file, the logical line each came from, and the bad lines.
-
-    The whole buffer is parsed in one ``json.loads`` call; only when that fails is each line
-    parsed on its own, so that every bad line is reported with its physical number. ``skip``
-    flags lines not to read (the placeholders of lines the fast path read).
-    """
-    indices = [
-        i for i, line in enumerate(log.lines) if line.strip() and (skip is None or not skip[i])
-    ]
-    payload = "[" + ",".join(log.lines[i] for i in indices) + "]"
-    try:
-        records = json.loads(payload)
-        if all(isinstance(r, dict) for r in records):
-            return records, indices, []
-    except ValueError:
-        pass
-    records, lines, skipped = [], [], []
-    for i in indices:
-        parsed = _parse_line(log.lines[i])
-        if parsed is None:
-            skipped.append(SkippedLine(log.line_no(i), log.lines[i]))
-            continue
-        records.extend(parsed)
-        lines.extend([i] * len(parsed))
-    return records, lines, skipped
+_COUNTERS = ("iteration",)
+_NO_ITERATION = "a JSON object without detectron2's iteration"
 
 
-def _parse_line(line: str) -> list[dict[str, Any]] | None:
-    """One line: one object, or several glued ones (``}{``); None when it is not JSON objects."""
-    pieces = _GLUED_RE.split(line.strip())
-    out = []
-    for piece in pieces:
-        try:
-            obj = json.loads(piece)
-        except ValueError:
-            return None
-        if not isinstance(obj, dict) or "iteration" not in obj:
-            return None
-        out.append(obj)
+def read_records(log: LogText, skip: list[bool] | None = None) -> JsonRecords:
+    """Every JSON object of the file with an ``iteration``, the logical line each came from,
+    and the lines skipped (see :func:`losslens.formats._jsonlines.read_records`); ``skip``
+    flags lines not to read (the placeholders of lines the fast path read)."""
+    decoded = read_json_records(log, skip, _COUNTERS)
+    if all("iteration" in record for record in decoded.records):
+        return decoded
+    out = JsonRecords(skipped=decoded.skipped, wrapped=decoded.wrapped)
+    for record, index in zip(decoded.records, decoded.lines, strict=True):
+        if "iteration" in record:
+            out.records.append(record)
+            out.lines.append(index)
+        else:
+            out.skipped.append(SkippedLine(log.line_no(index), log.lines[index], _NO_ITERATION))
     return out
 
 
 def parse(log: LogText) -> Parsed:
-    records, lines, skipped = read_records(log)
-    table = table_from_records(JsonRecords(records, lines, skipped), log.text)
+    table = table_from_records(read_records(log), log.text)
     return _parse_table(table, log)
 
 
@@ -154,11 +136,11 @@ def parse_bytes(
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
     the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept)
+    got = read_json_fast(raw, name, mtime, sample, _accept, _COUNTERS)
     if got is None:
         return None
     fast, shapes = got
-    decoded = JsonRecords(*read_records(fast.log, fast.placeholders))
+    decoded = read_records(fast.log, fast.placeholders)
     table = table_from_fast(fast, shapes, decoded, line_no=False)
     return _parse_table(table, fast.log), fast.log
 
@@ -175,7 +157,7 @@ def _is_train_line(line: bytes) -> bool:
         return False
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(record, dict) and any(
         "loss" in key
@@ -187,7 +169,7 @@ def _is_train_line(line: bytes) -> bool:
 
 
 #: Meta of a resumed parse (see ``_resume``).
-RESUME_META = {"partial_records": LINES}
+RESUME_META = {"partial_records": LINES, "wrapped_records": LINES}
 
 
 def finish_resume(join: Join) -> Run | None:
@@ -236,7 +218,9 @@ def _parse_table(table: JsonTable, log: LogText) -> Parsed:
             }
         )
     meta = _meta(train, partial)
-    return Parsed(train, evals, per_class, skipped, meta)
+    if table.wrapped:
+        meta["wrapped_records"] = wrapped_meta(table, log)
+    return Parsed(train, evals, per_class, sorted(skipped), meta)
 
 
 def _evaluations(

@@ -31,6 +31,7 @@ import pandas as pd
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, standard_name
 from losslens.formats._evalblocks import EvalCollector
+from losslens.formats._jsonlines import DECODE_ERRORS, NOT_AN_OBJECT, fix_counters
 from losslens.formats._textlog import RecordError, walk
 from losslens.frame import Columns, evals_frame, per_class_frame, segments_from_steps, train_frame
 
@@ -41,6 +42,7 @@ FRAMEWORK = "Detectron (Caffe2)"
 PREFIX_RE = re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.\-]+:\s*\d+: ")
 _STATS_RE = re.compile(r"json_stats: (\{.*\})\s*$")
 _SNIFF_RE = re.compile(r"json_stats: \{[^\n]*\"iter\": \d+")
+_COUNTERS = ("iter",)
 _SMOOTHING = {
     "lr": "current value at the logged iteration",
     "eta_s": "mean iteration time x remaining iterations",
@@ -101,23 +103,38 @@ def _records(
     """
     try:
         records = json.loads("[" + ",".join(state.payloads) + "]")
-        if all(isinstance(r, dict) for r in records):
-            return records, [1] * len(records), []
-    except ValueError:
-        pass
+    except DECODE_ERRORS:
+        records = None
+    if (
+        records is not None
+        and len(records) == len(state.payloads)
+        and all(isinstance(r, dict) and not fix_counters(r, _COUNTERS) for r in records)
+    ):
+        return records, [1] * len(records), []
     records, kept, skipped = [], [], []
     for payload, index in zip(state.payloads, state.lines, strict=True):
-        try:
-            obj = json.loads(payload)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
+        obj, reason = _decode(payload)
+        if obj is not None:
             records.append(obj)
             kept.append(1)
         else:
             kept.append(0)
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+            skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
     return records, kept, skipped
+
+
+def _decode(payload: str) -> tuple[dict[str, Any] | None, str]:
+    """One json_stats object, or None and why it is not one."""
+    try:
+        obj = json.loads(payload)
+    except RecursionError:
+        return None, "JSON nested too deeply to read"
+    except ValueError as error:
+        return None, f"not JSON ({error})"
+    if not isinstance(obj, dict):
+        return None, NOT_AN_OBJECT
+    reason = fix_counters(obj, _COUNTERS)
+    return (None, reason) if reason else (obj, "")
 
 
 def _train(records: list[dict[str, Any]]) -> pd.DataFrame:

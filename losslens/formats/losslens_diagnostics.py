@@ -106,8 +106,10 @@ def parse(log: LogText) -> Parsed:
             if not isinstance(record, dict) or record.get("losslens") != "diagnostics":
                 raise ValueError("not a diagnostics record")
             state.add(_restore(record), index)
-        except ValueError:
-            skipped.append(SkippedLine(log.line_no(index), line))
+        except RecursionError:
+            skipped.append(SkippedLine(log.line_no(index), line, "JSON nested too deeply to read"))
+        except ValueError as error:
+            skipped.append(SkippedLine(log.line_no(index), line, str(error)))
     train, evals, per_class = build_frames(state.train, state.evals, state.per_class)
     runs = state.meta.get("runs", [])
     first = runs[0] if runs else {}

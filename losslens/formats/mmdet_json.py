@@ -39,8 +39,9 @@ from losslens.formats._jsonlines import (
     table_from_fast,
     table_from_records,
     take_previous,
+    wrapped_meta,
 )
-from losslens.formats._resume import FIRST, UNION, Join, epoch_group_start, grew_dict_columns
+from losslens.formats._resume import FIRST, LINES, UNION, Join, epoch_group_start, grew_dict_columns
 from losslens.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ _VERSION_RE = re.compile(r"MMDetection: ?([\w.+-]+)")
 _MMCV_RE = re.compile(r"MMCV: ?([\w.+-]+)")
 _ITER_RUNNER_RE = re.compile(r"""type\s*=\s*['"]IterBasedRunner['"]""")
 _INT_KEYS = ("epoch", "iter")
+_NOT_A_RECORD = "a JSON object with no mmcv mode that is not the runner.meta header"
+#: Keys of a val record that say when and how it ran, not what it measured: mmcv copies the
+#: current lr (and with some hooks time, data_time, memory) into the val dict.
+_NOT_METRICS = ("lr", "time_s", "data_time_s", "memory_mb")
 SMOOTHING = "mean over the log interval (mmcv LogBuffer.average(interval)), rounded to 5 decimals"
 _SMOOTHING_OVERRIDES = {
     "lr": "current value at the logged iteration, rounded to 5 decimals",
@@ -79,7 +84,7 @@ def sniff(sample: str) -> int:
 
 
 def parse(log: LogText) -> Parsed:
-    decoded = read_records(log)
+    decoded = read_records(log, counters=_INT_KEYS)
     return _parse_table(table_from_records(decoded, log.text), decoded, log)
 
 
@@ -94,11 +99,11 @@ def parse_bytes(
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: record lines of a fixed shape read from the raw bytes (``_fastjson``),
     the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept)
+    got = read_json_fast(raw, name, mtime, sample, _accept, _INT_KEYS)
     if got is None:
         return None
     fast, shapes = got
-    decoded = read_records(fast.log, fast.placeholders)
+    decoded = read_records(fast.log, fast.placeholders, _INT_KEYS)
     table = table_from_fast(fast, shapes, decoded)
     return _parse_table(table, decoded, fast.log), fast.log
 
@@ -128,6 +133,7 @@ RESUME_META = {
     "seed": FIRST,
     "exp_name": FIRST,
     "non_numeric_keys": UNION,
+    "wrapped_records": LINES,
 }
 _NO_HEADER = "mmdetection 1.x or early 2.x (mmcv json log without a runner.meta header)"
 
@@ -190,11 +196,12 @@ def _parse_table(table: JsonTable, decoded: JsonRecords, log: LogText) -> Parsed
         if _is_header(record):
             headers.append(record)
         else:  # a JSON object that is neither a record nor the runner.meta header
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+            skipped.append(SkippedLine(log.line_no(index), log.lines[index], _NOT_A_RECORD))
     config = next((str(h["config"]) for h in headers if h.get("config")), None)
     is_train = (mode == "train").to_numpy()
     train, dropped_train = _clean(rows(frame, is_train), table)
     val, dropped_val = _clean(rows(frame, mode.notna().to_numpy() & ~is_train), table)
+    val = val.drop(columns=[c for c in val.columns if c in _NOT_METRICS or c.startswith("lr_")])
     non_numeric = sorted(set(dropped_train) | set(dropped_val))
     iter_based = _is_iteration_based(train, config)
     interval = _log_interval(train) if not iter_based else _gaps(train)
@@ -202,6 +209,8 @@ def _parse_table(table: JsonTable, decoded: JsonRecords, log: LogText) -> Parsed
     train_df = _train_frame(train, iter_based, per_epoch)
     evals_df = _evals_frame(val, train, train_df, iter_based, per_epoch)
     meta = _meta(headers, train_df, interval, per_epoch, source, iter_based, non_numeric)
+    if table.wrapped:
+        meta["wrapped_records"] = wrapped_meta(table, log)
     return Parsed(train_df, evals_df, per_class_frame(Columns()), sorted(skipped), meta)
 
 

@@ -41,9 +41,11 @@ from losslens.formats._jsonlines import (
     table_from_fast,
     table_from_records,
     take_previous,
+    wrapped_meta,
 )
 from losslens.formats._resume import (
     FIRST,
+    LINES,
     UNION,
     Join,
     epoch_group_start,
@@ -66,6 +68,11 @@ _TEST_SNIFF_RE = re.compile(
     r'^(?!.*"(?:mode|iteration|losslens)")\{"(?:coco|pascal_voc)/\w+": ', re.MULTILINE
 )
 _INT_KEYS = ("epoch", "iter", "step")
+#: The counters of a record, plain and with ``log_with_hierarchy``'s prefixes.
+_COUNTERS = _INT_KEYS + tuple(
+    f"{mode}/{key}" for mode in ("train", "val", "test") for key in _INT_KEYS
+)
+_NOT_A_RECORD = "a JSON object with neither a training iter nor a step or metric"
 _EVAL_TIMES = ("data_time_s", "time_s")
 #: ``LogProcessor(mean_pattern=...)`` default (mmengine >= 0.7.3): these keys are window means.
 MEAN_PATTERN = re.compile(r".*(loss|time|data_time|grad_norm).*")
@@ -82,7 +89,7 @@ def sniff(sample: str) -> int:
 
 
 def parse(log: LogText) -> Parsed:
-    return _parse_table(table_from_records(read_records(log), log.text), log)
+    return _parse_table(table_from_records(read_records(log, counters=_COUNTERS), log.text), log)
 
 
 def _accept(shape: JsonShape) -> tuple[str, ...] | None:
@@ -97,11 +104,11 @@ def parse_bytes(
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
     the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept)
+    got = read_json_fast(raw, name, mtime, sample, _accept, _COUNTERS)
     if got is None:
         return None
     fast, shapes = got
-    table = table_from_fast(fast, shapes, read_records(fast.log, fast.placeholders))
+    table = table_from_fast(fast, shapes, read_records(fast.log, fast.placeholders, _COUNTERS))
     return _parse_table(table, fast.log), fast.log
 
 
@@ -128,7 +135,11 @@ def _train_epoch(line: bytes) -> int | None:
 
 
 #: Meta of a resumed parse (see ``_resume``).
-RESUME_META = {"non_numeric_keys": UNION, "log_with_hierarchy": FIRST}
+RESUME_META = {
+    "non_numeric_keys": UNION,
+    "log_with_hierarchy": FIRST,
+    "wrapped_records": LINES,
+}
 
 
 def finish_resume(join: Join) -> Run | None:
@@ -226,7 +237,7 @@ def _parse_table(table: JsonTable, log: LogText) -> Parsed:
     is_train = _train_mask(frame).to_numpy()
     is_eval = ~is_train & _eval_mask(frame).to_numpy()
     for index in frame["_line"][~is_train & ~is_eval]:  # rows read per line (see _accept)
-        skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)]))
+        skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)], _NOT_A_RECORD))
     train, dropped_train = _clean(rows(frame, is_train), table)
     evals, dropped_eval = _clean(rows(frame, is_eval), table)
     epoch_based = "epoch" in train and bool(train["epoch"].notna().any())
@@ -248,6 +259,8 @@ def _parse_table(table: JsonTable, log: LogText) -> Parsed:
     }
     if hierarchical:
         meta["log_with_hierarchy"] = True
+    if table.wrapped:
+        meta["wrapped_records"] = wrapped_meta(table, log)
     if dropped_train or dropped_eval:
         meta["non_numeric_keys"] = sorted(set(dropped_train) | set(dropped_eval))
     return Parsed(train_df, evals_df, per_class_frame(Columns()), sorted(skipped), meta)
@@ -271,8 +284,15 @@ def _strip_hierarchy(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
 
 
 def _train_mask(frame: pd.DataFrame) -> pd.Series:
-    """Training records: ``get_log_after_iter`` always sets ``iter``; validation dicts never do."""
+    """Training records: ``get_log_after_iter`` sets ``iter`` (validation dicts never do);
+    a record without it is one still when it holds a loss or the lr and no ``prefix/metric``
+    result (a validation dict's keys)."""
     mask = frame["iter"].notna() if "iter" in frame else pd.Series(False, index=frame.index)
+    trains = [c for c in frame.columns if c == "lr" or "loss" in str(c)]
+    if trains:
+        metrics = [c for c in frame.columns if "/" in str(c) and "loss" not in str(c)]
+        has_metric = frame[metrics].notna().any(axis=1) if metrics else False
+        mask = mask | (frame[trains].notna().any(axis=1) & ~has_metric)
     if "_hier_train" in frame:
         mask = mask | frame["_hier_train"].astype(bool)
     return mask

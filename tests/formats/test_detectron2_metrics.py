@@ -146,3 +146,58 @@ def test_neighbouring_formats_are_not_taken(sample: str) -> None:
 
 def test_sniff_counts_records() -> None:
     assert detectron2_metrics.sniff(FIRST + "\n" + PARTIAL) == 2
+
+
+# -- issue #10: never crash, never lose a record ------------------------------------------------
+
+
+def _both(path: Path) -> losslens.Run:
+    from tests.test_fast_path import assert_same_run
+
+    fast = losslens.load(path, cache=False)
+    assert_same_run(fast, losslens.load(path, fast=False, cache=False))
+    return fast
+
+
+def test_a_stray_mmcv_line_does_not_decide_the_format(tmp_path: Path) -> None:
+    """One early ``{"mode": "train"}`` line among 40 metrics.json lines: detectron2 (40) beats
+    mmdet_json (1); the stray line is skipped, every record is read."""
+    stray = '{"mode": "train"}'
+    lines = [_record(9), stray, *(_record(i) for i in range(19, 400, 10))]
+    assert detectron2_metrics.sniff("\n".join(lines)) == 40
+    run = _both(_write(tmp_path, lines))
+    assert run.format == "detectron2_metrics"
+    assert len(run.train) == 40
+    assert run.skipped == [
+        losslens.SkippedLine(2, stray, "a JSON object without detectron2's iteration")
+    ]
+
+
+def test_wrapped_evaluation_line_is_joined_back(tmp_path: Path) -> None:
+    """``fold`` wraps the long per-class evaluation line; joined, it is one evaluation again."""
+    ev = json.dumps(
+        {"bbox/AP": 11.5, "bbox/AP-car": 20.25, "bbox/AP-person": 3.0, "iteration": 19},
+        sort_keys=True,
+    )
+    pieces = [ev[i : i + 30] for i in range(0, len(ev), 30)]
+    run = _both(_write(tmp_path, [_record(9), _record(19), *pieces, _record(29)]))
+    assert run.train["iter"].tolist() == [9, 19, 29]
+    assert run.evals["bbox/AP"].tolist() == [11.5]
+    assert run.per_class["ap"].tolist() == [20.25, 3.0]
+    assert run.meta["wrapped_records"] == [{"line_no": 3, "lines": len(pieces)}]
+    assert run.skipped == []
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"), [("19.0", 19), ('"19"', 19), ("19.5", None), ("[19]", None)]
+)
+def test_iteration_of_the_wrong_type(tmp_path: Path, value: str, kept: int | None) -> None:
+    odd = _record(19).replace('"iteration": 19', f'"iteration": {value}')
+    run = _both(_write(tmp_path, [_record(9), odd, _record(29)]))
+    if kept is None:
+        assert run.train["iter"].tolist() == [9, 29]
+        reason = f"iteration is {value}, expected an integer below 2**63"
+        assert run.skipped == [losslens.SkippedLine(2, odd, reason)]
+    else:
+        assert run.train["iter"].tolist() == [9, kept, 29]
+        assert run.skipped == []

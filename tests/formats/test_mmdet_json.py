@@ -87,7 +87,8 @@ def test_real_records_and_header(tmp_path: Path) -> None:
     assert row["data_time_s"] == 0.06968 and row["time_s"] == 1.78925 and row["loss"] == 17.88374
     ev = run.evals.iloc[0]
     assert (ev["epoch"], ev["iter"], ev["step"]) == (1, 1265, 1265)  # N = 1265 from the val iter
-    assert (ev["lr"], ev["bbox_mAP"], ev["bbox_mAP_50"]) == (0.0005, 0.045, 0.086)
+    assert (ev["bbox_mAP"], ev["bbox_mAP_50"]) == (0.045, 0.086)
+    assert "lr" not in run.evals.columns  # mmcv copies the lr into the val dict: not a metric
     assert "bbox_mAP_copypaste" not in run.evals.columns
     assert run.meta["non_numeric_keys"] == ["bbox_mAP_copypaste"]
     assert run.meta["version_guess"] == "mmdetection 2.11.0+187774b (mmcv 1.2.4)"
@@ -151,7 +152,8 @@ def test_val_record_without_metrics_is_an_evaluation(tmp_path: Path) -> None:
     ]
     run = losslens.load(_write(tmp_path, lines))
     assert len(run.evals) == 1
-    assert run.evals.iloc[0][["epoch", "iter", "step", "lr"]].tolist() == [1, 30045, 30045, 0.01]
+    assert run.evals.iloc[0][["epoch", "iter", "step"]].tolist() == [1, 30045, 30045]
+    assert list(run.evals.columns) == ["epoch", "iter", "step", "segment", "line_no"]
 
 
 def test_per_group_learning_rates(tmp_path: Path) -> None:
@@ -177,7 +179,11 @@ def test_bad_line_in_the_middle_reported_with_its_number(tmp_path: Path) -> None
     lines = [HEADER, _train(1, 50), "Traceback (most recent call last):", _train(1, 100)]
     run = losslens.load(_write(tmp_path, lines))
     assert run.train["iter"].tolist() == [50, 100]
-    assert run.skipped == [losslens.SkippedLine(3, "Traceback (most recent call last):")]
+    assert run.skipped == [
+        losslens.SkippedLine(
+            3, "Traceback (most recent call last):", "not JSON: Expecting value (column 1)"
+        )
+    ]
 
 
 def test_glued_records_crlf_and_non_utf8(tmp_path: Path) -> None:
@@ -288,3 +294,140 @@ def test_same_run_from_log_and_log_json(json_name: str, text_name: str) -> None:
             else:
                 tol = TEXT_TOLERANCE.get(col, 5e-5) + 5e-6
                 np.testing.assert_allclose(x, y, rtol=0, atol=tol, equal_nan=True, err_msg=col)
+
+
+# -- issue #10: never crash, never lose a record ------------------------------------------------
+
+
+def _both(path: Path) -> losslens.Run:
+    """The fast and the per-line parse, which must agree; returns the fast one."""
+    from tests.test_fast_path import assert_same_run
+
+    fast = losslens.load(path, cache=False)
+    assert_same_run(fast, losslens.load(path, fast=False, cache=False))
+    return fast
+
+
+def _fold(line: str, width: int) -> list[str]:
+    """What ``fold -w width`` makes of a line."""
+    return [line[i : i + width] for i in range(0, len(line), width)]
+
+
+def test_wrapped_lines_are_joined_back_into_their_records(tmp_path: Path) -> None:
+    """``fold -w 100`` wrapped the 291-character header (3 lines) and one train record (2)."""
+    lines = [*_fold(HEADER, 100), _train(1, 50), *_fold(_train(1, 100), 100), _val(1, 100)]
+    run = _both(_write(tmp_path, lines))
+    assert run.train["iter"].tolist() == [50, 100]
+    assert run.train["line_no"].tolist() == [4, 5]
+    assert run.evals["bbox_mAP"].tolist() == [0.538]
+    assert run.meta["exp_name"] == "cornernet_hourglass104_mstest_10x5_210e_coco.py"
+    assert run.skipped == []
+    assert run.meta["wrapped_records"] == [{"line_no": 1, "lines": 3}, {"line_no": 5, "lines": 2}]
+
+
+def test_wrapped_pieces_that_do_not_join_are_each_skipped(tmp_path: Path) -> None:
+    """The second half of a wrapped record is lost: its first half is skipped, saying why."""
+    cut = _train(1, 100)[:45]  # ... "iter": 100, "l
+    lines = [_train(1, 50), cut, _train(1, 150)]
+    run = _both(_write(tmp_path, lines))
+    assert run.train["iter"].tolist() == [50, 150]
+    assert run.skipped == [
+        losslens.SkippedLine(2, cut, "not JSON: Unterminated string starting at (column 44)")
+    ]
+
+
+def test_a_record_cut_mid_write_and_glued_to_the_resumed_run(tmp_path: Path) -> None:
+    """A crash cut epoch 3's record; the resumed run wrote its first record on that line. The
+    cut part is skipped (diagnose never sees its missing values); the record after it is kept."""
+    cut = '{"mode": "train", "epoch": 3, "it'
+    lines = [_train(3, 50), _train(3, 100), cut + _train(1, 50), _train(1, 100)]
+    run = _both(_write(tmp_path, lines))
+    assert run.train[["epoch", "iter"]].to_numpy().tolist() == [
+        [3, 50],
+        [3, 100],
+        [1, 50],
+        [1, 100],
+    ]
+    assert run.train["segment"].tolist() == [0, 0, 1, 1]
+    assert run.train["line_no"].tolist() == [1, 2, 3, 4]
+    assert not run.train["loss"].isna().any()
+    assert run.skipped == [losslens.SkippedLine(3, cut, mmdet_json_cut_reason())]
+
+
+def mmdet_json_cut_reason() -> str:
+    return "a record cut off before its end (the record after it on the line is kept)"
+
+
+@pytest.mark.parametrize(
+    ("value", "kept_as"),
+    [("60.0", 60), ('"60"', 60), ("-0.0", 0)],
+)
+def test_a_readable_counter_is_read_as_the_integer(
+    tmp_path: Path, value: str, kept_as: int
+) -> None:
+    odd = _train(1, 50).replace('"iter": 50', f'"iter": {value}')
+    run = _both(_write(tmp_path, [_train(1, 10), odd, _train(1, 70)]))
+    assert run.train["iter"].tolist() == [10, kept_as, 70]
+    assert run.skipped == []
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("59.5", "59.5"),
+        ('"100x"', '"100x"'),
+        ("[60]", "[60]"),
+        ("null", "null"),
+        ("true", "true"),
+        ("1e400", "Infinity"),
+        ("NaN", "NaN"),
+        (str(2**63), str(2**63)),
+        (str(-(2**63) - 1), str(-(2**63) - 1)),
+    ],
+)
+def test_an_unreadable_counter_skips_its_record(tmp_path: Path, value: str, shown: str) -> None:
+    odd = _train(1, 50).replace('"iter": 50', f'"iter": {value}')
+    run = _both(_write(tmp_path, [_train(1, 10), odd, _train(1, 70)]))
+    assert run.train["iter"].tolist() == [10, 70]
+    assert run.skipped == [
+        losslens.SkippedLine(2, odd, f"iter is {shown}, expected an integer below 2**63")
+    ]
+
+
+def test_a_counter_up_to_int64_is_kept_exactly(tmp_path: Path) -> None:
+    big = 2**62 + 1  # not exact in float64: the fast path leaves it to the per-line path
+    run = _both(_write(tmp_path, [_train(1, 10), _train(1, big)]))
+    assert run.train["iter"].tolist() == [10, big]
+
+
+@pytest.mark.parametrize("value", ['"x"', "[1, 2]", '{"a": 1}', "null"])
+def test_a_loss_that_is_no_number_reads_as_nan_and_keeps_the_others(
+    tmp_path: Path, value: str
+) -> None:
+    lines = [_train(1, 10, loss=0.5), _train(1, 20, loss=value), _train(1, 30, loss=0.25)]
+    run = _both(_write(tmp_path, lines))
+    loss = run.train["loss"].tolist()
+    assert loss[0] == 0.5 and math.isnan(loss[1]) and loss[2] == 0.25
+    assert run.skipped == []
+
+
+def test_deep_nesting_is_a_skipped_line(tmp_path: Path) -> None:
+    deep = "[" * 1000
+    deep_object = '{"mode": "train", "epoch": 1, "iter": 20, "lr": ' + "[" * 1000 + "]" * 1000 + "}"
+    run = _both(_write(tmp_path, [_train(1, 10), deep, deep_object, _train(1, 30)]))
+    assert run.train["iter"].tolist() == [10, 30]
+    reason = "JSON nested too deeply to read"
+    assert run.skipped == [
+        losslens.SkippedLine(2, deep, reason),
+        losslens.SkippedLine(3, deep_object, reason),
+    ]
+
+
+def test_lr_and_timings_of_a_val_record_are_no_metrics(tmp_path: Path) -> None:
+    val = (
+        '{"mode": "val", "epoch": 1, "iter": 20, "lr": 0.0005, "time": 0.3, "data_time": 0.1, '
+        '"memory": 900, "bbox_mAP": 0.5}'
+    )
+    run = _both(_write(tmp_path, [_train(1, 10), _train(1, 20), val]))
+    assert list(run.evals.columns) == ["epoch", "iter", "step", "segment", "bbox_mAP", "line_no"]
+    assert run.evals["bbox_mAP"].tolist() == [0.5]

@@ -141,13 +141,13 @@ def test_truncated_last_line_is_skipped_not_kept(tmp_path: Path) -> None:
     cut = L3[: L3.index("s0.acc")]
     run = _load(tmp_path, "\n".join([L1, L2, cut]))
     assert len(run.train) == 2
-    assert run.skipped == [(3, cut)]
+    assert run.skipped == [losslens.SkippedLine(3, cut)]
 
 
 def test_unreadable_record_is_reported_with_its_line(tmp_path: Path) -> None:
     bad = L1.replace("0.0408", "0.04x8")
     run = _load(tmp_path, "\n".join([L1, bad, L3]) + "\n")
-    assert len(run.train) == 2 and run.skipped == [(2, bad)]
+    assert len(run.train) == 2 and run.skipped == [losslens.SkippedLine(2, bad)]
 
 
 def test_mmdet1_prefix_old_keys_and_5f_lr(tmp_path: Path) -> None:

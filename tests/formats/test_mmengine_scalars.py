@@ -219,3 +219,48 @@ def test_sniffing() -> None:
     assert mmengine_scalars.sniff(ours) == 0
     assert mmdet_json.sniff(mine) == 0
     assert losslens.formats.sniff(normalise(mine)) == "mmengine_scalars"
+
+
+# -- issue #10: never crash, never lose a record ------------------------------------------------
+
+
+def _both(path: Path) -> losslens.Run:
+    from tests.test_fast_path import assert_same_run
+
+    fast = losslens.load(path, cache=False)
+    assert_same_run(fast, losslens.load(path, fast=False, cache=False))
+    return fast
+
+
+def test_training_records_with_epoch_and_step_but_no_iter_stay_training(tmp_path: Path) -> None:
+    """A short scalars.json whose training dicts lack ``iter``: the lr and the losses say
+    training; the pascal_voc record (a metric, no lr) is the evaluation."""
+    train = [json.loads(_train(e, it)) for e, it in ((1, 10), (1, 20), (2, 30))]
+    for record in train:
+        del record["iter"]
+    lines = [json.dumps(train[0]), json.dumps(train[1]), VOC[2], json.dumps(train[2])]
+    run = _both(_write(tmp_path, lines))
+    assert run.train["step"].tolist() == [10, 20, 30]
+    assert run.train["epoch"].tolist() == [1, 1, 2]
+    assert run.train["loss"].tolist() == [0.5, 0.5, 0.5]
+    assert len(run.evals) == 1 and run.evals["pascal_voc/mAP"].tolist() == [0.3451496660709381]
+    assert run.evals["epoch"].tolist() == [1]
+    assert run.skipped == []
+
+
+def test_wrapped_scalars_lines_are_joined_back(tmp_path: Path) -> None:
+    pieces = [VOC[0][i : i + 120] for i in range(0, len(VOC[0]), 120)]
+    run = _both(_write(tmp_path, [*pieces, *VOC[1:]]))
+    assert run.train["iter"].tolist() == [50, 900, 988]
+    assert run.train["line_no"].tolist() == [1, 4, 6]
+    assert run.meta["wrapped_records"] == [{"line_no": 1, "lines": 3}]
+    assert run.skipped == []
+
+
+def test_unreadable_step_skips_the_record(tmp_path: Path) -> None:
+    odd = _train(1, 20).replace('"step": 20', '"step": 1e400')
+    run = _both(_write(tmp_path, [_train(1, 10), odd, _train(1, 30)]))
+    assert run.train["iter"].tolist() == [10, 30]
+    assert run.skipped == [
+        losslens.SkippedLine(2, odd, "step is Infinity, expected an integer below 2**63")
+    ]
