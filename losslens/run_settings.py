@@ -9,7 +9,9 @@ one flat ``{dotted key: value}`` dict in mmdet 2.x's vocabulary, whatever the so
 - ``model.*`` as in the config (mmdet 2.0's top-level ``train_cfg``/``test_cfg`` moved under
   ``model``);
 - ``optimizer.lr|momentum|weight_decay``, ``lr_config.warmup|warmup_iters|warmup_ratio|step|
-  gamma``, ``runner.max_epochs`` or ``runner.max_iters``, ``data.samples_per_gpu``;
+  gamma|policy``, ``runner.max_epochs`` or ``runner.max_iters``, ``data.samples_per_gpu``
+  (``policy`` is mmcv's name, ``step`` for detectron2's ``WarmupMultiStepLR``, else the
+  scheduler's own name);
 - ``img_scale`` and ``flip_ratio`` from the training pipeline's ``Resize`` and ``RandomFlip``;
 - ``gpus``: the number of GPUs (processes) the run trained on.
 
@@ -141,7 +143,7 @@ def _schedule(values: dict[str, Any], out: dict[str, Any]) -> None:
         value = _first(values, f"optimizer.{name}", f"optim_wrapper.optimizer.{name}")
         if value is not None:
             out[f"optimizer.{name}"] = value
-    for name in ("warmup", "warmup_iters", "warmup_ratio", "step", "gamma"):
+    for name in ("policy", "warmup", "warmup_iters", "warmup_ratio", "step", "gamma"):
         if f"lr_config.{name}" in values:
             out[f"lr_config.{name}"] = values[f"lr_config.{name}"]
     for scheduler in values.get("param_scheduler") or []:
@@ -152,8 +154,11 @@ def _schedule(values: dict[str, Any], out: dict[str, Any]) -> None:
             out["lr_config.warmup_iters"] = scheduler.get("end")
             out["lr_config.warmup_ratio"] = scheduler.get("start_factor")
         elif scheduler.get("type") == "MultiStepLR":
+            out["lr_config.policy"] = "step"
             out["lr_config.step"] = scheduler.get("milestones")
             out["lr_config.gamma"] = scheduler.get("gamma", 0.1)
+        elif scheduler.get("type"):
+            out["lr_config.policy"] = scheduler["type"]  # CosineAnnealingLR, PolyLR, ...
     epochs = _first(values, "runner.max_epochs", "train_cfg.max_epochs", "total_epochs")
     iters = _first(values, "runner.max_iters", "train_cfg.max_iters")
     if epochs is not None:
@@ -261,6 +266,9 @@ def detectron2_settings(values: dict[str, Any], gpus: int) -> dict[str, Any]:
     _d2_backbone(values, out)
     _d2_heads(values, out)
     _d2_input(values, out)
+    scheduler = values.get("SOLVER.LR_SCHEDULER_NAME")
+    if scheduler is not None:
+        out["lr_config.policy"] = "step" if scheduler == "WarmupMultiStepLR" else scheduler
     if "SOLVER.IMS_PER_BATCH" in values:
         out["data.samples_per_gpu"] = int(values["SOLVER.IMS_PER_BATCH"]) // gpus
     out["gpus"] = gpus

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
+
 #: The tutorial's three classes, in label order.
 CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Cyclist")
 #: Label given to ignore regions (other KITTI types and DontCare), as in the tutorial.
@@ -54,7 +56,7 @@ class Sample:
     annotation: Annotation
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(DataError, ValueError):
     """The directory is not a KITTI-format dataset; the message says what is missing."""
 
 

@@ -1,5 +1,6 @@
 """Training engine: a plain loop writing mmdet 2.x logs and losslens diagnostics."""
 
+from .options import RunOptions
 from .recipes import RECIPES, Recipe, recipe_for
 from .schedule import Schedule, lr_at
 from .trainer import Reporter, SilentReporter, TrainOptions, TrainResult, model_config, train
@@ -8,6 +9,7 @@ __all__ = [
     "RECIPES",
     "Recipe",
     "Reporter",
+    "RunOptions",
     "Schedule",
     "SilentReporter",
     "TrainOptions",

@@ -8,7 +8,8 @@ settings, so a CPU can rehearse a GPU run.
 
 What the reference cannot take is one line each (``not supported: model.backbone.type=ResNeXt
 (using ResNet-101)``); a Cascade or Mask R-CNN run trains its Faster R-CNN part and says so.
-Bad values raise :class:`SettingsError` (a ``ValueError``) naming the setting.
+Bad values raise :class:`~reference_model.errors.SettingsError` naming the setting. The
+options are declared in :mod:`.options`.
 """
 
 from __future__ import annotations
@@ -19,18 +20,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Config, get_preset, with_overrides
+from ..errors import SettingsError
+from .options import OPTIONS
 from .recipes import Recipe
 
-#: Options on the command line that change the run (name -> what it sets). The CLI declares
-#: one option per entry; the data options of other commands add entries here.
-OPTIONS: dict[str, str] = {
-    "epochs": "runner.max_epochs",
-    "img_scale": "img_scale",
-    "lr": "optimizer.lr",
-    "warmup_iters": "lr_config.warmup_iters",
-    "log_interval": "log_config.interval",
-    "batch_size": "data.samples_per_gpu",
-}
 #: Values the reference implements for keys where mmdet offers a choice.
 SUPPORTED_VALUES: dict[str, tuple[Any, ...]] = {
     "model.type": ("FasterRCNN",),
@@ -78,10 +71,6 @@ _WEIGHTS_HINT = {
     "model.backbone.init_cfg.checkpoint": "pass --backbone-weights",
     "MODEL.WEIGHTS": "pass --load-from or --backbone-weights",
 }
-
-
-class SettingsError(ValueError):
-    """A setting with a value the reference cannot use (named in the message)."""
 
 
 @dataclass(frozen=True)
@@ -255,26 +244,43 @@ _SCHEDULE_KEYS = {
 }
 
 
+#: LR policies the reference implements (mmcv's ``lr_config.policy`` names).
+_LR_POLICIES = ("step",)
+
+
 def _take_schedule(out: Resolved, run: dict[str, Any], options: Mapping[str, Any]) -> Resolved:
     schedule = out.recipe.schedule
     values: dict[str, Any] = {}
     taken, lines, sources = dict(out.from_run), list(out.not_supported), dict(out.sources)
+    notes = list(out.notes)
     max_iters = run.get("runner.max_iters")
+    by_iter = max_iters is not None and "epochs" not in options  # --epochs: train by epochs
     for key, name in _SCHEDULE_KEYS.items():
-        if key not in run or (max_iters is not None and name == "steps"):
+        if key not in run:
             continue
         taken[key] = run[key]
-        value = run[key]
-        values[name] = tuple(value) if name == "steps" else value
-    if "lr_config.step" in run and max_iters is not None:
-        taken["lr_config.step"] = run["lr_config.step"]
+        if name == "steps" and max_iters is not None and not by_iter:
+            continue  # iteration steps have no place in an epoch schedule
+        values[name] = tuple(run[key]) if name == "steps" else run[key]
     if max_iters is not None:
         taken["runner.max_iters"] = max_iters
-        lines.append(
-            f"not supported: runner.max_iters={max_iters} (the reference trains by epochs: "
-            f"{options.get('epochs', schedule.epochs)} epochs, steps at epochs "
-            f"{list(schedule.steps)}; pass --epochs)"
+    if by_iter and max_iters is not None:
+        values["max_iters"] = int(max_iters)
+        notes.append(
+            f"trains by iterations: {max_iters} iterations, lr steps at iterations "
+            f"{list(values.get('steps', schedule.steps))} (runner.max_iters; --epochs trains "
+            "by epochs instead)"
         )
+    policy = run.get("lr_config.policy")
+    if policy is not None:
+        taken["lr_config.policy"] = policy
+        if policy not in _LR_POLICIES:
+            steps = list(values.get("steps", schedule.steps))
+            unit = "iterations" if by_iter else "epochs"
+            lines.append(
+                f"not supported: lr_config.policy={policy} (using step decay x"
+                f"{values.get('gamma', schedule.gamma)} at {unit} {steps})"
+            )
     batch = run.get("data.samples_per_gpu")
     if batch is not None:
         taken["data.samples_per_gpu"] = batch
@@ -307,7 +313,8 @@ def _take_schedule(out: Resolved, run: dict[str, Any], options: Mapping[str, Any
         from_run=taken,
         not_supported=lines,
         sources=sources,
-        max_iters=max_iters,
+        notes=notes,
+        max_iters=recipe.schedule.max_iters,
     )
 
 
@@ -326,7 +333,7 @@ def dry_run(resolved: Resolved) -> dict[str, Any]:
         "gpus": resolved.gpus,
     }
     if resolved.max_iters is not None:
-        plan["milestones"] = list(resolved.from_run.get("lr_config.step", []))
+        plan["milestones"] = list(schedule.steps)
         plan["max_iters"] = resolved.max_iters
     else:
         plan["milestones"] = list(schedule.steps)
