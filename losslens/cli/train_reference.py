@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -234,17 +234,22 @@ def resolve_settings(
     from reference_model.engine.options import RunOptions
     from reference_model.engine.settings import resolve
 
-    run = read_run_settings(like).settings if like is not None else None
+    run = read_run_settings(like) if like is not None else None
     with reference_errors():
         RunOptions(preset=preset)  # checks the name
-        return resolve(
+        resolved = resolve(
             preset,
             recipe_for(dataset or "custom"),
             num_classes,
-            run,
+            run.settings if run is not None else None,
             options,
             explicit_preset=explicit_preset,
         )
+    if run is None or not run.inferred:
+        return resolved
+    # Values a log without a config dump showed: their source says so (and how).
+    inferred = {k: how for k, how in run.inferred.items() if resolved.sources.get(k) == "run"}
+    return replace(resolved, sources={**resolved.sources, **inferred})
 
 
 def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
@@ -467,17 +472,28 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
         **options.overrides(),
     )
     plan = dry_run(resolved)
+    inferred = {k: s for k, s in resolved.sources.items() if s.startswith("inferred from")}
+    if inferred:
+        plan["inferred"] = inferred
     if as_json:
         print(json.dumps(plan, indent=2, default=list))
         return
     for line in resolved.not_supported + resolved.notes:
-        console.print(line, markup=False, highlight=False)
-    console.print(f"preset: {chosen}", markup=False, highlight=False)
-    for key, value in _leaves("", plan["config"]):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"preset: {chosen}", markup=False, highlight=False, soft_wrap=True)
+    leaves = _leaves("", plan["config"])
+    for key in sorted(set(inferred) - {key for key, _ in leaves}):
+        value = resolved.from_run[key]
+        console.print(
+            f"{key} = {value!r}  ({inferred[key]})", markup=False, highlight=False, soft_wrap=True
+        )
+    for key, value in leaves:
         source = resolved.sources.get(key, "preset")
-        console.print(f"{key} = {value!r}  ({source})", markup=False, highlight=False)
+        console.print(
+            f"{key} = {value!r}  ({source})", markup=False, highlight=False, soft_wrap=True
+        )
     for key, value in _leaves("schedule", plan["schedule"]):
-        console.print(f"{key} = {value!r}", markup=False, highlight=False)
+        console.print(f"{key} = {value!r}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _leaves(prefix: str, node: Any) -> list[tuple[str, Any]]:

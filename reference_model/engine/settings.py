@@ -23,6 +23,7 @@ from ..config import Config, get_preset, with_overrides
 from ..errors import SettingsError
 from .options import OPTIONS
 from .recipes import Recipe
+from .schedule import regular_lr
 
 #: Values the reference implements for keys where mmdet offers a choice.
 SUPPORTED_VALUES: dict[str, tuple[Any, ...]] = {
@@ -114,6 +115,7 @@ def resolve(
     out = Resolved(config=cfg, recipe=recipe, gpus=int(run.get("gpus", 1)))
     out = _take_model(out, run, keep_preset=explicit_preset and preset in _REHEARSAL_PRESETS)
     out = _take_schedule(out, run, options)
+    out = _take_log_facts(out, run)
     if num_classes and isinstance(run_classes, int) and run_classes != num_classes:
         out.notes.append(
             f"the run has {run_classes} classes (model.roi_head.bbox_head.num_classes), the "
@@ -316,6 +318,41 @@ def _take_schedule(out: Resolved, run: dict[str, Any], options: Mapping[str, Any
         notes=notes,
         max_iters=recipe.schedule.max_iters,
     )
+
+
+#: What a log shows of its run without a setting to change here (``losslens.log_settings``).
+_LOG_FACTS = ("classes", "load_from", "log.iters_per_epoch", "log.lr_by_epoch")
+#: Relative difference below which a logged lr is the schedule's (logs print 4 digits).
+_LR_RTOL = 1e-3
+
+
+def _take_log_facts(out: Resolved, run: Mapping[str, Any]) -> Resolved:
+    """Record what the run's log showed; say how to start from its checkpoint and whether
+    the resolved schedule gives the lr the log shows."""
+    facts = {key: run[key] for key in _LOG_FACTS if key in run}
+    if not facts:
+        return out
+    notes = list(out.notes)
+    if "load_from" in facts:
+        notes.append(
+            f"the run started from {facts['load_from']}: pass --load-from with that file to "
+            "start from it too"
+        )
+    logged = facts.get("log.lr_by_epoch") or {}
+    schedule = out.recipe.schedule
+    if logged and schedule.max_iters is None:
+        ours = {int(e): regular_lr(schedule, int(e) - 1) for e in logged}
+        shown = ", ".join(f"epoch {e}: {lr:.3g}" for e, lr in sorted(ours.items()))
+        if all(abs(ours[int(e)] - lr) <= _LR_RTOL * lr for e, lr in logged.items()):
+            notes.append(f"the schedule gives the lr the log shows ({shown})")
+        else:
+            seen = ", ".join(f"epoch {e}: {lr:.3g}" for e, lr in sorted(logged.items()))
+            notes.append(
+                f"the log shows lr {seen}; the schedule gives {shown}: pass --lr (the log "
+                "does not show its base lr and steps)"
+            )
+    sources = {**out.sources, **dict.fromkeys(facts, "run")}
+    return replace(out, from_run={**out.from_run, **facts}, notes=notes, sources=sources)
 
 
 def dry_run(resolved: Resolved) -> dict[str, Any]:
