@@ -2,14 +2,17 @@
 
 ``losslens train-reference --like RUN`` trains the reference detector with a user's settings.
 RUN is an mmdet 2.x/3.x text log (its ``Config:`` dump), a detectron2 ``log.txt`` (its
-"Running with full config" YAML), an mmdet ``.py`` config as dumped (read with ``ast``,
+"Running with full config" YAML), a log of either without a dump (what it shows:
+:mod:`losslens.log_settings`), an mmdet ``.py`` config as dumped (read with ``ast``,
 never executed) or a detectron2 ``.yaml``. :func:`read_run_settings` returns the settings as
 one flat ``{dotted key: value}`` dict in mmdet 2.x's vocabulary, whatever the source:
 
 - ``model.*`` as in the config (mmdet 2.0's top-level ``train_cfg``/``test_cfg`` moved under
   ``model``);
 - ``optimizer.lr|momentum|weight_decay``, ``lr_config.warmup|warmup_iters|warmup_ratio|step|
-  gamma``, ``runner.max_epochs`` or ``runner.max_iters``, ``data.samples_per_gpu``;
+  gamma|policy``, ``runner.max_epochs`` or ``runner.max_iters``, ``data.samples_per_gpu``
+  (``policy`` is mmcv's name, ``step`` for detectron2's ``WarmupMultiStepLR``, else the
+  scheduler's own name);
 - ``img_scale`` and ``flip_ratio`` from the training pipeline's ``Resize`` and ``RandomFlip``;
 - ``gpus``: the number of GPUs (processes) the run trained on.
 
@@ -23,12 +26,15 @@ these is decided by ``reference_model`` (this module never imports it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from losslens.config import config_values
 from losslens.errors import LossLensError
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 
 class RunSettingsError(LossLensError):
@@ -43,15 +49,19 @@ _CONFIG_SUFFIXES = {".py": "mmdet", ".yaml": "detectron2", ".yml": "detectron2"}
 
 @dataclass(frozen=True)
 class RunSettings:
-    """``settings``: mmdet dotted key -> value (see the module docstring)."""
+    """``settings``: mmdet dotted key -> value (see the module docstring); ``inferred``: the
+    keys read from a log without a config dump, each with its evidence
+    (:mod:`losslens.log_settings`)."""
 
     path: Path
     family: str
     settings: dict[str, Any]
+    inferred: dict[str, str] = field(default_factory=dict)
 
 
 def read_run_settings(path: str | Path) -> RunSettings:
-    """The settings of the run at ``path`` (a log with a config dump, or a config file)."""
+    """The settings of the run at ``path`` (a log with a config dump, or a config file; a log
+    without a dump: what the log itself shows)."""
     path = Path(path)
     if not path.is_file():
         raise RunSettingsError(f"{path}: no such file (--like takes a training log or config)")
@@ -59,7 +69,10 @@ def read_run_settings(path: str | Path) -> RunSettings:
     if family is not None:
         text, gpus = _read_text(path), None
     else:
-        family, text, gpus = _from_log(path)
+        run = _load(path)
+        family, text, gpus = _from_log(path, run)
+        if not text:
+            return _from_log_alone(path, run, family)
     values = config_values(text)
     if not values:
         raise RunSettingsError(f"{path}: no config settings found in the {family} config")
@@ -77,21 +90,38 @@ def _read_text(path: Path) -> str:
         raise RunSettingsError(f"{path}: cannot read ({err.strerror})") from None
 
 
-def _from_log(path: Path) -> tuple[str, str, int | None]:
+def _load(path: Path) -> Run:
     import losslens
 
     run = losslens.load(str(path))
+    if run.format not in _LOG_FORMATS:
+        raise RunSettingsError(
+            f"{path}: a {run.format} log; --like expects an mmdet 2.x/3.x text log, a "
+            "detectron2 log.txt, an mmdet .py or a detectron2 .yaml"
+        )
+    return run
+
+
+def _from_log(path: Path, run: Run) -> tuple[str, str, int | None]:
+    """The family, the config dump ("" when none) and the GPU count of a parsed log."""
     framework = str(run.meta.get("framework", ""))
     family = "detectron2" if framework == "detectron2" else "mmdet"
-    text = run.meta.get("config")
-    if not text or run.format not in _LOG_FORMATS:
-        raise RunSettingsError(
-            f"{path}: a {run.format} log without a config dump; --like expects an mmdet 2.x/3.x "
-            "text log, a detectron2 log.txt, an mmdet .py or a detectron2 .yaml"
-        )
     env = str(run.meta.get("env") or "")
     gpus = run.meta.get("world_size") if family == "detectron2" else _mmdet3_gpus(env)
-    return family, text, int(gpus) if gpus else None
+    return family, str(run.meta.get("config") or ""), int(gpus) if gpus else None
+
+
+def _from_log_alone(path: Path, run: Run, family: str) -> RunSettings:
+    from losslens.log_settings import log_settings
+
+    settings, inferred = log_settings(run, _read_text(path))
+    if not settings:
+        raise RunSettingsError(
+            f"{path}: a {run.format} log without a config dump that shows none of its settings "
+            "(classes, epochs, lr); --like expects a log with a config dump, an mmdet .py or a "
+            "detectron2 .yaml"
+        )
+    return RunSettings(path, family, settings, inferred)
 
 
 def _mmdet3_gpus(env: str) -> int | None:
@@ -141,7 +171,7 @@ def _schedule(values: dict[str, Any], out: dict[str, Any]) -> None:
         value = _first(values, f"optimizer.{name}", f"optim_wrapper.optimizer.{name}")
         if value is not None:
             out[f"optimizer.{name}"] = value
-    for name in ("warmup", "warmup_iters", "warmup_ratio", "step", "gamma"):
+    for name in ("policy", "warmup", "warmup_iters", "warmup_ratio", "step", "gamma"):
         if f"lr_config.{name}" in values:
             out[f"lr_config.{name}"] = values[f"lr_config.{name}"]
     for scheduler in values.get("param_scheduler") or []:
@@ -152,8 +182,11 @@ def _schedule(values: dict[str, Any], out: dict[str, Any]) -> None:
             out["lr_config.warmup_iters"] = scheduler.get("end")
             out["lr_config.warmup_ratio"] = scheduler.get("start_factor")
         elif scheduler.get("type") == "MultiStepLR":
+            out["lr_config.policy"] = "step"
             out["lr_config.step"] = scheduler.get("milestones")
             out["lr_config.gamma"] = scheduler.get("gamma", 0.1)
+        elif scheduler.get("type"):
+            out["lr_config.policy"] = scheduler["type"]  # CosineAnnealingLR, PolyLR, ...
     epochs = _first(values, "runner.max_epochs", "train_cfg.max_epochs", "total_epochs")
     iters = _first(values, "runner.max_iters", "train_cfg.max_iters")
     if epochs is not None:
@@ -261,6 +294,9 @@ def detectron2_settings(values: dict[str, Any], gpus: int) -> dict[str, Any]:
     _d2_backbone(values, out)
     _d2_heads(values, out)
     _d2_input(values, out)
+    scheduler = values.get("SOLVER.LR_SCHEDULER_NAME")
+    if scheduler is not None:
+        out["lr_config.policy"] = "step" if scheduler == "WarmupMultiStepLR" else scheduler
     if "SOLVER.IMS_PER_BATCH" in values:
         out["data.samples_per_gpu"] = int(values["SOLVER.IMS_PER_BATCH"]) // gpus
     out["gpus"] = gpus

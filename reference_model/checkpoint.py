@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .errors import CheckpointError
+
 StateDictSource = str | Path | Mapping[str, object]
 
 # torchvision ImageNet ResNet keys that have no counterpart in a detection backbone.
@@ -51,7 +53,7 @@ OPTIONAL_KEY_SUFFIXES = (".num_batches_tracked",)
 _KEYS_SHOWN = 3
 
 
-class WeightsError(ValueError):
+class WeightsError(CheckpointError, ValueError):
     """A weights file does not fit the model; the message names the file and the first
     offending keys."""
 

@@ -35,10 +35,13 @@ def parse_classes(text: str | None) -> tuple[str, ...] | None:
     """``"cat,dog"`` -> ``("cat", "dog")``; None or empty: the dataset's own classes."""
     if not text:
         return None
-    names = tuple(n.strip() for n in text.split(","))
-    if any(not n for n in names):
-        raise DataCheckError(f"--classes takes names separated by commas, got {text!r}")
-    return names
+    from reference_model.engine.options import parse_classes as parse
+    from reference_model.errors import SettingsError
+
+    try:
+        return parse(text)
+    except SettingsError as err:
+        raise DataCheckError(str(err)) from None
 
 
 def run_check(

@@ -33,7 +33,10 @@ def demo(
     from losslens.summary import summarize
 
     out = work_dir or Path(tempfile.mkdtemp(prefix="losslens-demo-"))
-    result, _ = run_training("synthetic", device="cpu", work_dir=out, threads=threads, quiet=quiet)
+    from reference_model.engine.options import RunOptions
+
+    options = RunOptions(device="cpu", work_dir=out, threads=threads)
+    result, _ = run_training("synthetic", options, quiet=quiet)
     report(result)
     console.rule("[bold]what losslens reads back[/bold]")
     run = losslens.load(result.log_path, format="mmdet_text")

@@ -10,7 +10,9 @@ command only, so ``losslens --help`` never loads them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,10 +24,9 @@ from losslens.errors import LossLensError
 
 if TYPE_CHECKING:
     from reference_model.engine import TrainOptions, TrainResult
+    from reference_model.engine.options import RunOptions
     from reference_model.engine.settings import Resolved
 
-DEVICES = ("auto", "cpu", "cuda")
-PRESETS = ("r50_fpn", "cpu_small")
 #: The terms drawn in the plot written next to the log.
 PLOT_TERMS = ("loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss")
 
@@ -51,12 +52,10 @@ def is_main_process() -> bool:
 
 
 def _device(choice: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu`` (``choice`` was checked by
+    :class:`RunOptions`)."""
     import torch
 
-    if choice not in DEVICES:
-        raise TrainReferenceError(
-            f"unknown device {choice!r}; expected one of: {', '.join(DEVICES)}"
-        )
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and not torch.cuda.is_available():
@@ -125,178 +124,102 @@ class _RichReporter:
 
 
 def run_training(
-    dataset: str,
-    *,
-    preset: str | None = None,
-    epochs: int | None = None,
-    device: str = "auto",
-    work_dir: Path | None = None,
-    data_root: Path | None = None,
-    load_from: Path | None = None,
-    backbone_weights: Path | None = None,
-    resume: Path | None = None,
-    amp: bool = False,
-    grad_clip: float | None = None,
-    seed: int = 0,
-    threads: int = 0,
-    quiet: bool = False,
-    img_scale: tuple[int, int] | None = None,
-    lr: float | None = None,
-    warmup_iters: int | None = None,
-    log_interval: int | None = None,
-    eval_only: bool = False,
-    like: Path | None = None,
-    classes: tuple[str, ...] | None = None,
-    train_ann: Path | None = None,
-    val_ann: Path | None = None,
-    img_dir: Path | None = None,
-    drop_invalid: bool = False,
+    dataset: str, options: RunOptions, *, quiet: bool = False
 ) -> tuple[TrainResult, RunSettings]:
     """Resolve the options and train (shared by ``train-reference`` and ``demo``)."""
     import torch
 
-    from reference_model.checkpoint import WeightsError
-    from reference_model.data import (
-        DatasetLayoutError,
-        DatasetUnavailableError,
-        UnsafeArchiveError,
-        resolve_dataset,
-    )
+    from reference_model.data import resolve_dataset
     from reference_model.data.kitti import CLASSES
-    from reference_model.engine import CheckpointError, TrainOptions, train
+    from reference_model.engine import TrainOptions, train
     from reference_model.engine.checkpoints import check_file as check_checkpoint
+    from reference_model.engine.options import auto_workers
 
     quiet = quiet or not is_main_process()
-    resolved_device = _device(device)
-    chosen_preset = preset or ("r50_fpn" if resolved_device == "cuda" else "cpu_small")
-    if chosen_preset not in PRESETS:
-        raise TrainReferenceError(
-            f"unknown preset {chosen_preset!r}; expected one of: {', '.join(PRESETS)}"
+    with reference_errors():
+        resolved_device = _device(options.device)
+        chosen_preset = options.preset or default_preset(resolved_device)
+        n_threads = cpu_threads(options.threads)
+        if resolved_device == "cpu":
+            torch.set_num_threads(n_threads)
+        name = dataset if dataset in ("kitti_tiny", "synthetic") else Path(dataset).name or "custom"
+        out = options.work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
+        resolved = resolve_settings(
+            dataset,
+            chosen_preset,
+            options.like,
+            len(CLASSES),
+            explicit_preset=options.preset is not None,
+            **options.overrides(),
         )
-    n_threads = cpu_threads(threads)
-    if resolved_device == "cpu":
-        torch.set_num_threads(n_threads)
-    name = dataset if dataset in ("kitti_tiny", "synthetic") else Path(dataset).name or "custom"
-    out = work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
-    if epochs is not None and epochs < 1:
-        raise TrainReferenceError(f"--epochs must be at least 1, got {epochs}")
-    if eval_only and (load_from is None or resume is not None):
-        raise TrainReferenceError(
-            "--eval-only evaluates the weights given by --load-from: pass --load-from CKPT "
-            "(and no --resume)"
-        )
-    if resume is not None:
-        try:
-            check_checkpoint(resume)
-        except CheckpointError as err:
-            raise TrainReferenceError(str(err)) from None
-    resolved = resolve_settings(
-        dataset,
-        chosen_preset,
-        like,
-        len(CLASSES),
-        explicit_preset=preset is not None,
-        epochs=epochs,
-        img_scale=img_scale,
-        lr=lr,
-        warmup_iters=warmup_iters,
-        log_interval=log_interval,
-    )
-    recipe = resolved.recipe
-    if not quiet:
-        for line in resolved.not_supported + resolved.notes:
-            console.print(line, markup=False, highlight=False)
-    explicit = train_ann is not None or val_ann is not None or img_dir is not None
-    if explicit:
-        root = data_root or (Path(dataset) if Path(dataset).is_dir() else Path(img_dir or "."))
-    elif dataset in ("kitti_tiny", "synthetic") or data_root is not None:
-        try:
-            root = _resolve(resolve_dataset, dataset, data_root, quiet)
-        except (DatasetUnavailableError, DatasetLayoutError, UnsafeArchiveError) as err:
-            raise TrainReferenceError(str(err)) from None
-    else:
-        root = Path(dataset)  # any layout: read_dataset detects it (and says what is missing)
-    options = TrainOptions(
+        recipe = resolved.recipe
+        if not quiet:
+            for line in resolved.not_supported + resolved.notes:
+                console.print(line, markup=False, highlight=False)
+        if options.resume is not None:
+            check_checkpoint(options.resume)
+        root = _dataset_root(resolve_dataset, dataset, options, quiet)
+    train_options = TrainOptions(
         work_dir=out,
         dataset_root=root,
         dataset_name=name,
         recipe=recipe,
         preset=chosen_preset,
         device=resolved_device,
-        amp=amp,
-        grad_clip=grad_clip,
-        seed=seed,
-        resume=resume,
-        load_from=load_from,
-        backbone_weights=backbone_weights,
-        eval_only=eval_only,
+        amp=options.amp,
+        grad_clip=options.grad_clip,
+        seed=options.seed,
+        resume=options.resume,
+        load_from=options.load_from,
+        backbone_weights=options.backbone_weights,
+        eval_only=options.eval_only,
         config=resolved.config,
+        workers=auto_workers(options.workers),
     )
     _check_data(
-        options,
+        train_options,
         quiet,
-        classes=classes,
-        train_ann=train_ann,
-        val_ann=val_ann,
-        img_dir=img_dir,
-        drop_invalid=drop_invalid,
+        classes=options.classes,
+        train_ann=options.train_ann,
+        val_ann=options.val_ann,
+        img_dir=options.img_dir,
+        drop_invalid=options.drop_invalid,
     )
     settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
-    if not quiet and eval_only:
+    if not quiet and options.eval_only:
         scale = f" at img_scale {recipe.img_scale}" if recipe.img_scale else ""
         console.print(
-            f"evaluating [bold]{chosen_preset}[/bold] with weights {lit(load_from)} on the val "
-            f"split of [bold]{lit(name)}[/bold] ({lit(root)}){scale}, device {resolved_device}; "
-            f"logs in {lit(out)}"
+            f"evaluating [bold]{chosen_preset}[/bold] with weights {lit(options.load_from)} on "
+            f"the val split of [bold]{lit(name)}[/bold] ({lit(root)}){scale}, device "
+            f"{resolved_device}; logs in {lit(out)}"
         )
     elif not quiet:
+        length = (
+            f"{resolved.max_iters} iterations"
+            if resolved.max_iters is not None
+            else f"{recipe.schedule.epochs} epochs"
+        )
         console.print(
             f"training [bold]{chosen_preset}[/bold] on [bold]{lit(name)}[/bold] ({lit(root)}), "
-            f"{recipe.schedule.epochs} epochs, device {resolved_device}"
+            f"{length}, device {resolved_device}"
             + (f", {n_threads} CPU thread(s)" if resolved_device == "cpu" else "")
             + f"; logs in {lit(out)}"
         )
-    with _RichReporter(quiet) as reporter:
-        try:
-            result = train(options, reporter)
-        except (CheckpointError, WeightsError, DatasetLayoutError) as err:
-            raise TrainReferenceError(str(err).strip("'\"")) from None
+    with _RichReporter(quiet) as reporter, reference_errors():
+        result = train(train_options, reporter)
     return result, settings
 
 
-def resolve_settings(
-    dataset: str | None,
-    preset: str,
-    like: Path | None,
-    num_classes: int | None,
-    *,
-    explicit_preset: bool = False,
-    **options: Any,
-) -> Resolved:
-    """The settings a run trains with: the preset and the dataset's recipe, then the settings
-    of the ``--like`` run, then ``options`` (names in ``reference_model.engine.settings.OPTIONS``).
-    ``num_classes=None``: the run's class count (a dry run without data). The data engineer's
-    ``check-data`` calls this for the resolved anchors, assigner thresholds and image scale."""
-    from losslens.run_settings import read_run_settings
-    from reference_model.engine import recipe_for
-    from reference_model.engine.settings import SettingsError, resolve
-
-    if preset not in PRESETS:
-        raise TrainReferenceError(
-            f"unknown preset {preset!r}; expected one of: {', '.join(PRESETS)}"
-        )
-    run = read_run_settings(like).settings if like is not None else None
-    try:
-        return resolve(
-            preset,
-            recipe_for(dataset or "custom"),
-            num_classes,
-            run,
-            options,
-            explicit_preset=explicit_preset,
-        )
-    except (SettingsError, KeyError) as err:
-        raise TrainReferenceError(str(err).strip("'\"")) from None
+def _dataset_root(resolve_dataset: Any, dataset: str, options: RunOptions, quiet: bool) -> Path:
+    """Where the dataset is: the named ones fetched or generated, explicit COCO files' folder,
+    or a folder whose layout the data check detects (and says what is missing)."""
+    if options.train_ann is not None or options.val_ann is not None or options.img_dir is not None:
+        if options.data_root is not None:
+            return options.data_root
+        return Path(dataset) if Path(dataset).is_dir() else Path(options.img_dir or ".")
+    if dataset in ("kitti_tiny", "synthetic") or options.data_root is not None:
+        return _resolve(resolve_dataset, dataset, options.data_root, quiet)
+    return Path(dataset)
 
 
 def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> None:
@@ -322,6 +245,58 @@ def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> None:
     options.classes, options.samples, options.layout = report.classes, report.samples, report.layout
 
 
+def default_preset(device: str) -> str:
+    """``r50_fpn`` on CUDA, ``cpu_small`` on the CPU."""
+    return "r50_fpn" if device == "cuda" else "cpu_small"
+
+
+@contextmanager
+def reference_errors() -> Iterator[None]:
+    """A :class:`reference_model.errors.ReferenceModelError` becomes the command's one line."""
+    from reference_model.errors import ReferenceModelError
+
+    try:
+        yield
+    except ReferenceModelError as err:
+        raise TrainReferenceError(str(err)) from None
+
+
+def resolve_settings(
+    dataset: str | None,
+    preset: str,
+    like: Path | None,
+    num_classes: int | None,
+    *,
+    explicit_preset: bool = False,
+    **options: Any,
+) -> Resolved:
+    """The settings a run trains with: the preset and the dataset's recipe, then the settings
+    of the ``--like`` run, then ``options`` (names in ``reference_model.engine.settings.OPTIONS``).
+    ``num_classes=None``: the run's class count (a dry run without data). The data engineer's
+    ``check-data`` calls this for the resolved anchors, assigner thresholds and image scale."""
+    from losslens.run_settings import read_run_settings
+    from reference_model.engine import recipe_for
+    from reference_model.engine.options import RunOptions
+    from reference_model.engine.settings import resolve
+
+    run = read_run_settings(like) if like is not None else None
+    with reference_errors():
+        RunOptions(preset=preset)  # checks the name
+        resolved = resolve(
+            preset,
+            recipe_for(dataset or "custom"),
+            num_classes,
+            run.settings if run is not None else None,
+            options,
+            explicit_preset=explicit_preset,
+        )
+    if run is None or not run.inferred:
+        return resolved
+    # Values a log without a config dump showed: their source says so (and how).
+    inferred = {k: how for k, how in run.inferred.items() if resolved.sources.get(k) == "run"}
+    return replace(resolved, sources={**resolved.sources, **inferred})
+
+
 def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
@@ -339,23 +314,6 @@ def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: 
             bar.update(task, completed=done, total=total)
 
         return Path(resolve_dataset(dataset, data_root, progress=progress))
-
-
-def parse_img_scale(text: str | None) -> tuple[int, int] | None:
-    """``"640,192"`` (or ``640x192``) -> ``(640, 192)``: mmdet's ``img_scale`` (long edge, short
-    edge) for a keep-ratio resize; ``None`` stays ``None`` (the preset's scale)."""
-    if text is None:
-        return None
-    parts = text.replace("x", ",").split(",")
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        sizes = ()
-    if len(sizes) != 2 or min(sizes) < 1:
-        raise TrainReferenceError(
-            f"--img-scale takes two positive sizes such as 640,192 (long, short), got {text!r}"
-        )
-    return sizes[0], sizes[1]
 
 
 #: The format our logs are written in (named, so a log too short to sniff still loads).
@@ -415,18 +373,44 @@ def train_reference(
     dataset: Annotated[
         str | None,
         typer.Argument(
-            help="kitti_tiny, synthetic (the default), or a dataset folder (COCO, Pascal VOC or "
-            "KITTI layout); may be omitted with --dry-run (the --like run's classes are used)."
+            help="kitti_tiny, synthetic (the default), or a KITTI-format directory; may be "
+            "omitted with --dry-run (the --like run's classes are used)."
         ),
     ] = None,
     preset: Annotated[
         str | None,
         typer.Option("--preset", help="r50_fpn (default on CUDA) or cpu_small (default on CPU)."),
     ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (the default), cpu or cuda.")
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Epochs (default: the recipe's 12).")
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    img_scale: Annotated[
+        str | None,
+        typer.Option(
+            "--img-scale",
+            help="Resize scale LONG,SHORT keeping the ratio, e.g. 640,192 (default: the preset's).",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Base learning rate (default: the recipe's).")
+    ] = None,
+    warmup_iters: Annotated[
+        int | None,
+        typer.Option(
+            "--warmup-iters", help="Linear warmup iterations; 0: none (default: the recipe's)."
+        ),
+    ] = None,
+    log_interval: Annotated[
+        int | None,
+        typer.Option("--log-interval", help="Log every N iterations (default: the recipe's)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Images per batch (default: the run's or recipe's 2)."),
+    ] = None,
     work_dir: Annotated[
         Path | None, typer.Option("--work-dir", help="Where logs and checkpoints go.")
     ] = None,
@@ -452,34 +436,30 @@ def train_reference(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Training checkpoint to resume.")
     ] = None,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            "--like",
+            help="Take the settings of this run: an mmdet 2.x/3.x or detectron2 text log (with "
+            "its config dump, or without: what the log shows), an mmdet .py or a detectron2 "
+            ".yaml config.",
+        ),
+    ] = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
     grad_clip: Annotated[
         float | None, typer.Option("--grad-clip", help="Max gradient L2 norm.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
     threads: Annotated[
-        int, typer.Option("--threads", help="CPU threads; 0 picks by machine load.")
-    ] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    img_scale: Annotated[
-        str | None,
-        typer.Option(
-            "--img-scale",
-            help="Resize scale LONG,SHORT keeping the ratio, e.g. 640,192 (default: the preset's).",
-        ),
+        int | None, typer.Option("--threads", help="CPU threads; 0 (default) picks by load.")
     ] = None,
-    lr: Annotated[
-        float | None, typer.Option("--lr", help="Base learning rate (default: the recipe's).")
-    ] = None,
-    warmup_iters: Annotated[
+    workers: Annotated[
         int | None,
         typer.Option(
-            "--warmup-iters", help="Linear warmup iterations; 0: none (default: the recipe's)."
+            "--workers",
+            help="Loader processes decoding images; 0: in the training process (default: one "
+            "per core beyond the first, at most 4).",
         ),
-    ] = None,
-    log_interval: Annotated[
-        int | None,
-        typer.Option("--log-interval", help="Log every N iterations (default: the recipe's)."),
     ] = None,
     eval_only: Annotated[
         bool,
@@ -487,14 +467,7 @@ def train_reference(
             "--eval-only", help="Evaluate the --load-from weights on the val split; no training."
         ),
     ] = False,
-    like: Annotated[
-        Path | None,
-        typer.Option(
-            "--like",
-            help="Take the settings of this run: an mmdet 2.x/3.x or detectron2 text log with its "
-            "config dump, an mmdet .py or a detectron2 .yaml config.",
-        ),
-    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the resolved settings and where each came from."),
@@ -518,49 +491,18 @@ def train_reference(
     ] = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
-    from losslens.cli.check_data import parse_classes
+    # Every parameter but the four below is a field of RunOptions, passed on by name.
+    values = dict(locals())
+    for name in ("dataset", "quiet", "dry_run", "as_json"):
+        del values[name]
+    from reference_model.engine.options import RunOptions
 
+    with reference_errors():
+        options = RunOptions.from_values(values)
     if dry_run:
-        _show_dry_run(
-            dataset,
-            preset,
-            device,
-            like,
-            as_json,
-            epochs,
-            img_scale,
-            lr,
-            warmup_iters,
-            log_interval,
-        )
+        _show_dry_run(dataset, options, as_json)
         return
-    result, _ = run_training(
-        dataset or "synthetic",
-        preset=preset,
-        epochs=epochs,
-        device=device,
-        work_dir=work_dir,
-        data_root=data_root,
-        load_from=load_from,
-        backbone_weights=backbone_weights,
-        resume=resume,
-        amp=amp,
-        grad_clip=grad_clip,
-        seed=seed,
-        threads=threads,
-        quiet=quiet,
-        img_scale=parse_img_scale(img_scale),
-        lr=lr,
-        warmup_iters=warmup_iters,
-        log_interval=log_interval,
-        eval_only=eval_only,
-        like=like,
-        classes=parse_classes(classes),
-        train_ann=train_ann,
-        val_ann=val_ann,
-        img_dir=img_dir,
-        drop_invalid=drop_invalid,
-    )
+    result, _ = run_training(dataset or "synthetic", options, quiet=quiet)
     if not is_main_process():
         return
     report(result)
@@ -569,53 +511,50 @@ def train_reference(
         show_plot(result)
 
 
-def _show_dry_run(
-    dataset: str | None,
-    preset: str | None,
-    device: str,
-    like: Path | None,
-    as_json: bool,
-    epochs: int | None,
-    img_scale: str | None,
-    lr: float | None,
-    warmup_iters: int | None,
-    log_interval: int | None,
-) -> None:
+def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> None:
     """``--dry-run``: the resolved settings, trains nothing."""
     import json
 
     from reference_model.engine.settings import dry_run
 
     num_classes = None
-    if dataset is not None or like is None:
+    if dataset is not None or options.like is None:
         from reference_model.data.kitti import CLASSES
 
         num_classes = len(CLASSES)
-    chosen = preset or ("r50_fpn" if _device(device) == "cuda" else "cpu_small")
+    with reference_errors():
+        chosen = options.preset or default_preset(_device(options.device))
     resolved = resolve_settings(
         dataset,
         chosen,
-        like,
+        options.like,
         num_classes,
-        explicit_preset=preset is not None,
-        epochs=epochs,
-        img_scale=parse_img_scale(img_scale),
-        lr=lr,
-        warmup_iters=warmup_iters,
-        log_interval=log_interval,
+        explicit_preset=options.preset is not None,
+        **options.overrides(),
     )
     plan = dry_run(resolved)
+    inferred = {k: s for k, s in resolved.sources.items() if s.startswith("inferred from")}
+    if inferred:
+        plan["inferred"] = inferred
     if as_json:
         print(json.dumps(plan, indent=2, default=list))
         return
     for line in resolved.not_supported + resolved.notes:
-        console.print(line, markup=False, highlight=False)
-    console.print(f"preset: {chosen}", markup=False, highlight=False)
-    for key, value in _leaves("", plan["config"]):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"preset: {chosen}", markup=False, highlight=False, soft_wrap=True)
+    leaves = _leaves("", plan["config"])
+    for key in sorted(set(inferred) - {key for key, _ in leaves}):
+        value = resolved.from_run[key]
+        console.print(
+            f"{key} = {value!r}  ({inferred[key]})", markup=False, highlight=False, soft_wrap=True
+        )
+    for key, value in leaves:
         source = resolved.sources.get(key, "preset")
-        console.print(f"{key} = {value!r}  ({source})", markup=False, highlight=False)
+        console.print(
+            f"{key} = {value!r}  ({source})", markup=False, highlight=False, soft_wrap=True
+        )
     for key, value in _leaves("schedule", plan["schedule"]):
-        console.print(f"{key} = {value!r}", markup=False, highlight=False)
+        console.print(f"{key} = {value!r}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _leaves(prefix: str, node: Any) -> list[tuple[str, Any]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from .records import RawDataset, RawImage, RawObject
 
 #: The tutorial's three classes, in label order.
@@ -63,7 +64,7 @@ class Sample:
     image_size: tuple[int, int] | None = None
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(DataError, ValueError):
     """The directory is not a KITTI-format dataset; the message says what is missing."""
 
 

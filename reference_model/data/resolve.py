@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from ..errors import DataError
 from .kitti import DatasetLayoutError, check_layout
 from .synthetic import SyntheticSpec, generate
 
@@ -34,11 +35,11 @@ _CHUNK = 1 << 16
 ProgressFn = Callable[[int, int | None], None]
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(DataError, RuntimeError):
     """The dataset is not on disk and could not be fetched; the message says where to put it."""
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(DataError, ValueError):
     """An archive member would be written outside the extraction directory."""
 
 

@@ -96,6 +96,14 @@ def pad_to_divisor(image: Tensor, divisor: int = PAD_SIZE_DIVISOR) -> Tensor:
     return F.pad(image, (0, pad_w, 0, pad_h))
 
 
+def draw_flip(generator: torch.Generator | None, flip_ratio: float = FLIP_RATIO) -> bool:
+    """One draw of mmdet's ``RandomFlip``: True with probability ``flip_ratio``; no draw (and
+    no flip) without a generator or with ratio 0."""
+    if generator is None or flip_ratio <= 0:
+        return False
+    return bool(torch.rand((), generator=generator) < flip_ratio)
+
+
 def prepare(
     image: np.ndarray,
     boxes: np.ndarray,
@@ -104,14 +112,14 @@ def prepare(
     scale: tuple[int, int],
     generator: torch.Generator | None = None,
     flip_ratio: float = FLIP_RATIO,
+    *,
+    flip: bool | None = None,
 ) -> Prepared:
     """The whole pipeline. ``generator`` decides the flip (``None``: never flip, the test
-    pipeline)."""
+    pipeline); ``flip`` is a flip already drawn with :func:`draw_flip` (loader workers)."""
     tensor, scaled, factor = resize(image, np.concatenate([boxes, ignore_boxes]), scale)
     gt, ignore = scaled[: len(boxes)], scaled[len(boxes) :]
-    flipped = False
-    if generator is not None and flip_ratio > 0:
-        flipped = bool(torch.rand((), generator=generator) < flip_ratio)
+    flipped = flip if flip is not None else draw_flip(generator, flip_ratio)
     height, width = tensor.shape[-2:]
     if flipped:
         tensor = tensor.flip(-1)

@@ -1,6 +1,7 @@
 """Training engine: a plain loop writing mmdet 2.x logs and losslens diagnostics."""
 
 from .checkpoints import CheckpointError
+from .options import RunOptions
 from .recipes import RECIPES, Recipe, recipe_for
 from .schedule import Schedule, lr_at
 from .trainer import Reporter, SilentReporter, TrainOptions, TrainResult, model_config, train
@@ -10,6 +11,7 @@ __all__ = [
     "CheckpointError",
     "Recipe",
     "Reporter",
+    "RunOptions",
     "Schedule",
     "SilentReporter",
     "TrainOptions",

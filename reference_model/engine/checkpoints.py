@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import CheckpointError
+
 
 def save(
     path: Path,
@@ -38,11 +40,6 @@ def save(
         latest.symlink_to(path.name)
     except OSError:
         shutil.copyfile(path, latest)
-
-
-class CheckpointError(ValueError):
-    """A file given to resume from is missing, unreadable or not one of our training
-    checkpoints; the message names the file and what was expected."""
 
 
 #: What :func:`save` writes and :func:`load` needs to resume.

@@ -4,6 +4,11 @@ Regular lr at (0-based) epoch ``e``: ``lr * gamma ** (number of steps <= e)``: w
 ``steps=(8, 11)`` epochs 1-8 (printed 1-based) run at ``lr``, 9-11 at ``lr/10``, 12 at
 ``lr/100``. Linear warmup over the first ``warmup_iters`` global iterations (0-based ``i``):
 ``regular * (1 - (1 - i / warmup_iters) * (1 - warmup_ratio))``.
+
+An iteration-based run (mmcv ``IterBasedRunner``, detectron2 ``SOLVER.MAX_ITER``) sets
+``max_iters``: training stops after that many iterations and ``steps`` count (0-based global)
+iterations instead of epochs, as ``StepLrUpdaterHook(by_epoch=False)`` and detectron2's
+``WarmupMultiStepLR`` do.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Schedule:
     warmup: str | None = "linear"
     warmup_iters: int = 500
     warmup_ratio: float = 0.001
+    max_iters: int | None = None  # an iteration budget; steps are then iterations
 
     def __post_init__(self) -> None:
         if self.warmup not in WARMUP_KINDS:
@@ -38,17 +44,28 @@ class Schedule:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if list(self.steps) != sorted(self.steps):
             raise ValueError(f"steps must increase, got {self.steps}")
+        if self.max_iters is not None and self.max_iters < 1:
+            raise ValueError(f"max_iters must be at least 1, got {self.max_iters}")
 
 
-def regular_lr(schedule: Schedule, epoch: int) -> float:
-    """The lr of 0-based ``epoch`` before warmup."""
-    exp = sum(1 for step in schedule.steps if epoch >= step)
+def epochs_for(schedule: Schedule, iters_per_epoch: int) -> int:
+    """Epochs to run: the schedule's, or enough to hold its ``max_iters`` (the last one cut
+    short)."""
+    if schedule.max_iters is None:
+        return schedule.epochs
+    return -(-schedule.max_iters // max(iters_per_epoch, 1))
+
+
+def regular_lr(schedule: Schedule, epoch: int, global_iter: int = 0) -> float:
+    """The lr of 0-based ``epoch`` (``global_iter`` with ``max_iters``) before warmup."""
+    at = global_iter if schedule.max_iters is not None else epoch
+    exp = sum(1 for step in schedule.steps if at >= step)
     return schedule.lr * schedule.gamma**exp
 
 
 def lr_at(schedule: Schedule, epoch: int, global_iter: int) -> float:
     """The lr used for 0-based ``global_iter`` in 0-based ``epoch``."""
-    lr = regular_lr(schedule, epoch)
+    lr = regular_lr(schedule, epoch, global_iter)
     if schedule.warmup is None or global_iter >= schedule.warmup_iters:
         return lr
     if schedule.warmup == "constant":

@@ -8,7 +8,8 @@ settings, so a CPU can rehearse a GPU run.
 
 What the reference cannot take is one line each (``not supported: model.backbone.type=ResNeXt
 (using ResNet-101)``); a Cascade or Mask R-CNN run trains its Faster R-CNN part and says so.
-Bad values raise :class:`SettingsError` (a ``ValueError``) naming the setting.
+Bad values raise :class:`~reference_model.errors.SettingsError` naming the setting. The
+options are declared in :mod:`.options`.
 """
 
 from __future__ import annotations
@@ -19,18 +20,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Config, get_preset, with_overrides
+from ..errors import SettingsError
+from .options import OPTIONS
 from .recipes import Recipe
+from .schedule import regular_lr
 
-#: Options on the command line that change the run (name -> what it sets). The CLI declares
-#: one option per entry; the data options of other commands add entries here.
-OPTIONS: dict[str, str] = {
-    "epochs": "runner.max_epochs",
-    "img_scale": "img_scale",
-    "lr": "optimizer.lr",
-    "warmup_iters": "lr_config.warmup_iters",
-    "log_interval": "log_config.interval",
-    "batch_size": "data.samples_per_gpu",
-}
 #: Values the reference implements for keys where mmdet offers a choice.
 SUPPORTED_VALUES: dict[str, tuple[Any, ...]] = {
     "model.type": ("FasterRCNN",),
@@ -80,10 +74,6 @@ _WEIGHTS_HINT = {
 }
 
 
-class SettingsError(ValueError):
-    """A setting with a value the reference cannot use (named in the message)."""
-
-
 @dataclass(frozen=True)
 class Resolved:
     """The settings a run trains with. ``sources``: dotted key -> ``run``/``option``;
@@ -125,6 +115,7 @@ def resolve(
     out = Resolved(config=cfg, recipe=recipe, gpus=int(run.get("gpus", 1)))
     out = _take_model(out, run, keep_preset=explicit_preset and preset in _REHEARSAL_PRESETS)
     out = _take_schedule(out, run, options)
+    out = _take_log_facts(out, run)
     if num_classes and isinstance(run_classes, int) and run_classes != num_classes:
         out.notes.append(
             f"the run has {run_classes} classes (model.roi_head.bbox_head.num_classes), the "
@@ -255,26 +246,43 @@ _SCHEDULE_KEYS = {
 }
 
 
+#: LR policies the reference implements (mmcv's ``lr_config.policy`` names).
+_LR_POLICIES = ("step",)
+
+
 def _take_schedule(out: Resolved, run: dict[str, Any], options: Mapping[str, Any]) -> Resolved:
     schedule = out.recipe.schedule
     values: dict[str, Any] = {}
     taken, lines, sources = dict(out.from_run), list(out.not_supported), dict(out.sources)
+    notes = list(out.notes)
     max_iters = run.get("runner.max_iters")
+    by_iter = max_iters is not None and "epochs" not in options  # --epochs: train by epochs
     for key, name in _SCHEDULE_KEYS.items():
-        if key not in run or (max_iters is not None and name == "steps"):
+        if key not in run:
             continue
         taken[key] = run[key]
-        value = run[key]
-        values[name] = tuple(value) if name == "steps" else value
-    if "lr_config.step" in run and max_iters is not None:
-        taken["lr_config.step"] = run["lr_config.step"]
+        if name == "steps" and max_iters is not None and not by_iter:
+            continue  # iteration steps have no place in an epoch schedule
+        values[name] = tuple(run[key]) if name == "steps" else run[key]
     if max_iters is not None:
         taken["runner.max_iters"] = max_iters
-        lines.append(
-            f"not supported: runner.max_iters={max_iters} (the reference trains by epochs: "
-            f"{options.get('epochs', schedule.epochs)} epochs, steps at epochs "
-            f"{list(schedule.steps)}; pass --epochs)"
+    if by_iter and max_iters is not None:
+        values["max_iters"] = int(max_iters)
+        notes.append(
+            f"trains by iterations: {max_iters} iterations, lr steps at iterations "
+            f"{list(values.get('steps', schedule.steps))} (runner.max_iters; --epochs trains "
+            "by epochs instead)"
         )
+    policy = run.get("lr_config.policy")
+    if policy is not None:
+        taken["lr_config.policy"] = policy
+        if policy not in _LR_POLICIES:
+            steps = list(values.get("steps", schedule.steps))
+            unit = "iterations" if by_iter else "epochs"
+            lines.append(
+                f"not supported: lr_config.policy={policy} (using step decay x"
+                f"{values.get('gamma', schedule.gamma)} at {unit} {steps})"
+            )
     batch = run.get("data.samples_per_gpu")
     if batch is not None:
         taken["data.samples_per_gpu"] = batch
@@ -307,8 +315,44 @@ def _take_schedule(out: Resolved, run: dict[str, Any], options: Mapping[str, Any
         from_run=taken,
         not_supported=lines,
         sources=sources,
-        max_iters=max_iters,
+        notes=notes,
+        max_iters=recipe.schedule.max_iters,
     )
+
+
+#: What a log shows of its run without a setting to change here (``losslens.log_settings``).
+_LOG_FACTS = ("classes", "load_from", "log.iters_per_epoch", "log.lr_by_epoch")
+#: Relative difference below which a logged lr is the schedule's (logs print 4 digits).
+_LR_RTOL = 1e-3
+
+
+def _take_log_facts(out: Resolved, run: Mapping[str, Any]) -> Resolved:
+    """Record what the run's log showed; say how to start from its checkpoint and whether
+    the resolved schedule gives the lr the log shows."""
+    facts = {key: run[key] for key in _LOG_FACTS if key in run}
+    if not facts:
+        return out
+    notes = list(out.notes)
+    if "load_from" in facts:
+        notes.append(
+            f"the run started from {facts['load_from']}: pass --load-from with that file to "
+            "start from it too"
+        )
+    logged = facts.get("log.lr_by_epoch") or {}
+    schedule = out.recipe.schedule
+    if logged and schedule.max_iters is None:
+        ours = {int(e): regular_lr(schedule, int(e) - 1) for e in logged}
+        shown = ", ".join(f"epoch {e}: {lr:.3g}" for e, lr in sorted(ours.items()))
+        if all(abs(ours[int(e)] - lr) <= _LR_RTOL * lr for e, lr in logged.items()):
+            notes.append(f"the schedule gives the lr the log shows ({shown})")
+        else:
+            seen = ", ".join(f"epoch {e}: {lr:.3g}" for e, lr in sorted(logged.items()))
+            notes.append(
+                f"the log shows lr {seen}; the schedule gives {shown}: pass --lr (the log "
+                "does not show its base lr and steps)"
+            )
+    sources = {**out.sources, **dict.fromkeys(facts, "run")}
+    return replace(out, from_run={**out.from_run, **facts}, notes=notes, sources=sources)
 
 
 def dry_run(resolved: Resolved) -> dict[str, Any]:
@@ -326,7 +370,7 @@ def dry_run(resolved: Resolved) -> dict[str, Any]:
         "gpus": resolved.gpus,
     }
     if resolved.max_iters is not None:
-        plan["milestones"] = list(resolved.from_run.get("lr_config.step", []))
+        plan["milestones"] = list(schedule.steps)
         plan["max_iters"] = resolved.max_iters
     else:
         plan["milestones"] = list(schedule.steps)

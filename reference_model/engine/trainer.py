@@ -46,7 +46,7 @@ from .evaluate import EvalResult, evaluate_detections, predict_split
 from .loader import Batch, Loader
 from .log_buffer import LogBuffer
 from .recipes import Recipe
-from .schedule import lr_at
+from .schedule import epochs_for, lr_at
 from .writers import DiagnosticsLog, JsonLog, TextLog, format_train_line, format_val_line
 
 #: Module groups whose gradient norms the diagnostics report.
@@ -104,6 +104,8 @@ class TrainOptions:
     #: layout; None: ``dataset_root`` is a KITTI folder read with ``classes``.
     samples: dict[str, list[Sample]] | None = None
     layout: str = "kitti"
+    #: Loader worker processes decoding images (0: in this process).
+    workers: int = 0
 
 
 @dataclass
@@ -182,6 +184,7 @@ class _Run:
         self.device = torch.device(options.device)
         self.amp = options.amp and self.device.type == "cuda"
         self.schedule = options.recipe.schedule
+        self.epochs = self.schedule.epochs  # with max_iters: set once the loader's length is known
         self.grad_clip = (
             options.grad_clip if options.grad_clip is not None else options.recipe.grad_clip
         )
@@ -232,7 +235,7 @@ class _Run:
             "dataset_type": _DATASET_TYPES.get(self.o.layout, self.o.layout),
             "data_root": str(self.o.dataset_root),
             "classes": self.o.classes,
-            "data": {"samples_per_gpu": r.batch_size, "workers_per_gpu": 0},
+            "data": {"samples_per_gpu": r.batch_size, "workers_per_gpu": self.o.workers},
             "optimizer": {
                 "type": "SGD",
                 "lr": s.lr,
@@ -251,7 +254,9 @@ class _Run:
                 "warmup_ratio": s.warmup_ratio,
                 "step": s.steps,
             },
-            "runner": {"type": "EpochBasedRunner", "max_epochs": s.epochs},
+            "runner": {"type": "EpochBasedRunner", "max_epochs": s.epochs}
+            if s.max_iters is None
+            else {"type": "IterBasedRunner", "max_iters": s.max_iters},
             "checkpoint_config": {"interval": r.checkpoint_interval},
             "log_config": {"interval": r.log_interval},
             "evaluation": {"interval": r.eval_interval, "metric": "mAP"},
@@ -306,7 +311,7 @@ class _Run:
         self.log_preamble()
         model, step_module, optimizer = self.build()
         val_samples = self._split("val")
-        val_loader = Loader(val_samples, self.cfg.img_scale, 1, train=False)
+        val_loader = Loader(val_samples, self.cfg.img_scale, 1, train=False, **self._workers())
         if self.o.eval_only:
             self._evaluate(model, val_loader, optimizer, val_samples)
         else:
@@ -341,6 +346,7 @@ class _Run:
             generator=data_gen,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
+            **self._workers(),
         )
         iters_per_epoch = len(train_loader)
         if self.o.max_iters_per_epoch is not None:
@@ -351,7 +357,8 @@ class _Run:
             f"Start running, host: {getpass.getuser()}@{socket.gethostname()}, "
             f"work_dir: {self.o.work_dir.resolve()}"
         )
-        self.info(f"workflow: [('train', 1)], max: {self.schedule.epochs} epochs")
+        self.epochs = epochs_for(self.schedule, iters_per_epoch)
+        self.info(f"workflow: [('train', 1)], max: {self.epochs} epochs")
         if self.json is not None:
             self.json.write(
                 {
@@ -363,8 +370,8 @@ class _Run:
             )
         if self.diag is not None:
             self.diag.write("meta", self._diag_meta(iters_per_epoch))
-        max_iters = self.schedule.epochs * iters_per_epoch
-        while self.epoch < self.schedule.epochs:
+        max_iters = self.schedule.max_iters or self.epochs * iters_per_epoch
+        while self.epoch < self.epochs:
             self._train_epoch(
                 model,
                 step_module,
@@ -381,8 +388,12 @@ class _Run:
             if self._due(r.eval_interval):
                 self._evaluate(model, val_loader, optimizer, val_samples)
 
+    def _workers(self) -> dict[str, Any]:
+        """Loader processes, and pinned batches when they go to CUDA."""
+        return {"workers": self.o.workers, "pin_memory": self.device.type == "cuda"}
+
     def _due(self, interval: int) -> bool:
-        return self.epoch % interval == 0 or self.epoch == self.schedule.epochs
+        return self.epoch % interval == 0 or self.epoch == self.epochs
 
     def _diag_meta(self, iters_per_epoch: int) -> dict[str, Any]:
         return {
@@ -413,10 +424,10 @@ class _Run:
         self.buffer.clear()
         self.diag_buffer.clear()
         model.train()
-        self.reporter.phase(f"epoch {self.epoch + 1}/{self.schedule.epochs}", iters_per_epoch)
+        self.reporter.phase(f"epoch {self.epoch + 1}/{self.epochs}", iters_per_epoch)
         tick = time.perf_counter()
         for inner, batch in enumerate(loader):
-            if inner >= iters_per_epoch:
+            if inner >= iters_per_epoch or self.iter >= max_iters:
                 break
             data_time = time.perf_counter() - tick
             lr = lr_at(self.schedule, self.epoch, self.iter)

@@ -41,8 +41,6 @@ NOT_SUPPORTED = {
         "not supported: model.backbone.style=caffe (using pytorch)",
         "not supported: MODEL.WEIGHTS=../../output/supervised/model_supervised.pth "
         "(pass --load-from or --backbone-weights)",
-        "not supported: runner.max_iters=111000 (the reference trains by epochs: 12 epochs, "
-        "steps at epochs [8, 11]; pass --epochs)",
     ],
     RETINA: [
         "not supported: model.type=RetinaNet (training the reference Faster R-CNN)",

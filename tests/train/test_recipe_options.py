@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from losslens.cli import app
-from losslens.cli.train_reference import TrainReferenceError, parse_img_scale
-from reference_model.engine import TrainOptions, model_config, recipe_for
+from reference_model.engine import RunOptions, TrainOptions, model_config, recipe_for
+from reference_model.engine.options import parse_img_scale
 from reference_model.engine.schedule import lr_at
+from reference_model.errors import SettingsError
 
 runner = CliRunner()
 
@@ -66,11 +67,12 @@ def test_img_scale_reaches_the_model_config():
 
 
 def test_parse_img_scale():
-    assert parse_img_scale(None) is None
+    assert RunOptions.from_values({"img_scale": None}).img_scale is None
+    assert RunOptions.from_values({"img_scale": "640,192"}).img_scale == (640, 192)
     assert parse_img_scale("640,192") == (640, 192)
     assert parse_img_scale("640x192") == (640, 192)
     for bad in ("640", "640,192,3", "a,b", "640,-1"):
-        with pytest.raises(TrainReferenceError, match="--img-scale takes two positive sizes"):
+        with pytest.raises(SettingsError, match="--img-scale takes two positive sizes"):
             parse_img_scale(bad)
 
 
