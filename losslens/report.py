@@ -227,9 +227,10 @@ def _findings(findings: Sequence[Finding], links: Sequence[_Link | None]) -> str
         rows.append(
             f'<tr id="finding-{k + 1}"><td class="num">{k + 1}</td>'
             f'<td><span class="sev-{escape(f.severity)}">{escape(f.severity)}</span></td>'
-            f"<td><code>{escape(f.code)}</code></td><td>{escape(f.run)}</td><td>{where}</td>"
-            f'<td>{escape(f.message)}<br><span class="muted">{escape(f.advice)}</span></td>'
-            f"<td>{evidence}</td></tr>"
+            f"<td><code>{escape(f.code)}</code></td><td>{escape(f.run)}</td>"
+            f'<td class="text">{where}</td>'
+            f'<td class="text">{escape(f.message)}<br><span class="muted">{escape(f.advice)}</span>'
+            f'</td><td class="text">{evidence}</td></tr>'
         )
     head = "".join(
         f"<th>{h}</th>"
