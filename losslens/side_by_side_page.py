@@ -18,7 +18,7 @@ import pandas as pd
 
 from losslens.axes import X_LABELS
 from losslens.errors import LossLensError
-from losslens.report import _CSS, _table
+from losslens.html_page import CSS, table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -120,13 +120,13 @@ def render_page(sbs: SideBySide) -> str:
     warnings = "".join(f"<li>{escape(line)}</li>" for line in sbs.warnings)
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="muted">{escape(caption(sbs))}.</p>',
         "<h2>Curves</h2>",
         f'<img alt="loss curves, yours and ours" src="data:image/png;base64,{_png(figure(sbs))}">',
         "<h2>Terms</h2>",
-        _table(shown_table(sbs), caption(sbs)),
+        table(shown_table(sbs), caption(sbs)),
         "<h2>Explanations</h2>",
         f"<ul>{items}</ul>" if items else '<p class="muted">The runs stay together.</p>',
     ]

@@ -199,7 +199,7 @@ def test_report_writes_html(tmp_path: Path) -> None:
     result = _invoke("report", str(EXAMPLE), "-o", str(out))
     assert result.exit_code == 0, result.output
     html = out.read_text()
-    assert "<h2>Findings</h2>" in html and "Cyclist" in html and "data:image/png;base64," in html
+    assert "<h2>Findings</h2>" in html and "Cyclist" in html and 'id="chart-losses"' in html
     assert "name the output *.html" in _one_error_line(
         _invoke("report", str(EXAMPLE), "-o", str(tmp_path / "r.pdf"))
     )
