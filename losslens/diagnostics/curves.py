@@ -44,6 +44,13 @@ DIVERGENCE_RATIO = 2.0
 PLATEAU_MIN_SHARE = 0.3
 PLATEAU_MIN_ROWS = 20
 PLATEAU_MAX_GAIN = 0.01
+#: ... and it stayed flat for at least this many times as long (in steps) as the loss took to
+#: fall to that level since the stretch began. A healthy loss falls roughly like a power law of
+#: the step, so on a linear step axis it looks flat over any window shorter than the time it has
+#: already trained at that lr (the corpus mmdet2 VOC run, watched in its first epoch, is flat
+#: within 1% from step 2800 to 4450 and then keeps falling); a real plateau stays flat for longer
+#: than it took to get there (the maskrcnn_benchmark run stuck at 5.2: 6600 steps after 2000).
+PLATEAU_FLAT_OVER_FALL = 1.0
 #: Loss jump at an lr change: median loss after vs before, over this many logs each side.
 LR_JUMP_WINDOW = 3
 LR_JUMP_RATIO = 1.25
@@ -185,6 +192,8 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
         n_flat = b - j
         if n_flat < PLATEAU_MIN_ROWS or n_flat < PLATEAU_MIN_SHARE * run_rows:
             continue
+        if steps[b - 1] - steps[j] < PLATEAU_FLAT_OVER_FALL * (steps[j] - steps[a]):
+            continue  # still falling like a healthy early curve, only slowly
         return [
             Finding(
                 "plateau",
