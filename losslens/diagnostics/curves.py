@@ -22,6 +22,7 @@ from losslens.axes import (
     segment_rows,
     total_batch_from_config,
 )
+from losslens.diagnostics import triage
 from losslens.diagnostics._base import (
     Context,
     Finding,
@@ -29,8 +30,10 @@ from losslens.diagnostics._base import (
     format_row,
     log_loss,
     logged_name,
+    loss_terms,
     nanmedian,
     rolling_median,
+    total_loss,
     where,
 )
 
@@ -129,20 +132,25 @@ def check_divergence(ctx: Context) -> list[Finding]:
         pos = int(rows[np.flatnonzero(ok)[best]])
         last = int(rows[np.flatnonzero(ok)[-1]])
         worse_than_start = smoothed[-1] > smoothed[min(len(smoothed) - 1, 4)]
+        causes = triage.causes_before(ctx, last)
+        at_best = where(ctx.frame, pos)
         out.append(
             Finding(
                 "divergence",
                 "error" if worse_than_start else "warning",
                 f"{logged_name(ctx.frame, col)} rose {math.exp(rise):.1f}x from its best (smoothed) value and ends "
-                + ("above where it started." if worse_than_start else "well above its best."),
+                + ("above where it started." if worse_than_start else "well above its best.")
+                + "".join(c.sentence for c in causes),
                 steps=[int(ctx.frame["step"].iloc[p]) for p in (pos, last)]
                 if "step" in ctx.frame
                 else [],
-                epoch=where(ctx.frame, pos)["epoch"],
-                iter=where(ctx.frame, pos)["iter"],
+                epoch=at_best["epoch"],
+                iter=at_best["iter"],
+                line_no=at_best["line_no"],
                 evidence=[
                     format_row(ctx.frame, pos, [col, "lr"]),
                     format_row(ctx.frame, last, [col, "lr"]),
+                    *(e for c in causes for e in c.evidence),
                 ],
                 advice="Lower the lr or add warmup/gradient clipping; if the rise starts at an lr change "
                 "or a resume, check the schedule and the checkpoint that was loaded.",
@@ -292,7 +300,7 @@ STUCK_MIN_ROWS = 20
 def check_stuck_term(ctx: Context) -> list[Finding]:
     """A loss term that never moves while the others fall (its head gets no useful gradient)."""
     frame = ctx.frame
-    total = terms.total_loss_column(frame)
+    total = total_loss(frame)
     if total is None or total != "loss" or len(frame) < STUCK_MIN_ROWS:
         return []
     k = max(3, len(frame) // 5)
@@ -301,7 +309,7 @@ def check_stuck_term(ctx: Context) -> list[Finding]:
     if not end < (1 - STUCK_TOTAL_DROP) * start:
         return []
     out = []
-    for col in terms.loss_columns(frame):
+    for col in loss_terms(frame):
         term = terms.TERMS.get(col)
         if col == total or (
             term is not None and term.meanings.get("flat", "").startswith("Normal")

@@ -17,6 +17,7 @@ from losslens.diagnostics._base import (
     main_metric,
     metric_in_fraction,
     nanmedian,
+    total_loss,
 )
 
 #: "Few ground truths": fewer than this many, or under a tenth of the median class.
@@ -81,7 +82,7 @@ def check_overfitting(ctx: Context) -> list[Finding]:
         or not values[-1] < values[-2] <= values[best]
     ):
         return []
-    loss_col = terms.total_loss_column(frame)
+    loss_col = total_loss(frame)
     if loss_col is None:
         return []
     steps = column(frame, "step")
