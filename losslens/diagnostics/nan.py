@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
-import pandas as pd
 
 from losslens import terms
 from losslens.axes import (
@@ -24,12 +25,14 @@ from losslens.diagnostics._base import (
 )
 
 
-def _logged_nonfinite(frame: pd.DataFrame, col: str) -> np.ndarray:
+def _logged_nonfinite(ctx: Context, col: str) -> np.ndarray:
     """Rows where ``col`` was logged as nan/inf (not merely absent from that record).
 
     The train table stores both as NaN, so a NaN counts only where the column has finite values
-    elsewhere in the same resumed segment and the record carries other values (lr, time ...).
+    elsewhere in the same resumed segment and the record carries other values (lr, time ...),
+    and not where the log wrote a string that is no number there (:func:`_unreadable`).
     """
+    frame = ctx.frame
     values = column(frame, col)
     bad = ~np.isfinite(values)
     present = np.zeros(len(frame), dtype=bool)
@@ -45,7 +48,41 @@ def _logged_nonfinite(frame: pd.DataFrame, col: str) -> np.ndarray:
         if others
         else np.ones(len(frame), bool)
     )
-    return bad & (np.isinf(values) | (present & has_other))
+    return bad & (np.isinf(values) | (present & has_other)) & ~_unreadable(ctx, col, bad)
+
+
+#: A JSON record's ``"key": "text"``: a string where a number belongs (``{key}`` is filled in).
+_JSON_STRING_VALUE = r'"{key}"\s*:\s*"([^"]*)"'
+
+
+def _unreadable(ctx: Context, col: str, rows: np.ndarray) -> np.ndarray:
+    """Among ``rows``, those whose log line holds a string that is no number for ``col``
+    (``"loss": "n/a"`` in a JSON record).
+
+    The JSON parsers keep such a record with NaN and do not say which values were unreadable,
+    so the raw line of the record (``line_no`` into ``ctx.lines``) is read here; a string that
+    is a number (``"nan"``, ``"inf"``) counts as logged. Without lines nothing is excluded.
+    """
+    out = np.zeros(len(ctx.frame), dtype=bool)
+    if ctx.lines is None or "line_no" not in ctx.frame:
+        return out
+    names = ctx.frame.attrs.get("original_names", {}).get(col, [col])
+    patterns = [re.compile(_JSON_STRING_VALUE.format(key=re.escape(n))) for n in names]
+    for pos in np.flatnonzero(rows):
+        line = line_of(ctx.frame, int(pos))
+        if line is None or not 0 < line <= len(ctx.lines):
+            continue
+        texts = [m.group(1) for p in patterns if (m := p.search(ctx.lines[line - 1]))]
+        out[pos] = any(not _is_number(t) for t in texts)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_nonfinite(ctx: Context) -> list[Finding]:
@@ -53,7 +90,7 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
     first: tuple[int, str] | None = None
     bad_any = np.zeros(len(frame), dtype=bool)
     for col in loss_terms(frame):
-        bad = _logged_nonfinite(frame, col)
+        bad = _logged_nonfinite(ctx, col)
         bad_any |= bad
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
@@ -145,7 +182,7 @@ def check_fp16_overflow(ctx: Context) -> list[Finding]:
     if not losses:
         return []
     finite_losses = np.isfinite(frame[losses].to_numpy(dtype="float64", na_value=np.nan)).all(1)
-    bad = _logged_nonfinite(frame, "grad_norm") & finite_losses
+    bad = _logged_nonfinite(ctx, "grad_norm") & finite_losses
     if not bad.any():
         return []
     share = bad.sum() / len(frame)

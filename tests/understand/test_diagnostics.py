@@ -568,3 +568,29 @@ def test_divergence_after_an_lr_step_up_names_the_raise() -> None:
     (f,) = [f for f in diagnose(make_run({"lr": lr, "loss": rising})) if f.code == "divergence"]
     assert "The lr was raised 5x (0.01 -> 0.05, from step 1010)" in f.message
     assert "lr raised at step 1010: lr=0.05" in f.evidence
+
+
+def _json_log(values: dict[int, str]) -> tuple[losslens.Run, list[str]]:
+    """An mmdet 2.x .log.json of 30 train records; ``values`` replaces the raw ``loss`` text of
+    the records it names (by position) with the given JSON text."""
+    lines = ['{"env_info": "sys.platform: linux", "config": "model = dict()", "seed": 0}']
+    for k in range(30):
+        loss = values.get(k, f"{1.0 / (k + 1):.5f}")
+        lines.append(
+            f'{{"mode": "train", "epoch": 1, "iter": {(k + 1) * 10}, "lr": 0.02, "memory": 100, '
+            f'"data_time": 0.1, "loss_cls": {0.5 / (k + 1):.5f}, "loss": {loss}, "time": 0.5}}'
+        )
+    log = normalise("\n".join(lines) + "\n", "/tmp/unreadable.log.json")
+    return parse_text(log, sniff(log)), list(log.lines)
+
+
+def test_an_unreadable_loss_string_is_no_nan_loss() -> None:
+    """The parser keeps the record with ``"loss": "oops"`` (line 14) with NaN; only the loss
+    logged as the JSON NaN literal (record 20, line 22) is a non-finite loss."""
+    run, lines = _json_log({12: '"oops"'})
+    assert np.isnan(run.train["loss"].iloc[12]) and int(run.train["line_no"].iloc[12]) == 14
+    assert "nonfinite-loss" not in codes(diagnose(run, lines))
+    run, lines = _json_log({12: '"oops"', 20: "NaN", 21: '"nan"'})
+    (f,) = [f for f in diagnose(run, lines) if f.code == "nonfinite-loss"]
+    assert f.steps == [210] and f.line_no == 22
+    assert "2 of 30 training records have a non-finite loss" in f.message  # NaN and "nan"
