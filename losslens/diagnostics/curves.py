@@ -28,6 +28,7 @@ from losslens.diagnostics._base import (
     Finding,
     fmt,
     format_row,
+    line_of,
     log_loss,
     logged_name,
     loss_terms,
@@ -94,6 +95,7 @@ def check_spikes(ctx: Context) -> list[Finding]:
             ],
             epoch=where(frame, shown[0])["epoch"],
             iter=where(frame, shown[0])["iter"],
+            line_no=line_of(frame, shown[0]),
             evidence=[
                 format_row(frame, p, [col, "lr"] + (["grad_norm"] if "grad_norm" in frame else []))
                 for p in shown
@@ -212,6 +214,7 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
                 steps=[int(steps[j]), int(steps[b - 1])],
                 epoch=where(frame, j)["epoch"],
                 iter=where(frame, j)["iter"],
+                line_no=line_of(frame, j),
                 evidence=[format_row(frame, j, [col, "lr"]), format_row(frame, b - 1, [col, "lr"])],
                 advice="Decay the lr earlier (the loss only drops at the next lr step), or check that the "
                 "weights are actually updated (frozen layers, lr too small).",
@@ -255,6 +258,13 @@ def check_lr_jumps(ctx: Context) -> list[Finding]:
     return out
 
 
+def _change_line(ctx: Context, step: int) -> int | None:
+    """The log line of the first record at or after ``step`` (where an lr change shows)."""
+    steps = column(ctx.frame, "step")
+    pos = int(np.searchsorted(steps, step))
+    return line_of(ctx.frame, pos) if pos < len(ctx.frame) else None
+
+
 def check_schedule(ctx: Context) -> list[Finding]:
     sched = ctx.schedule
     if sched.peak is None:
@@ -266,6 +276,7 @@ def check_schedule(ctx: Context) -> list[Finding]:
             "lr schedule: " + sched.describe() + ".",
             steps=[c.step for c in sched.changes],
             evidence=[f"step {c.step}: lr {c.before:.4g} -> {c.after:.4g}" for c in sched.changes],
+            line_no=_change_line(ctx, sched.changes[0].step) if sched.changes else None,
         )
     ]
     config = str(ctx.run.meta.get("config") or "")
@@ -326,6 +337,7 @@ def check_stuck_term(ctx: Context) -> list[Finding]:
                 f"{logged_name(frame, col)} does not move ({fmt(head)} -> {fmt(tail)}) while "
                 f"{logged_name(frame, total)} falls {fmt(start)} -> {fmt(end)}: that head is not "
                 "learning.",
+                line_no=line_of(frame, 0),
                 evidence=[
                     format_row(frame, 0, [col, total]),
                     format_row(frame, len(frame) - 1, [col, total]),

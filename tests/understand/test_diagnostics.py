@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -594,3 +595,40 @@ def test_an_unreadable_loss_string_is_no_nan_loss() -> None:
     (f,) = [f for f in diagnose(run, lines) if f.code == "nonfinite-loss"]
     assert f.steps == [210] and f.line_no == 22
     assert "2 of 30 training records have a non-finite loss" in f.message  # NaN and "nan"
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "line_no", "raw"),
+    [
+        (
+            CORPUS / "mmdet2_text" / "retinanet_r50_nan_losses.log",
+            "nonfinite-loss",
+            243,
+            "Epoch [1][600/30045]",
+        ),
+        (
+            CORPUS / "mmdet2_json" / "retinanet_r50_nan_losses.log.json",
+            "nonfinite-loss",
+            13,
+            '"iter": 600, "lr": 0.01',
+        ),
+        (
+            CORPUS / "maskrcnn_benchmark" / "unordered_keys_py35.log.txt",
+            "plateau",
+            5620,
+            "iter: 2020 ",
+        ),
+        (SEED, "checkpoint-mismatch", 7, "size mismatch for roi_head.bbox_head.fc_cls.weight"),
+    ],
+)
+def test_findings_cite_the_log_line_of_their_evidence(
+    path: Path, code: str, line_no: int, raw: str
+) -> None:
+    """The finding's ``line_no`` is the line its first evidence was read from, and that evidence
+    names it (``line N``)."""
+    if not path.exists():
+        pytest.skip(f"log absent: {path}")
+    lines = read_log(path).lines
+    (f,) = [f for f in diagnose(losslens.load(path), lines) if f.code == code]
+    assert f.line_no == line_no and raw in lines[line_no - 1]
+    assert f"line {line_no}" in f.evidence[0]
