@@ -535,6 +535,15 @@ def test_nan_after_a_batch_change_at_the_resume_names_it_with_its_line() -> None
     assert "batch changed" not in g.message
 
 
+def test_config_batch_differs_from_the_resumed_segments() -> None:
+    """No dump before the first segment: its batch is the run's config (2 per GPU x 8 GPUs)."""
+    run, lines = _resumed_with_batches((2, 4))
+    lines[:2] = ["", ""]
+    run.meta["config"] = "data = dict(samples_per_gpu=2)\ngpu_ids = range(0, 8)"
+    (f,) = [f for f in diagnose(run, lines) if f.code == "nonfinite-loss"]
+    assert "The batch changed at the resume (line 25): 16 -> 32 images per step" in f.message
+
+
 def test_collapsing_loss_scale_is_the_fp16_overflow_signature() -> None:
     """mmcv fp16 logs ``loss_scale``: 512 (static start) halving each log from record 20 on
     down to 512 / 2**12 = 0.125, then the loss turns NaN. loss_scale is no loss: no
