@@ -1,7 +1,7 @@
 """Pure checks on a parsed run: a :class:`~losslens.Run` in, :class:`Finding` objects out.
 
 Every check is a small function ``check_*(ctx) -> list[Finding]`` in the module of its topic
-(curves, nan, heads, evaluation, runtime, messages, families); :func:`diagnose` runs them all. A finding
+(curves, nan, triage, heads, evaluation, runtime, messages, families); :func:`diagnose` runs them all. A finding
 has a stable ``code`` (scripts and CI key on it), a ``severity`` (``info``, ``warning``,
 ``error``), the ``steps`` it concerns, ``evidence`` (values, or raw log lines for messages such
 as checkpoint warnings) and ``advice``. Thresholds are named constants in each module, each with
@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from losslens.axes import LrChange, LrSchedule, lr_schedule, schedule_of
-from losslens.diagnostics import curves, evaluation, families, heads, messages, nan, runtime
+from losslens.diagnostics import (
+    curves,
+    evaluation,
+    families,
+    heads,
+    messages,
+    nan,
+    runtime,
+    triage,
+)
 from losslens.diagnostics._base import (
     MAIN_METRICS,
     SEVERITIES,
@@ -44,6 +53,7 @@ __all__ = [
 CHECKS: dict[str, Callable[[Context], list[Finding]]] = {
     "nonfinite-loss": nan.check_nonfinite,
     "fp16-overflow": nan.check_fp16_overflow,
+    "loss-scale-collapse": triage.check_loss_scale,
     "absurd-first-loss": nan.check_absurd_first,
     "stuck-term": curves.check_stuck_term,
     "no-positives": heads.check_no_positives,

@@ -47,6 +47,8 @@ class Finding:
     iter: int | None = None
     evidence: list[str] = field(default_factory=list)
     advice: str = ""
+    #: The log line of the record the finding is about (its first evidence), where known.
+    line_no: int | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -65,24 +67,29 @@ class Context:
 
 
 def where(frame: pd.DataFrame, pos: int) -> dict[str, Any]:
+    """The :class:`Finding` fields that place it at record ``pos``: steps, epoch, iter, line_no."""
     row = frame.iloc[pos]
-    out: dict[str, Any] = {"steps": [], "epoch": None, "iter": None}
+    out: dict[str, Any] = {"steps": [], "epoch": None, "iter": None, "line_no": None}
     if "step" in frame and pd.notna(row["step"]):
         out["steps"] = [int(row["step"])]
-    if "epoch" in frame and pd.notna(row["epoch"]):
-        out["epoch"] = int(row["epoch"])
-    if "iter" in frame and pd.notna(row["iter"]):
-        out["iter"] = int(row["iter"])
+    for key in ("epoch", "iter", "line_no"):
+        if key in frame and pd.notna(row[key]):
+            out[key] = int(row[key])
     return out
 
 
+def line_of(frame: pd.DataFrame, pos: int) -> int | None:
+    """The log line record ``pos`` was read from (None where the parser does not say)."""
+    return where(frame, pos)["line_no"]
+
+
 def format_row(frame: pd.DataFrame, pos: int, columns: Sequence[str] | None = None) -> str:
-    """One record as ``step 120 (epoch 1, iter 120): lr=0.02, loss=nan`` (evidence text)."""
+    """One record as ``step 120 (epoch 1, iter 120, line 57): lr=0.02, loss=nan`` (evidence text)."""
     row = frame.iloc[pos]
     head = []
-    for key in ("step", "epoch", "iter"):
+    for key in ("step", "epoch", "iter", "line_no"):
         if key in frame and pd.notna(row[key]):
-            head.append(f"{key} {int(row[key])}")
+            head.append(f"{'line' if key == 'line_no' else key} {int(row[key])}")
     cols = (
         columns
         if columns is not None
@@ -152,8 +159,27 @@ def metric_in_fraction(run: Run, name: str, values: np.ndarray) -> np.ndarray:
     return values / 100.0 if percent else values
 
 
-def log_loss(frame: pd.DataFrame) -> tuple[str, np.ndarray] | None:
+#: Logged mixed-precision loss scales (mmcv/mmengine fp16 ``loss_scale``, a GradScaler's scale
+#: logged by a hook): named "loss" but no loss, so no loss check reads them.
+LOSS_SCALE_COLUMNS = ("loss_scale", "grad_scale", "amp_loss_scale", "loss_scaler")
+
+
+def loss_terms(frame: pd.DataFrame) -> list[str]:
+    """:func:`losslens.terms.loss_columns` without the loss-scale columns."""
+    return [c for c in terms.loss_columns(frame) if c not in LOSS_SCALE_COLUMNS]
+
+
+def total_loss(frame: pd.DataFrame) -> str | None:
+    """:func:`losslens.terms.total_loss_column`, never a loss-scale column."""
     col = terms.total_loss_column(frame)
+    if col in LOSS_SCALE_COLUMNS:
+        losses = loss_terms(frame)
+        return losses[0] if losses else None
+    return col
+
+
+def log_loss(frame: pd.DataFrame) -> tuple[str, np.ndarray] | None:
+    col = total_loss(frame)
     if col is None:
         return None
     y = column(frame, col)

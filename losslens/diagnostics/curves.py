@@ -22,15 +22,19 @@ from losslens.axes import (
     segment_rows,
     total_batch_from_config,
 )
+from losslens.diagnostics import triage
 from losslens.diagnostics._base import (
     Context,
     Finding,
     fmt,
     format_row,
+    line_of,
     log_loss,
     logged_name,
+    loss_terms,
     nanmedian,
     rolling_median,
+    total_loss,
     where,
 )
 
@@ -44,6 +48,13 @@ DIVERGENCE_RATIO = 2.0
 PLATEAU_MIN_SHARE = 0.3
 PLATEAU_MIN_ROWS = 20
 PLATEAU_MAX_GAIN = 0.01
+#: ... and it stayed flat for at least this many times as long (in steps) as the loss took to
+#: fall to that level since the stretch began. A healthy loss falls roughly like a power law of
+#: the step, so on a linear step axis it looks flat over any window shorter than the time it has
+#: already trained at that lr (the corpus mmdet2 VOC run, watched in its first epoch, is flat
+#: within 1% from step 2800 to 4450 and then keeps falling); a real plateau stays flat for longer
+#: than it took to get there (the maskrcnn_benchmark run stuck at 5.2: 6600 steps after 2000).
+PLATEAU_FLAT_OVER_FALL = 1.0
 #: Loss jump at an lr change: median loss after vs before, over this many logs each side.
 LR_JUMP_WINDOW = 3
 LR_JUMP_RATIO = 1.25
@@ -84,6 +95,7 @@ def check_spikes(ctx: Context) -> list[Finding]:
             ],
             epoch=where(frame, shown[0])["epoch"],
             iter=where(frame, shown[0])["iter"],
+            line_no=line_of(frame, shown[0]),
             evidence=[
                 format_row(frame, p, [col, "lr"] + (["grad_norm"] if "grad_norm" in frame else []))
                 for p in shown
@@ -122,20 +134,25 @@ def check_divergence(ctx: Context) -> list[Finding]:
         pos = int(rows[np.flatnonzero(ok)[best]])
         last = int(rows[np.flatnonzero(ok)[-1]])
         worse_than_start = smoothed[-1] > smoothed[min(len(smoothed) - 1, 4)]
+        causes = triage.causes_before(ctx, last)
+        at_best = where(ctx.frame, pos)
         out.append(
             Finding(
                 "divergence",
                 "error" if worse_than_start else "warning",
                 f"{logged_name(ctx.frame, col)} rose {math.exp(rise):.1f}x from its best (smoothed) value and ends "
-                + ("above where it started." if worse_than_start else "well above its best."),
+                + ("above where it started." if worse_than_start else "well above its best.")
+                + "".join(c.sentence for c in causes),
                 steps=[int(ctx.frame["step"].iloc[p]) for p in (pos, last)]
                 if "step" in ctx.frame
                 else [],
-                epoch=where(ctx.frame, pos)["epoch"],
-                iter=where(ctx.frame, pos)["iter"],
+                epoch=at_best["epoch"],
+                iter=at_best["iter"],
+                line_no=at_best["line_no"],
                 evidence=[
                     format_row(ctx.frame, pos, [col, "lr"]),
                     format_row(ctx.frame, last, [col, "lr"]),
+                    *(e for c in causes for e in c.evidence),
                 ],
                 advice="Lower the lr or add warmup/gradient clipping; if the rise starts at an lr change "
                 "or a resume, check the schedule and the checkpoint that was loaded.",
@@ -185,6 +202,8 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
         n_flat = b - j
         if n_flat < PLATEAU_MIN_ROWS or n_flat < PLATEAU_MIN_SHARE * run_rows:
             continue
+        if steps[b - 1] - steps[j] < PLATEAU_FLAT_OVER_FALL * (steps[j] - steps[a]):
+            continue  # still falling like a healthy early curve, only slowly
         return [
             Finding(
                 "plateau",
@@ -195,6 +214,7 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
                 steps=[int(steps[j]), int(steps[b - 1])],
                 epoch=where(frame, j)["epoch"],
                 iter=where(frame, j)["iter"],
+                line_no=line_of(frame, j),
                 evidence=[format_row(frame, j, [col, "lr"]), format_row(frame, b - 1, [col, "lr"])],
                 advice="Decay the lr earlier (the loss only drops at the next lr step), or check that the "
                 "weights are actually updated (frozen layers, lr too small).",
@@ -238,6 +258,13 @@ def check_lr_jumps(ctx: Context) -> list[Finding]:
     return out
 
 
+def _change_line(ctx: Context, step: int) -> int | None:
+    """The log line of the first record at or after ``step`` (where an lr change shows)."""
+    steps = column(ctx.frame, "step")
+    pos = int(np.searchsorted(steps, step))
+    return line_of(ctx.frame, pos) if pos < len(ctx.frame) else None
+
+
 def check_schedule(ctx: Context) -> list[Finding]:
     sched = ctx.schedule
     if sched.peak is None:
@@ -249,6 +276,7 @@ def check_schedule(ctx: Context) -> list[Finding]:
             "lr schedule: " + sched.describe() + ".",
             steps=[c.step for c in sched.changes],
             evidence=[f"step {c.step}: lr {c.before:.4g} -> {c.after:.4g}" for c in sched.changes],
+            line_no=_change_line(ctx, sched.changes[0].step) if sched.changes else None,
         )
     ]
     config = str(ctx.run.meta.get("config") or "")
@@ -283,7 +311,7 @@ STUCK_MIN_ROWS = 20
 def check_stuck_term(ctx: Context) -> list[Finding]:
     """A loss term that never moves while the others fall (its head gets no useful gradient)."""
     frame = ctx.frame
-    total = terms.total_loss_column(frame)
+    total = total_loss(frame)
     if total is None or total != "loss" or len(frame) < STUCK_MIN_ROWS:
         return []
     k = max(3, len(frame) // 5)
@@ -292,7 +320,7 @@ def check_stuck_term(ctx: Context) -> list[Finding]:
     if not end < (1 - STUCK_TOTAL_DROP) * start:
         return []
     out = []
-    for col in terms.loss_columns(frame):
+    for col in loss_terms(frame):
         term = terms.TERMS.get(col)
         if col == total or (
             term is not None and term.meanings.get("flat", "").startswith("Normal")
@@ -309,6 +337,7 @@ def check_stuck_term(ctx: Context) -> list[Finding]:
                 f"{logged_name(frame, col)} does not move ({fmt(head)} -> {fmt(tail)}) while "
                 f"{logged_name(frame, total)} falls {fmt(start)} -> {fmt(end)}: that head is not "
                 "learning.",
+                line_no=line_of(frame, 0),
                 evidence=[
                     format_row(frame, 0, [col, total]),
                     format_row(frame, len(frame) - 1, [col, total]),

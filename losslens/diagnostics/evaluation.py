@@ -13,10 +13,12 @@ from losslens.diagnostics._base import (
     Context,
     Finding,
     fmt,
+    line_of,
     logged_name,
     main_metric,
     metric_in_fraction,
     nanmedian,
+    total_loss,
 )
 
 #: "Few ground truths": fewer than this many, or under a tenth of the median class.
@@ -57,6 +59,7 @@ def check_few_gts(ctx: Context) -> list[Finding]:
             f"classes {mean_ap:.3f}); with so few boxes one detection moves the AP a lot.",
             steps=[int(step)] if pd.notna(step) else [],
             epoch=int(epoch) if pd.notna(epoch) else None,
+            line_no=line_of(few, 0),
             evidence=evidence,
             advice="Collect or label more examples of the class, oversample images that contain it "
             "(class-balanced sampling), and read its AP as noisy; mAP over few classes moves with it.",
@@ -81,7 +84,7 @@ def check_overfitting(ctx: Context) -> list[Finding]:
         or not values[-1] < values[-2] <= values[best]
     ):
         return []
-    loss_col = terms.total_loss_column(frame)
+    loss_col = total_loss(frame)
     if loss_col is None:
         return []
     steps = column(frame, "step")
@@ -101,9 +104,12 @@ def check_overfitting(ctx: Context) -> list[Finding]:
             epoch=int(ev["epoch"].iloc[best])
             if "epoch" in ev and pd.notna(ev["epoch"].iloc[best])
             else None,
+            line_no=line_of(ev, best),
             evidence=[
-                f"evaluation at step {int(s)}: {metric}={v:.4f}"
-                for s, v in zip(ev["step"], values, strict=False)
+                f"evaluation at step {int(s)}"
+                + (f" (line {line_of(ev, k)})" if line_of(ev, k) is not None else "")
+                + f": {metric}={v:.4f}"
+                for k, (s, v) in enumerate(zip(ev["step"], values, strict=False))
             ][-6:],
             advice="Keep the best checkpoint (mmdet: save_best), train shorter or decay earlier, add "
             "augmentation or regularisation, or get more data.",
@@ -129,6 +135,7 @@ def check_eval_minus_one(ctx: Context) -> list[Finding]:
             evidence=[
                 f"{c}: -1 in {int((ev[c] == -1).sum())} of {len(ev)} evaluations" for c in cols
             ],
+            line_no=line_of(ev, int(np.flatnonzero((ev[cols] == -1).any(axis=1).to_numpy())[0])),
             advice="Nothing to fix; ignore these columns (they do not enter bbox_mAP).",
         )
     ]

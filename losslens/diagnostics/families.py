@@ -12,7 +12,9 @@ from losslens.diagnostics._base import (
     Context,
     Finding,
     fmt,
+    line_of,
     logged_name,
+    loss_terms,
     main_metric,
     nanmedian,
 )
@@ -37,8 +39,9 @@ def _metric_holds(ctx: Context) -> bool:
     return bool(len(values)) and values[-1] >= METRIC_HOLD * values.max()
 
 
-def _rising_partner(frame: pd.DataFrame, col: str) -> str | None:
-    """Evidence text when ``col``'s validation partner rose from its best while ``col`` fell."""
+def _rising_partner(frame: pd.DataFrame, col: str) -> tuple[str, int] | None:
+    """Evidence text, and the row of the validation best, when ``col``'s validation partner
+    rose from its best while ``col`` fell."""
     partner = terms.validation_partner(frame, col)
     if partner is None:
         return None
@@ -54,7 +57,8 @@ def _rising_partner(frame: pd.DataFrame, col: str) -> str | None:
         return None
     return (
         f"{partner} {fmt(val[low])} -> {fmt(val[last])} while {logged_name(frame, col)} "
-        f"{fmt(train[low])} -> {fmt(train[last])} (from step {int(frame['step'].iloc[low])})"
+        f"{fmt(train[low])} -> {fmt(train[last])} (from step {int(frame['step'].iloc[low])})",
+        int(low),
     )
 
 
@@ -63,7 +67,7 @@ def check_val_loss_rising(ctx: Context) -> list[Finding]:
     the evaluation metric still holds (a classifier growing confident raises its validation CE
     while AP still climbs: the official DETR R50 log does this over its last 200 epochs)."""
     frame = ctx.frame
-    main_terms = [c for c in terms.loss_columns(frame) if terms.TERMS.get(c) is not None]
+    main_terms = [c for c in loss_terms(frame) if terms.TERMS.get(c) is not None]
     rising = [e for c in main_terms if (e := _rising_partner(frame, c)) is not None]
     if not rising or _metric_holds(ctx):
         return []
@@ -74,7 +78,8 @@ def check_val_loss_rising(ctx: Context) -> list[Finding]:
             f"{len(rising)} validation loss(es) rose by over {VAL_RISE_RATIO - 1:.0%} from their "
             "best while the training losses kept falling, and the evaluation metric did not "
             "hold: the model is overfitting.",
-            evidence=rising[:5],
+            evidence=[text for text, _ in rising[:5]],
+            line_no=line_of(frame, rising[0][1]),
             advice="Keep the best checkpoint (ultralytics best.pt), stop earlier (patience), "
             "add augmentation or data.",
         )
@@ -103,6 +108,7 @@ def check_yolox_l1(ctx: Context) -> list[Finding]:
             f"{fmt(l1[on[0]])}: YOLOX turns mosaic/mixup off and adds the L1 box loss for its "
             "last no_aug_epochs. Expected; the total loss jumps there by design.",
             steps=[int(frame["step"].iloc[on[0]])] if "step" in frame else [],
+            line_no=line_of(frame, int(on[0])),
             advice="Nothing to fix.",
         )
     ]
@@ -124,6 +130,7 @@ def check_class_error(ctx: Context) -> list[Finding]:
             f"class_error stays at {tail:.1f}% (median of the last quarter): the matched queries "
             "are almost never classified right, so the decoder is not learning the classes.",
             evidence=[f"class_error first {fmt(values[0])}, last {fmt(values[-1])}"],
+            line_no=line_of(frame, len(frame) - 1),
             advice="Check num_classes (DETR: max class id + 1), the category ids of the "
             "annotations, and the lr of the transformer (1e-4) versus the backbone (1e-5); "
             "DETR needs many epochs, so also train longer before judging.",

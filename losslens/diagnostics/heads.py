@@ -14,6 +14,7 @@ from losslens.diagnostics._base import (
     Context,
     Finding,
     format_row,
+    line_of,
     logged_name,
     main_metric,
     metric_in_fraction,
@@ -121,6 +122,7 @@ def _bg_finding(ctx: Context, acc_end: float, why: str, severity: str) -> Findin
         f"acc ends at {acc_end:.1f}% but {why}: the accuracy counts background RoIs (at least 75% "
         "of the sampled RoIs), so the box head may only be predicting background.",
         steps=[int(ctx.frame["step"].iloc[-1])] if "step" in ctx.frame and len(ctx.frame) else [],
+        line_no=line_of(ctx.frame, len(ctx.frame) - 1) if len(ctx.frame) else None,
         evidence=[
             format_row(
                 ctx.frame,

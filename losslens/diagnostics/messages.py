@@ -29,11 +29,13 @@ def check_checkpoint(ctx: Context) -> list[Finding]:
         return []
     mismatches: list[tuple[str, str, str]] = []
     evidence: list[str] = []
-    for line in ctx.lines:
+    first_line: int | None = None
+    for line_no, line in enumerate(ctx.lines, 1):
         found = _SIZE_MISMATCH_RE.findall(line)
         if found:
             mismatches.extend(found)
-            evidence.append(line.strip()[:400])
+            evidence.append(f"line {line_no}: {line.strip()[:400]}")
+            first_line = first_line or line_no
     if not mismatches:
         return []
     heads = [m for m in mismatches if _HEAD_PARAM_RE.search(m[0])]
@@ -50,6 +52,7 @@ def check_checkpoint(ctx: Context) -> list[Finding]:
                 "warning",
                 message,
                 evidence=evidence[:5],
+                line_no=first_line,
                 advice="Load a checkpoint of the same architecture (depth, FPN channels, "
                 "anchors per location); fine-tuning only re-initialises the class heads.",
             )
@@ -64,6 +67,7 @@ def check_checkpoint(ctx: Context) -> list[Finding]:
             "info",
             message,
             evidence=evidence[:5],
+            line_no=first_line,
             advice="Nothing to fix if you meant to fine-tune; otherwise check num_classes.",
         )
     ]
@@ -134,6 +138,7 @@ def check_messages(ctx: Context) -> list[Finding]:
                 severity,
                 f"line {first_no}: {meaning} ({len(found)} such line(s)).",
                 evidence=[f"line {n}: {text}" for n, text in found[:3]],
+                line_no=first_no,
                 advice=advice,
             )
         )

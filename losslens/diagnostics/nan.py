@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
-import pandas as pd
 
 from losslens import terms
 from losslens.axes import (
     column,
     segment_rows,
 )
+from losslens.diagnostics import triage
 from losslens.diagnostics._base import (
     Context,
     Finding,
     fmt,
     format_row,
+    line_of,
     logged_name,
+    loss_terms,
+    total_loss,
     where,
 )
 
 
-def _logged_nonfinite(frame: pd.DataFrame, col: str) -> np.ndarray:
+def _logged_nonfinite(ctx: Context, col: str) -> np.ndarray:
     """Rows where ``col`` was logged as nan/inf (not merely absent from that record).
 
     The train table stores both as NaN, so a NaN counts only where the column has finite values
-    elsewhere in the same resumed segment and the record carries other values (lr, time ...).
+    elsewhere in the same resumed segment and the record carries other values (lr, time ...),
+    and not where the log wrote a string that is no number there (:func:`_unreadable`).
     """
+    frame = ctx.frame
     values = column(frame, col)
     bad = ~np.isfinite(values)
     present = np.zeros(len(frame), dtype=bool)
@@ -41,15 +48,49 @@ def _logged_nonfinite(frame: pd.DataFrame, col: str) -> np.ndarray:
         if others
         else np.ones(len(frame), bool)
     )
-    return bad & (np.isinf(values) | (present & has_other))
+    return bad & (np.isinf(values) | (present & has_other)) & ~_unreadable(ctx, col, bad)
+
+
+#: A JSON record's ``"key": "text"``: a string where a number belongs (``{key}`` is filled in).
+_JSON_STRING_VALUE = r'"{key}"\s*:\s*"([^"]*)"'
+
+
+def _unreadable(ctx: Context, col: str, rows: np.ndarray) -> np.ndarray:
+    """Among ``rows``, those whose log line holds a string that is no number for ``col``
+    (``"loss": "n/a"`` in a JSON record).
+
+    The JSON parsers keep such a record with NaN and do not say which values were unreadable,
+    so the raw line of the record (``line_no`` into ``ctx.lines``) is read here; a string that
+    is a number (``"nan"``, ``"inf"``) counts as logged. Without lines nothing is excluded.
+    """
+    out = np.zeros(len(ctx.frame), dtype=bool)
+    if ctx.lines is None or "line_no" not in ctx.frame:
+        return out
+    names = ctx.frame.attrs.get("original_names", {}).get(col, [col])
+    patterns = [re.compile(_JSON_STRING_VALUE.format(key=re.escape(n))) for n in names]
+    for pos in np.flatnonzero(rows):
+        line = line_of(ctx.frame, int(pos))
+        if line is None or not 0 < line <= len(ctx.lines):
+            continue
+        texts = [m.group(1) for p in patterns if (m := p.search(ctx.lines[line - 1]))]
+        out[pos] = any(not _is_number(t) for t in texts)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_nonfinite(ctx: Context) -> list[Finding]:
     frame = ctx.frame
     first: tuple[int, str] | None = None
     bad_any = np.zeros(len(frame), dtype=bool)
-    for col in terms.loss_columns(frame):
-        bad = _logged_nonfinite(frame, col)
+    for col in loss_terms(frame):
+        bad = _logged_nonfinite(ctx, col)
         bad_any |= bad
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
@@ -68,6 +109,8 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
         if trend_col in before and len(before):
             values = ", ".join(fmt(v) for v in before[trend_col])
             evidence.append(f"{trend_col} over the {len(before)} logs before: {values}")
+    cause, cause_evidence = _likely_cause(ctx, pos)
+    evidence.extend(cause_evidence)
     lr_note = ""
     if "lr" in frame and len(before) >= 2 and before["lr"].iloc[-1] > before["lr"].iloc[0] * 1.05:
         still = frame["lr"].iloc[pos] > before["lr"].iloc[-1] * 1.001
@@ -81,7 +124,7 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
             "nonfinite-loss",
             "error",
             f"{logged_name(frame, col)} became {fmt(value)} first at {evidence[0].split(':')[0]}; {n_bad} of {len(frame)} "
-            f"training records have a non-finite loss.{lr_note}{_likely_cause(ctx, pos)}",
+            f"training records have a non-finite loss.{lr_note}{cause}",
             **where(frame, pos),
             evidence=evidence,
             advice="Lower the lr (linear scaling: lr proportional to the total batch), lengthen the warmup, "
@@ -101,33 +144,33 @@ FP16_SKIP_SHARE = 0.05
 _EVAL_PREFIXES = ("val", "test")
 
 
-def _likely_cause(ctx: Context, pos: int) -> str:
-    """One sentence on what the first non-finite record at ``pos`` most likely comes from."""
+def _likely_cause(ctx: Context, pos: int) -> tuple[str, list[str]]:
+    """What the first non-finite record at ``pos`` most likely comes from: sentences and evidence.
+
+    A collapsing fp16 loss scale, a batch change or an lr raise before it (:mod:`.triage`) come
+    first; then a resume right before it, or a loss broken from the first log."""
     frame = ctx.frame
+    causes = triage.causes_before(ctx, pos)
+    text = "".join(c.sentence for c in causes)
+    evidence = [e for c in causes for e in c.evidence]
     seg = column(frame, "segment") if "segment" in frame else np.zeros(len(frame))
     starts = [int(rows[0]) for rows in segment_rows(frame)[1:]]
     resumed = [s for s in starts if 0 <= pos - s <= 1 and seg[s] != seg[s - 1]]
     if resumed:
-        line = _line_no(frame, resumed[0])
-        return (
+        line = line_of(frame, resumed[0])
+        return text + (
             f" It starts right after a resume ({'line ' + str(line) if line else 'new segment'}):"
             " suspect the loaded checkpoint, the restored optimizer/loss-scaler state, or a "
             "schedule that restarted at a high lr."
-        )
-    total = terms.total_loss_column(frame)
+        ), evidence
+    total = total_loss(frame)
     first = column(frame, total)[:1] if total else np.array([])
     if pos == 0 or (len(first) and np.isfinite(first[0]) and first[0] > ABSURD_FIRST_LOSS):
-        return (
+        return text + (
             " The loss is broken from the first log, before the lr could matter: suspect the "
             "data (zero-size or out-of-image boxes, xywh read as xyxy, wrong labels)."
-        )
-    return ""
-
-
-def _line_no(frame: pd.DataFrame, pos: int) -> int | None:
-    if "line_no" not in frame or pd.isna(frame["line_no"].iloc[pos]):
-        return None
-    return int(frame["line_no"].iloc[pos])
+        ), evidence
+    return text, evidence
 
 
 def check_fp16_overflow(ctx: Context) -> list[Finding]:
@@ -135,11 +178,11 @@ def check_fp16_overflow(ctx: Context) -> list[Finding]:
     frame = ctx.frame
     if "grad_norm" not in frame or not np.isfinite(column(frame, "grad_norm")).any():
         return []
-    losses = terms.loss_columns(frame)
+    losses = loss_terms(frame)
     if not losses:
         return []
     finite_losses = np.isfinite(frame[losses].to_numpy(dtype="float64", na_value=np.nan)).all(1)
-    bad = _logged_nonfinite(frame, "grad_norm") & finite_losses
+    bad = _logged_nonfinite(ctx, "grad_norm") & finite_losses
     if not bad.any():
         return []
     share = bad.sum() / len(frame)
@@ -170,9 +213,9 @@ def check_fp16_overflow(ctx: Context) -> list[Finding]:
 def check_absurd_first(ctx: Context) -> list[Finding]:
     """A loss term whose first logged value is absurdly large: broken data, not the lr."""
     frame = ctx.frame
-    total = terms.total_loss_column(frame)
-    for col in terms.loss_columns(frame):
-        if (col == total and len(terms.loss_columns(frame)) > 1) or col.startswith(_EVAL_PREFIXES):
+    total = total_loss(frame)
+    for col in loss_terms(frame):
+        if (col == total and len(loss_terms(frame)) > 1) or col.startswith(_EVAL_PREFIXES):
             continue  # the total sums many terms (DETR: 6 decoder layers); eval losses are not trained
         values = column(frame, col)
         finite = np.flatnonzero(np.isfinite(values))

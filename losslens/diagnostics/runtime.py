@@ -12,6 +12,7 @@ from losslens.axes import (
 from losslens.diagnostics._base import (
     Context,
     Finding,
+    line_of,
 )
 
 #: Data loading dominates when it takes this share of each iteration (issue brief: 0.3).
@@ -77,6 +78,7 @@ def check_memory(ctx: Context) -> list[Finding]:
             f"peak GPU memory keeps growing through the run: {peaks[0]:.0f} MB -> {peaks[-1]:.0f} MB "
             f"({peaks[-1] / peaks[0]:.2f}x) over the last 90% of training.",
             steps=[int(frame["step"].iloc[rows[-1]])] if "step" in frame else [],
+            line_no=line_of(frame, int(rows[-1])),
             evidence=[
                 f"peak memory per fifth of the run (MB): {', '.join(f'{p:.0f}' for p in peaks)}"
             ],
