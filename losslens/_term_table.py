@@ -26,12 +26,29 @@ _ALL_FAMILIES = (
 
 
 @dataclass(frozen=True)
+class HealthyRange:
+    """The 5th-95th percentile of a term's values once training settled, in named runs.
+
+    ``low`` and ``high`` are on the scale of ``family``'s canonical column (accuracies in
+    percent); ``column`` is the logged name they were read from; ``files`` are the corpus logs
+    (relative to the corpus root) they were computed from, empty for the reference's own runs.
+    """
+
+    low: float
+    high: float
+    family: str
+    column: str
+    source: str
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Term:
     """One physical quantity a detector logs, described once for every framework."""
 
     name: str
     title: str
-    kind: str  # loss | accuracy | total
+    kind: str  # loss | accuracy | total | count | ratio | norm | metric | setting | timing
     stage: str  # rpn | roi | dense | mask | all
     measures: str
     where: str
@@ -43,6 +60,8 @@ class Term:
     normalisation: Mapping[str, str] = field(default_factory=dict)
     short: str = ""
     unit: str = ""
+    #: healthy ranges measured from real runs, each naming its source; empty when none is known
+    ranges: tuple[HealthyRange, ...] = ()
 
 
 _RPN_CLS = {

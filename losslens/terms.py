@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from losslens import _family_terms
+from losslens import _family_terms, _side_terms
+from losslens._term_ranges import RANGES
 from losslens._term_table import BASE_TERMS, Term
 from losslens.errors import FormatOptionError
 from losslens.formats import detr as _detr
@@ -82,14 +83,20 @@ SMOOTHING_BY_FAMILY = {
     **{m.FAMILY: m.SMOOTHING for m in _FAMILY_MODULES},
 }
 
+_SPECS = (
+    *_family_terms.TERM_SPECS,
+    *_side_terms.SIDE_TERM_SPECS,
+    *_side_terms.EXTRA_TERM_SPECS,
+)
 _TERMS = tuple(
     replace(
         t,
         names={**t.names, **_family_terms.EXTRA_NAMES.get(t.name, {})},
         normalisation={**t.normalisation, **_family_terms.EXTRA_NORMALISATION.get(t.name, {})},
+        ranges=RANGES.get(t.name, ()),
     )
     for t in BASE_TERMS
-) + tuple(Term(**spec) for spec in _family_terms.TERM_SPECS)
+) + tuple(Term(**spec, ranges=RANGES.get(spec["name"], ())) for spec in _SPECS)
 #: Canonical name -> Term.
 TERMS: dict[str, Term] = {t.name: t for t in _TERMS}
 #: Accepted short names (FORMATS.md 6.1) -> canonical name.
@@ -345,11 +352,66 @@ def _missing_message(run: Run, name: str, mapping: Mapping[str, CanonicalColumn]
         text += " (a single-stage detector: no RPN or RoI head terms)"
     if hints:
         text += f"; did you mean {' or '.join(dict.fromkeys(hints))}?"
-    return text + f" Available: {available}"
+    return sentences(text, f"Available: {available}")
 
 
-def term_for(name: str) -> Term:
-    """The :class:`Term` for a canonical, short or logged name (any family)."""
+def sentences(*parts: str) -> str:
+    """``parts`` as one line of sentences: each ends with a full stop unless it already ends
+    with punctuation (``"... log" + "Available: x"`` -> ``"... log. Available: x."``)."""
+    return " ".join(p if p.endswith((".", "?", "!")) else p + "." for p in parts if p)
+
+
+@dataclass(frozen=True)
+class TermLookup:
+    """The :class:`Term` a logged name means, and how that name relates to it (``note``:
+    a DETR auxiliary layer, a validation value, an FPN level ...; empty for the term itself)."""
+
+    term: Term
+    asked: str
+    note: str = ""
+
+
+# Logged-name variants no table lists, rewritten towards a listed name, in order; the note says
+# what the variant is. DETR: https://github.com/facebookresearch/detr models/detr.py (aux
+# layers ``_0``.., ``*_unscaled``), RT-DETR ``_aux_N``/``_dn_N``, Deformable-DETR ``_enc``.
+_VARIANTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^val_(mAP.*)$"), "coco_mAP", r"COCO \1"),
+    (re.compile(r"^val_(AR.*)$"), "coco_AR", r"COCO \1"),
+    (re.compile(r"^(.+)_global_avg$"), r"\1", "the average since the start of the run"),
+    (re.compile(r"^(.+)_unscaled$"), r"\1", "before its loss weight is applied"),
+    (re.compile(r"^(?:test|val)_(.+)$"), r"train_\1", "the validation value"),
+    (re.compile(r"^val/(.+)$"), r"train/\1", "the validation value"),
+    (re.compile(r"^(.+)_aux_(\d+)$"), r"\1", r"auxiliary decoder layer \2"),
+    (re.compile(r"^(.+)_dn_(\d+)$"), r"\1", r"denoising queries, decoder layer \2"),
+    (re.compile(r"^(.+)_enc$"), r"\1", "the encoder's proposals (two-stage DETR)"),
+    (re.compile(r"^(train_.+)_(\d+)$"), r"\1", r"auxiliary decoder layer \2"),
+    (re.compile(r"^(loss.*)_stage(\d+)$"), r"\1", r"cascade stage \2"),
+    (re.compile(r"^(?:lr/pg|x/lr)(\d+)$"), "lr", r"parameter group \1"),
+    (re.compile(r"^grad_norm\.(\w+)$"), "grad_norm.<module>", r"module group \1"),
+    (re.compile(r"^rpn\.loss_(cls|bbox)\.p(\d)$"), r"rpn.loss_\1.<level>", r"FPN level p\2"),
+    (re.compile(r"^loss_rpn_(cls|bbox)_fpn(\d)$"), r"rpn.loss_\1.<level>", r"FPN level p\2"),
+)
+_MAX_REWRITES = 6
+
+
+def _logged_names() -> dict[str, str]:
+    """Every name listed in a term's ``names`` (annotations cut off) -> the first such term;
+    DETR's ``*_unscaled`` names are listed without the suffix too."""
+    index: dict[str, str] = {}
+    for t in _TERMS:
+        for names in t.names.values():
+            for entry in names:
+                name = entry.split(" (")[0]
+                if not name.startswith(".."):
+                    index.setdefault(name, t.name)
+                    index.setdefault(name.removesuffix("_unscaled"), t.name)
+    return index
+
+
+_LOGGED_NAMES = _logged_names()
+
+
+def _known(name: str) -> Term | None:
     if name in TERMS:
         return TERMS[name]
     if name in SHORT_NAMES:
@@ -358,13 +420,40 @@ def term_for(name: str) -> Term:
     if base in TERMS:
         return TERMS[base]
     canon = _alias_targets(base)
-    if canon:
+    if canon and canon[0] in TERMS:
         return TERMS[canon[0]]
-    close = difflib.get_close_matches(
-        name, list(TERMS) + list(SHORT_NAMES) + list(all_aliases()), n=3
+    found = _LOGGED_NAMES.get(base)
+    return TERMS[found] if found else None
+
+
+def lookup(name: str) -> TermLookup:
+    """The term a canonical, short or logged name (any family, any variant) stands for.
+
+    Raises :class:`TermNotFoundError`: one line with the close matches and the known terms.
+    """
+    current, notes = name, list[str]()
+    for _ in range(_MAX_REWRITES):
+        found = _known(current)
+        if found is not None:
+            return TermLookup(found, name, "; ".join(notes))
+        for pattern, target, note in _VARIANTS:
+            if pattern.match(current):
+                notes.append(pattern.sub(note, current))
+                current = pattern.sub(target, current)
+                break
+        else:
+            break
+    pool = list(TERMS) + list(SHORT_NAMES) + list(all_aliases()) + list(_LOGGED_NAMES)
+    close = difflib.get_close_matches(name, list(dict.fromkeys(pool)), n=3)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise TermNotFoundError(
+        sentences(f"unknown term {name!r}{hint}", f"Known terms: {', '.join(TERMS)}")
     )
-    hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
-    raise TermNotFoundError(f"unknown term {name!r}{hint} Known terms: {', '.join(TERMS)}")
+
+
+def term_for(name: str) -> Term:
+    """The :class:`Term` for a canonical, short or logged name (any family): :func:`lookup`."""
+    return lookup(name).term
 
 
 def _alias_targets(logged: str) -> list[str]:

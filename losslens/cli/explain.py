@@ -10,6 +10,7 @@ from rich.table import Table
 from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
+    from losslens._term_table import HealthyRange
     from losslens.terms import Term
 
 
@@ -23,10 +24,10 @@ def explain(
     ] = None,
 ) -> None:
     """What a loss term measures, each framework's name and normalisation, what odd values mean."""
-    from losslens.terms import TERMS, other_meanings, term_for
+    from losslens.terms import TERMS, lookup, other_meanings
 
     if term is None:
-        table = Table(title="loss terms (losslens explain TERM for details)", title_justify="left")
+        table = Table(title="terms (losslens explain TERM for details)", title_justify="left")
         for col in ("term", "short", "what", "names elsewhere"):
             table.add_column(col, overflow="fold")
         for t in TERMS.values():
@@ -34,7 +35,8 @@ def explain(
             table.add_row(lit(t.name), lit(t.short), lit(t.title), lit(", ".join(others)))
         console.print(table)
         return
-    _render(term_for(term), term)
+    found = lookup(term)
+    _render(found.term, term, found.note)
     for other in other_meanings(term):
         console.print(
             f"In a single-stage detector (no RPN) {term} means {other.name}: {other.title}; "
@@ -43,12 +45,13 @@ def explain(
         )
 
 
-def _render(t: Term, asked: str) -> None:
+def _render(t: Term, asked: str, note: str) -> None:
     from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY
 
+    asked_text = f"{asked}: {note}" if note else asked
     console.rule(
         f"[bold]{lit(t.name)}[/bold]: {lit(t.title)}"
-        + (f"  (you asked for {lit(asked)})" if asked != t.name else "")
+        + (f"  (you asked for {lit(asked_text)})" if asked != t.name else "")
     )
     for label, text in (("measures", t.measures), ("where", t.where), ("healthy curve", t.healthy)):
         console.print(f"[bold]{label}:[/bold] {lit(text)}")
@@ -66,9 +69,30 @@ def _render(t: Term, asked: str) -> None:
             lit(SMOOTHING_BY_FAMILY.get(fam, "-")),
         )
     console.print(table)
+    _render_ranges(t.ranges, t.unit, FAMILY_TITLES)
     meanings = Table(title="when it looks odd", title_justify="left")
     meanings.add_column("value")
     meanings.add_column("usually means", overflow="fold")
     for key, text in t.meanings.items():
         meanings.add_row(lit(key), lit(text))
     console.print(meanings)
+
+
+def _render_ranges(ranges: tuple[HealthyRange, ...], unit: str, titles: dict[str, str]) -> None:
+    if not ranges:
+        console.print(
+            "[bold]healthy range:[/bold] none known (no healthy corpus run and no reference run "
+            "logs it)"
+        )
+        return
+    table = Table(title="healthy range (5th-95th percentile once settled)", title_justify="left")
+    for col in ("framework", "logged as", "range", "source"):
+        table.add_column(col, overflow="fold")
+    for r in ranges:
+        table.add_row(
+            lit(titles.get(r.family, r.family)),
+            lit(r.column),
+            lit(f"{r.low:g} to {r.high:g}{unit}"),
+            lit(r.source),
+        )
+    console.print(table)
