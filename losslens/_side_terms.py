@@ -289,7 +289,10 @@ SIDE_TERM_SPECS: tuple[dict[str, Any], ...] = (
             "rising": "Normal (growth after clean steps); a saw-tooth of falls means frequent "
             "overflow: skipped steps.",
         },
-        names={"mmdet2": ("loss_scale",), "mmdet3": ("loss_scale",)},
+        names={
+            "mmdet2": ("loss_scale", "amp_loss_scale", "loss_scaler", "grad_scale"),
+            "mmdet3": ("loss_scale", "amp_loss_scale", "loss_scaler", "grad_scale"),
+        },
         normalisation={"mmdet2": "current value", "mmdet3": "current value"},
     ),
     _spec(

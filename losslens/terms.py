@@ -502,10 +502,17 @@ def loss_columns(frame: pd.DataFrame) -> list[str]:
     drawn beside their training term (:func:`validation_partner`), not listed here."""
     val_prefixes = tuple(v for _, v in _VALIDATION_PREFIXES)
     cols = [c for c in frame.columns if "loss" in c or c.startswith("dense_")]
+    cols = [c for c in cols if _kind_of(c) in (None, "loss", "total")]  # not loss_scale
     cols = [c for c in cols if not c.startswith(val_prefixes)]
     cols = [c for c in cols if not c.endswith(_GLOBAL_AVG_SUFFIX) and frame[c].dtype.kind == "f"]
     total = [c for c in ("loss",) if c in cols]
     return total + [c for c in cols if c not in total]
+
+
+def _kind_of(column: str) -> str | None:
+    """The kind of the term a canonical column holds (None when no term is known)."""
+    term = TERMS.get(_STAGE_PREFIX_RE.sub(r"\2", column))
+    return term.kind if term is not None else None
 
 
 def comparable_key(term: str, fam: str) -> str:

@@ -164,22 +164,8 @@ def metric_in_fraction(run: Run, name: str, values: np.ndarray) -> np.ndarray:
 LOSS_SCALE_COLUMNS = ("loss_scale", "grad_scale", "amp_loss_scale", "loss_scaler")
 
 
-def loss_terms(frame: pd.DataFrame) -> list[str]:
-    """:func:`losslens.terms.loss_columns` without the loss-scale columns."""
-    return [c for c in terms.loss_columns(frame) if c not in LOSS_SCALE_COLUMNS]
-
-
-def total_loss(frame: pd.DataFrame) -> str | None:
-    """:func:`losslens.terms.total_loss_column`, never a loss-scale column."""
-    col = terms.total_loss_column(frame)
-    if col in LOSS_SCALE_COLUMNS:
-        losses = loss_terms(frame)
-        return losses[0] if losses else None
-    return col
-
-
 def log_loss(frame: pd.DataFrame) -> tuple[str, np.ndarray] | None:
-    col = total_loss(frame)
+    col = terms.total_loss_column(frame)
     if col is None:
         return None
     y = column(frame, col)

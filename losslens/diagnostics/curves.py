@@ -31,10 +31,8 @@ from losslens.diagnostics._base import (
     line_of,
     log_loss,
     logged_name,
-    loss_terms,
     nanmedian,
     rolling_median,
-    total_loss,
     where,
 )
 
@@ -311,7 +309,7 @@ STUCK_MIN_ROWS = 20
 def check_stuck_term(ctx: Context) -> list[Finding]:
     """A loss term that never moves while the others fall (its head gets no useful gradient)."""
     frame = ctx.frame
-    total = total_loss(frame)
+    total = terms.total_loss_column(frame)
     if total is None or total != "loss" or len(frame) < STUCK_MIN_ROWS:
         return []
     k = max(3, len(frame) // 5)
@@ -320,7 +318,7 @@ def check_stuck_term(ctx: Context) -> list[Finding]:
     if not end < (1 - STUCK_TOTAL_DROP) * start:
         return []
     out = []
-    for col in loss_terms(frame):
+    for col in terms.loss_columns(frame):
         term = terms.TERMS.get(col)
         if col == total or (
             term is not None and term.meanings.get("flat", "").startswith("Normal")

@@ -18,7 +18,6 @@ from losslens.diagnostics._base import (
     main_metric,
     metric_in_fraction,
     nanmedian,
-    total_loss,
 )
 
 #: "Few ground truths": fewer than this many, or under a tenth of the median class.
@@ -84,7 +83,7 @@ def check_overfitting(ctx: Context) -> list[Finding]:
         or not values[-1] < values[-2] <= values[best]
     ):
         return []
-    loss_col = total_loss(frame)
+    loss_col = terms.total_loss_column(frame)
     if loss_col is None:
         return []
     steps = column(frame, "step")

@@ -14,7 +14,6 @@ from losslens.diagnostics._base import (
     fmt,
     line_of,
     logged_name,
-    loss_terms,
     main_metric,
     nanmedian,
 )
@@ -67,7 +66,7 @@ def check_val_loss_rising(ctx: Context) -> list[Finding]:
     the evaluation metric still holds (a classifier growing confident raises its validation CE
     while AP still climbs: the official DETR R50 log does this over its last 200 epochs)."""
     frame = ctx.frame
-    main_terms = [c for c in loss_terms(frame) if terms.TERMS.get(c) is not None]
+    main_terms = [c for c in terms.loss_columns(frame) if terms.TERMS.get(c) is not None]
     rising = [e for c in main_terms if (e := _rising_partner(frame, c)) is not None]
     if not rising or _metric_holds(ctx):
         return []

@@ -19,8 +19,6 @@ from losslens.diagnostics._base import (
     format_row,
     line_of,
     logged_name,
-    loss_terms,
-    total_loss,
     where,
 )
 
@@ -89,7 +87,7 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
     frame = ctx.frame
     first: tuple[int, str] | None = None
     bad_any = np.zeros(len(frame), dtype=bool)
-    for col in loss_terms(frame):
+    for col in terms.loss_columns(frame):
         bad = _logged_nonfinite(ctx, col)
         bad_any |= bad
         if bad.any():
@@ -163,7 +161,7 @@ def _likely_cause(ctx: Context, pos: int) -> tuple[str, list[str]]:
             " suspect the loaded checkpoint, the restored optimizer/loss-scaler state, or a "
             "schedule that restarted at a high lr."
         ), evidence
-    total = total_loss(frame)
+    total = terms.total_loss_column(frame)
     first = column(frame, total)[:1] if total else np.array([])
     if pos == 0 or (len(first) and np.isfinite(first[0]) and first[0] > ABSURD_FIRST_LOSS):
         return text + (
@@ -178,7 +176,7 @@ def check_fp16_overflow(ctx: Context) -> list[Finding]:
     frame = ctx.frame
     if "grad_norm" not in frame or not np.isfinite(column(frame, "grad_norm")).any():
         return []
-    losses = loss_terms(frame)
+    losses = terms.loss_columns(frame)
     if not losses:
         return []
     finite_losses = np.isfinite(frame[losses].to_numpy(dtype="float64", na_value=np.nan)).all(1)
@@ -213,9 +211,9 @@ def check_fp16_overflow(ctx: Context) -> list[Finding]:
 def check_absurd_first(ctx: Context) -> list[Finding]:
     """A loss term whose first logged value is absurdly large: broken data, not the lr."""
     frame = ctx.frame
-    total = total_loss(frame)
-    for col in loss_terms(frame):
-        if (col == total and len(loss_terms(frame)) > 1) or col.startswith(_EVAL_PREFIXES):
+    total = terms.total_loss_column(frame)
+    for col in terms.loss_columns(frame):
+        if (col == total and len(terms.loss_columns(frame)) > 1) or col.startswith(_EVAL_PREFIXES):
             continue  # the total sums many terms (DETR: 6 decoder layers); eval losses are not trained
         values = column(frame, col)
         finite = np.flatnonzero(np.isfinite(values))
