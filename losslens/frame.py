@@ -180,6 +180,10 @@ def segments_from_steps(step: np.ndarray) -> np.ndarray:
     return np.cumsum(back)
 
 
+#: The largest step kept: float64 holds every integer up to here exactly.
+_MAX_EXACT_STEP = 2.0**53
+
+
 def train_frame(
     cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = False
 ) -> pd.DataFrame:
@@ -203,6 +207,8 @@ def train_frame(
             step = np.where(np.isnan(ep), it, (ep - 1) * per + it)
         else:
             step = it + (1 if zero_based_iter else 0)
+        # a product of large (but readable) counters may pass what Int64 holds exactly: NA
+        step = np.where(np.abs(step) <= _MAX_EXACT_STEP, step, np.nan)
         data["step"] = pd.array(step, dtype="Float64").astype("Int64") if n else []
     if "step" in data and "segment" not in data:
         step_f = pd.array(data["step"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)

@@ -124,8 +124,15 @@ def _run(
     *,
     map_line_no: bool = True,
 ) -> Run:
-    if format is not None and parsed.train.empty and parsed.evals.empty:
-        raise ParseError(f"no {name} records found; is this really a {name} log?", path=log.path)
+    if parsed.train.empty and parsed.evals.empty:
+        if format is not None:
+            raise ParseError(
+                f"no {name} records found; is this really a {name} log?", path=log.path
+            )
+        if _nothing_placed(log, parsed):
+            # the sniffer saw something like a record (a README quoting log lines) but the
+            # parser placed no line at all: that is not a log
+            raise formats.unknown_format(log.path)
     for frame in (parsed.train, parsed.evals):
         if map_line_no and "line_no" in frame.columns:
             frame["line_no"] = _physical_line_numbers(log, frame["line_no"])
@@ -146,6 +153,11 @@ def _run(
         meta,
         _tallies=parsed.tallies,
     )
+
+
+def _nothing_placed(log: LogText, parsed: Parsed) -> bool:
+    """True when every non-blank line of ``log`` is among the skipped ones."""
+    return len(parsed.skipped) >= sum(1 for line in log.lines if line.strip())
 
 
 def _physical_line_numbers(log: LogText, logical: pd.Series) -> pd.Series:

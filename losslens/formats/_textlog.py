@@ -46,6 +46,20 @@ class RecordError(ValueError):
     """A line that looks like a training/validation record but cannot be read."""
 
 
+#: The largest epoch/iteration counter a record may carry: counters pass through float64
+#: columns and derived steps, which hold integers exactly up to 2**53 (no training run
+#: comes near; a bigger number is a corrupted line).
+MAX_COUNTER = 10**15
+
+
+def counter(text: str) -> int:
+    """A printed epoch/iteration counter; :class:`RecordError` when it is out of range."""
+    value = int(text)
+    if value > MAX_COUNTER:
+        raise RecordError(f"counter {text} is out of range (expected at most {MAX_COUNTER})")
+    return value
+
+
 def split_items(body: str) -> list[tuple[str, str]]:
     """``'lr: 1e-2, eta: 1 day, 0:03:53, loss: 0.5'`` -> ``[('lr', '1e-2'), ('eta', ...), ...]``.
 
@@ -60,11 +74,24 @@ def split_items(body: str) -> list[tuple[str, str]]:
     return items
 
 
+#: The meta key of the reasons records were skipped for (see :meth:`WalkResult.meta`).
+SKIP_REASONS = "skip_reasons"
+
+
 @dataclass
 class WalkResult:
     skipped: list[SkippedLine] = field(default_factory=list)
     blocks: dict[str, str] = field(default_factory=dict)
     n_messages: int = 0
+    #: Why record-like lines were skipped: ``{"line_no": physical line, "reason": text}``.
+    reasons: list[dict[str, int | str]] = field(default_factory=list)
+
+    def meta(self) -> dict[str, list[dict[str, int | str]]]:
+        """``{"skip_reasons": [...]}`` when some line was skipped for a stated reason, else {}.
+
+        A format's meta carries it; ``RESUME_META`` joins it by the ``LINES`` rule.
+        """
+        return {SKIP_REASONS: self.reasons} if self.reasons else {}
 
 
 RecordHandler = Callable[[str, int, str | None], bool]
@@ -118,8 +145,9 @@ def walk(
         try:
             if on_record(message, index, stamp):
                 continue
-        except RecordError:
+        except RecordError as err:
             result.skipped.append(SkippedLine(log.line_no(index), raw))
+            result.reasons.append({"line_no": log.line_no(index), "reason": str(err)})
             continue
         if collector.feed(message):
             continue

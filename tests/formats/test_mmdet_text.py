@@ -247,3 +247,70 @@ def test_not_sniffed_as_mmdet(other: str) -> None:
     from losslens.formats import mmdet_text
 
     assert mmdet_text.sniff(other) == 0
+
+
+# -- issue #10: never crash, never lose a record ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "counter"),
+    [
+        ("Epoch [99999999999999999999][50/100]", "99999999999999999999"),
+        (f"Iter [{2**63}/100]", str(2**63)),
+    ],
+)
+def test_counter_too_big_is_skipped_with_the_reason(
+    tmp_path: Path, header: str, counter: str
+) -> None:
+    bad = L2.replace("Epoch [1][100/100]", header)
+    run = _load(tmp_path, "\n".join([L1, bad, L3]) + "\n")
+    assert run.train["step"].tolist() == [50, 150]  # the records around it are kept
+    assert run.skipped == [(2, bad)]
+    assert run.meta["skip_reasons"] == [
+        {
+            "line_no": 2,
+            "reason": f"counter {counter} is out of range (expected at most 1000000000000000)",
+        }
+    ]
+
+
+def test_big_but_readable_counter_is_kept(tmp_path: Path) -> None:
+    big = L2.replace("Epoch [1][100/100]", "Epoch [1000000000][100/100]")
+    run = _load(tmp_path, "\n".join([L1, big]) + "\n")
+    assert run.train["epoch"].tolist() == [1, 1_000_000_000]
+    assert run.train["step"].tolist() == [50, 99_999_999_900 + 100]
+    assert run.skipped == []
+
+
+def test_a_stray_mmengine_line_does_not_flip_detection(tmp_path: Path) -> None:
+    stray = P + "see the Epoch(train) [1][5/10] lines of the other run"
+    run = _load(tmp_path, "\n".join([stray, L1, L2, L3]) + "\n")
+    assert run.format == "mmdet_text"
+    assert run.train["step"].tolist() == [50, 100, 150]
+
+
+def test_evaluations_without_training_lines(tmp_path: Path) -> None:
+    """Epochs shorter than the log interval: mmcv prints no training line, only evaluations."""
+    summary = [
+        P + "Evaluating bbox...",
+        " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.412",
+    ]
+    vals = [
+        P + "Epoch(val) [1][25]\tbbox_mAP: 0.4120, bbox_mAP_50: 0.6690",
+        P + "Epoch(val) [2][25]\tbbox_mAP: 0.4500, bbox_mAP_50: 0.7000",
+    ]
+    run = _load(tmp_path, "\n".join([P + "Start running", *summary, vals[0], vals[1]]) + "\n")
+    assert run.format == "mmdet_text"
+    assert run.train.empty
+    assert run.evals["epoch"].tolist() == [1, 2]
+    assert run.evals["bbox_mAP"].tolist() == [0.412, 0.45]
+    assert run.evals["bbox_mAP_50"].tolist() == [0.669, 0.7]
+
+
+def test_a_text_that_is_no_log_is_an_error(tmp_path: Path) -> None:
+    """A README quoting a training line sniffs like mmdet but has no record: an error."""
+    text = "# Notes\n\nOur run printed `Epoch [1][50/100]  lr: 2.000e-02, loss: 0.7` each time.\n"
+    with pytest.raises(losslens.errors.UnknownFormatError, match="no known training-log format"):
+        _load(tmp_path, text, name="README.md")
+    with pytest.raises(losslens.errors.ParseError, match="no detectron2_text records found"):
+        losslens.load(tmp_path / "README.md", "detectron2_text")
