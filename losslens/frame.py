@@ -20,7 +20,7 @@ functions here, which own the schema every format shares:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -94,6 +94,19 @@ class Columns:
         out._cols = dict(data)  # type: ignore[arg-type]
         out.n = len(next(iter(data.values()))) if data else 0
         return out
+
+    def drop_rows(self, rows: Sequence[int]) -> None:
+        """Remove the rows at the given positions."""
+        if not rows:
+            return
+        gone = set(rows)
+        self._cols = {
+            k: np.delete(v, list(gone))
+            if isinstance(v, np.ndarray)
+            else [x for i, x in enumerate(v) if i not in gone]
+            for k, v in self._cols.items()
+        }
+        self.n -= len(gone)
 
     def drop_last(self) -> None:
         """Remove the most recent row."""

@@ -91,7 +91,8 @@ class WalkResult:
 
         A format's meta carries it; ``RESUME_META`` joins it by the ``LINES`` rule.
         """
-        return {SKIP_REASONS: self.reasons} if self.reasons else {}
+        ordered = sorted(self.reasons, key=lambda r: int(r["line_no"]))
+        return {SKIP_REASONS: ordered} if self.reasons else {}
 
 
 RecordHandler = Callable[[str, int, str | None], bool]
@@ -182,17 +183,24 @@ def log_interval(iters: Sequence[int | None]) -> int | None:
 
 
 def drop_truncated_tail(
-    log: LogText, train: Columns, skipped: list[SkippedLine], previous_line: int | None = None
+    log: LogText,
+    train: Columns,
+    skipped: list[SkippedLine],
+    previous_line: int | None = None,
+    reasons: list[dict[str, int | str]] | None = None,
 ) -> None:
-    """Report a last record cut off mid-write as skipped instead of keeping it.
+    """Report records cut off mid-write as skipped (with the reason) instead of keeping them.
 
-    It is cut off when the file does not end with a line break, the record is the last line,
-    and it printed fewer of the ``key: value`` items than the record before it (a set
-    comparison: dict order varies in Python 3.5 logs). Comparing the lines' own keys, not the
-    table, tells a logged ``nan`` from a missing key. ``train`` rows carry ``_line``;
-    ``previous_line`` is the logical line of the record before the last when a fast path read
-    it (it is then not in ``train``).
+    A record is cut off when it printed fewer of the ``key: value`` items than the record
+    before it (a set comparison: dict order varies in Python 3.5 logs) and either it is the last
+    line of a file that does not end with a line break, or another line was glued onto it (a
+    crash, then a resumed run writing on: :func:`losslens._text.normalise` split them). Comparing
+    the lines' own keys, not the table, tells a logged ``nan`` from a missing key. ``train``
+    rows carry ``_line``; ``previous_line`` is the logical line of the record before the last
+    when a fast path read it (it is then not in ``train``). Kept, such a record would show NaN
+    for the keys it lost: a non-finite loss that was never logged.
     """
+    _drop_glued_cuts(log, train, skipped, reasons)
     lines = train.column("_line")
     if (
         log.ends_with_newline
@@ -209,7 +217,42 @@ def drop_truncated_tail(
     if last < previous:
         train.drop_last()
         index = len(log.lines) - 1
-        skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+        _skip(log, index, "the last record is cut off (no line break after it)", skipped, reasons)
+
+
+def _drop_glued_cuts(
+    log: LogText,
+    train: Columns,
+    skipped: list[SkippedLine],
+    reasons: list[dict[str, int | str]] | None,
+) -> None:
+    """Drop the records with another line glued onto them that lack keys of the record before."""
+    nos = log.line_nos
+    lines = train.column("_line")
+    if nos is None or lines is None or train.n < 2:
+        return
+    drop = []
+    for row in range(1, train.n):
+        index = int(lines[row])
+        if index + 1 >= len(nos) or nos[index + 1] != nos[index] or index == int(lines[row - 1]):
+            continue
+        if _item_keys(log.lines[index]) < _item_keys(log.lines[int(lines[row - 1])]):
+            drop.append(row)
+            reason = "the record is cut off: another line was written onto it"
+            _skip(log, index, reason, skipped, reasons)
+    train.drop_rows(drop)
+
+
+def _skip(
+    log: LogText,
+    index: int,
+    reason: str,
+    skipped: list[SkippedLine],
+    reasons: list[dict[str, int | str]] | None,
+) -> None:
+    skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+    if reasons is not None:
+        reasons.append({"line_no": log.line_no(index), "reason": reason})
 
 
 def _item_keys(line: str) -> set[str]:

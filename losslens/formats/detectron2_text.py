@@ -281,7 +281,7 @@ def parse(log: LogText) -> Parsed:
     walked = walk(log, PREFIX_RE, state.on_record, state.collector)
     state.finish()
     skipped = list(walked.skipped)
-    drop_truncated_tail(log, state.train, skipped)
+    drop_truncated_tail(log, state.train, skipped, reasons=walked.reasons)
     _place_evaluations(state)
     _add_years(log, state, walked.blocks.get("env", ""))
     train, evals, per_class = build_frames(

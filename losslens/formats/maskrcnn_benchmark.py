@@ -209,7 +209,7 @@ def parse(log: LogText) -> Parsed:
     state._end_block()
     state.close_pending()
     skipped = list(walked.skipped)
-    drop_truncated_tail(log, state.train, skipped)
+    drop_truncated_tail(log, state.train, skipped, reasons=walked.reasons)
     train, evals, per_class = build_frames(
         state.train,
         state.collector.evals,

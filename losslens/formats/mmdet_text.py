@@ -341,7 +341,7 @@ def _parse_rest(
     if bulk is not None and "line_no" in bulk:
         fill_line_no(log, train_cols.to_dict())
         fill_line_no(log, state.collector.evals.to_dict(), state.collector.evals.n)
-    drop_truncated_tail(log, train_cols, skipped)
+    drop_truncated_tail(log, train_cols, skipped, reasons=walked.reasons)
     train, evals, per_class = build_frames(
         train_cols,
         state.collector.evals,

@@ -262,7 +262,7 @@ def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None
     skipped = list(walked.skipped)
     last = state.train.column("_line")
     previous = bulk.line_before(int(last[-1])) if bulk is not None and last else None
-    drop_truncated_tail(log, state.train, skipped, previous)
+    drop_truncated_tail(log, state.train, skipped, previous, reasons=walked.reasons)
     _complete_years(log, state.train, state.collector.evals)
     if bulk is not None:
         state.train = bulk.merged(log, state.train)

@@ -212,7 +212,7 @@ def parse(log: LogText) -> Parsed:
     walked = walk(log, _NO_PREFIX_RE, state.on_record, state.collector)
     state.close_pending()
     skipped = list(walked.skipped)
-    drop_truncated_tail(log, state.train, skipped)
+    drop_truncated_tail(log, state.train, skipped, reasons=walked.reasons)
     train, evals, per_class = build_frames(
         state.train, state.collector.evals, state.collector.per_class
     )

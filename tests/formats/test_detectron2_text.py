@@ -357,3 +357,23 @@ def test_sniff_counts_training_lines() -> None:
     assert detectron2_text.sniff(TRAIN_19 + "\n" + TRAIN_39) == 2
     log = normalise(TRAIN_19 + "\n")
     assert detectron2_text.parse(log).train["step"].tolist() == [20]
+
+
+def test_record_cut_mid_write_then_glued(tmp_path: Path) -> None:
+    """A crash cut the second record inside its items; the resumed run wrote on the same line."""
+    first, second, third = (_train("11/01 11:23:38", it) for it in (19, 39, 59))
+    cut = second[: second.index("loss_cls")]
+    run = losslens.load(_write(tmp_path, "\n".join([first, cut + third]) + "\n"))
+    assert run.train["iter"].tolist() == [19, 59]
+    assert run.skipped == [(2, cut.rstrip())]
+    assert run.meta["skip_reasons"] == [
+        {"line_no": 2, "reason": "the record is cut off: another line was written onto it"}
+    ]
+
+
+def test_iteration_counter_out_of_range_is_skipped(tmp_path: Path) -> None:
+    lines = [_train("11/01 11:23:38", it) for it in (19, 10**20, 59)]
+    run = losslens.load(_write(tmp_path, "\n".join(lines) + "\n"))
+    assert run.train["iter"].tolist() == [19, 59]
+    assert run.skipped == [(2, lines[1])]
+    assert run.meta["skip_reasons"][0]["reason"].startswith(f"counter {10**20} is out of range")

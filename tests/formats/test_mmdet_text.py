@@ -314,3 +314,25 @@ def test_a_text_that_is_no_log_is_an_error(tmp_path: Path) -> None:
         _load(tmp_path, text, name="README.md")
     with pytest.raises(losslens.errors.ParseError, match="no detectron2_text records found"):
         losslens.load(tmp_path / "README.md", "detectron2_text")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_record_cut_mid_write_then_glued_to_the_resumed_run(tmp_path: Path, fast: bool) -> None:
+    """A crash cut line 2 after ``memory: 3862, ``; the resumed run wrote L3 onto it."""
+    cut = L2[: L2.index("loss_rpn_cls")]
+    path = tmp_path / "run.log"
+    path.write_text("\n".join([L1, cut + L3, L1]) + "\n")
+    run = losslens.load(path, cache=False, fast=fast)
+    assert run.train["step"].tolist() == [50, 150, 50]  # L1, L3, L1: never the cut record
+    assert run.train["loss"].tolist() == [0.7442, 0.6, 0.7442]
+    assert run.train["line_no"].tolist() == [1, 2, 3]
+    assert run.skipped == [(2, cut.rstrip())]
+    assert run.meta["skip_reasons"] == [
+        {"line_no": 2, "reason": "the record is cut off: another line was written onto it"}
+    ]
+
+
+def test_records_glued_whole_are_all_kept(tmp_path: Path) -> None:
+    run = _load(tmp_path, " ".join([L1, L2, L3]) + "\n")
+    assert run.train["step"].tolist() == [50, 100, 150]
+    assert run.skipped == [] and "skip_reasons" not in run.meta
