@@ -87,12 +87,11 @@ class WalkResult:
     reasons: list[dict[str, int | str]] = field(default_factory=list)
 
     def meta(self) -> dict[str, list[dict[str, int | str]]]:
-        """``{"skip_reasons": [...]}`` when some line was skipped for a stated reason, else {}.
-
-        A format's meta carries it; ``RESUME_META`` joins it by the ``LINES`` rule.
+        """``{"skip_reasons": [...]}``, in line order (always there, empty when no line was
+        skipped for a stated reason). A format's meta carries it; ``RESUME_META`` joins it by
+        the ``LINES`` rule.
         """
-        ordered = sorted(self.reasons, key=lambda r: int(r["line_no"]))
-        return {SKIP_REASONS: ordered} if self.reasons else {}
+        return {SKIP_REASONS: sorted(self.reasons, key=lambda r: int(r["line_no"]))}
 
 
 RecordHandler = Callable[[str, int, str | None], bool]
@@ -117,6 +116,7 @@ def walk(
     block: str | None = None
     block_lines: list[str] = []
     seen_record = False
+    message_open = False  # the last placed line is a log message (or one of its lines)
 
     def end_block() -> None:
         nonlocal block
@@ -126,7 +126,7 @@ def walk(
 
     for index, raw in enumerate(log.lines):
         if bulk is not None and bulk[index]:
-            seen_record = True
+            seen_record, message_open = True, False
             if block is not None:
                 end_block()
             if on_bulk is not None and collector.pending:
@@ -145,15 +145,19 @@ def walk(
             message, stamp = line, None
         try:
             if on_record(message, index, stamp):
+                message_open = match is None and message_open
                 continue
         except RecordError as err:
             result.skipped.append(SkippedLine(log.line_no(index), raw))
             result.reasons.append({"line_no": log.line_no(index), "reason": str(err)})
+            message_open = False
             continue
         if collector.feed(message):
+            message_open = match is not None or message_open
             continue
         if match is not None:
             result.n_messages += 1
+            message_open = True
             for name, pattern in _BLOCK_STARTS:
                 if pattern.match(message):
                     block, block_lines = name, [message]
@@ -162,7 +166,7 @@ def walk(
         if block is not None:
             block_lines.append(line)
             continue
-        if seen_record or not line.strip():
+        if not line.strip() or (seen_record and message_open):
             continue
         result.skipped.append(SkippedLine(log.line_no(index), raw))
     end_block()

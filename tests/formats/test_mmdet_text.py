@@ -233,7 +233,9 @@ def test_seed_log_pasted_from_a_web_page(shared_dir: Path) -> None:
         ["Pedestrian", 13, 0.645],
         ["Cyclist", 7, 0.094],
     ]
-    assert [s.line_no for s in run.skipped] == [1, 2, 3, 4, 5]
+    # the blog text before the log (1-5) and after it (7-42): every line but the log's own
+    # (issue #10: text after a record is no continuation of it)
+    assert [s.line_no for s in run.skipped] == [n for n in range(1, 43) if n != 6]
 
 
 @pytest.mark.parametrize(
@@ -335,4 +337,17 @@ def test_record_cut_mid_write_then_glued_to_the_resumed_run(tmp_path: Path, fast
 def test_records_glued_whole_are_all_kept(tmp_path: Path) -> None:
     run = _load(tmp_path, " ".join([L1, L2, L3]) + "\n")
     assert run.train["step"].tolist() == [50, 100, 150]
-    assert run.skipped == [] and "skip_reasons" not in run.meta
+    assert run.skipped == [] and run.meta["skip_reasons"] == []
+
+
+def test_text_after_a_record_is_skipped_but_a_message_keeps_its_lines(tmp_path: Path) -> None:
+    """A record is one line: what follows it unprefixed is counted as skipped. A multi-line
+    message (here mmcv's hook table) keeps its continuation lines."""
+    hooks = [
+        P + "Hooks will be executed in the following order:",
+        "before_run:",
+        "(VERY_HIGH   ) StepLrUpdaterHook",
+    ]
+    run = _load(tmp_path, "\n".join([*hooks, L1, "garbage line", "\x7fmore", L2, L3]) + "\n")
+    assert run.train["step"].tolist() == [50, 100, 150]
+    assert run.skipped == [(5, "garbage line"), (6, "\x7fmore")]
