@@ -86,6 +86,20 @@ def to_float(text: str) -> float:
     raise ValueError(f"not a number: {text!r}")
 
 
+#: The largest counter (epoch, iteration, a table's count) a record may carry: counters pass
+#: through float64 columns and derived steps, which hold integers exactly up to 2**53 (no
+#: training run comes near; a bigger number is a corrupted line).
+MAX_COUNTER = 10**15
+
+
+def to_counter(text: str) -> int:
+    """A printed counter; ``ValueError`` when it is out of range (see :data:`MAX_COUNTER`)."""
+    value = int(text)
+    if value > MAX_COUNTER:
+        raise ValueError(f"counter {text} is out of range (expected at most {MAX_COUNTER})")
+    return value
+
+
 def standard_name(key: str) -> str:
     return STANDARD_NAMES.get(key, key)
 

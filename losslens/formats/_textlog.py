@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from losslens._text import LogText
-from losslens.formats._common import SkippedLine
+from losslens.formats._common import SkippedLine, to_counter
 from losslens.formats._evalblocks import EvalCollector
 from losslens.frame import Columns
 
@@ -46,18 +46,12 @@ class RecordError(ValueError):
     """A line that looks like a training/validation record but cannot be read."""
 
 
-#: The largest epoch/iteration counter a record may carry: counters pass through float64
-#: columns and derived steps, which hold integers exactly up to 2**53 (no training run
-#: comes near; a bigger number is a corrupted line).
-MAX_COUNTER = 10**15
-
-
 def counter(text: str) -> int:
     """A printed epoch/iteration counter; :class:`RecordError` when it is out of range."""
-    value = int(text)
-    if value > MAX_COUNTER:
-        raise RecordError(f"counter {text} is out of range (expected at most {MAX_COUNTER})")
-    return value
+    try:
+        return to_counter(text)
+    except ValueError as err:
+        raise RecordError(str(err)) from err
 
 
 def split_items(body: str) -> list[tuple[str, str]]:
@@ -152,7 +146,12 @@ def walk(
             result.reasons.append({"line_no": log.line_no(index), "reason": str(err)})
             message_open = False
             continue
-        if collector.feed(message):
+        try:
+            fed = collector.feed(message)
+        except ValueError as err:  # a table row that cannot be read (a count out of range)
+            _skip(log, index, str(err), result.skipped, result.reasons)
+            continue
+        if fed:
             message_open = match is not None or message_open
             continue
         if match is not None:

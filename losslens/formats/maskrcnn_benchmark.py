@@ -28,11 +28,10 @@ from typing import Any
 import numpy as np
 
 from losslens._text import LogText
-from losslens.formats._common import Parsed
+from losslens.formats._common import MAX_COUNTER, Parsed
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._metriclogger import GLOBAL_AVG_SUFFIX, meter_values
 from losslens.formats._textlog import (
-    MAX_COUNTER,
     RecordError,
     counter,
     drop_truncated_tail,

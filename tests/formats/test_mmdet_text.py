@@ -351,3 +351,20 @@ def test_text_after_a_record_is_skipped_but_a_message_keeps_its_lines(tmp_path: 
     run = _load(tmp_path, "\n".join([*hooks, L1, "garbage line", "\x7fmore", L2, L3]) + "\n")
     assert run.train["step"].tolist() == [50, 100, 150]
     assert run.skipped == [(5, "garbage line"), (6, "\x7fmore")]
+
+
+def test_table_row_with_a_count_out_of_range_is_skipped(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz_text.py: a VOC row with a huge ``gts`` crashed frame building."""
+    bad = "| Car        | 100000000000000000000062  | 148  | 0.919  | 0.888 |"
+    voc = [bad if line.startswith("| Car") else line for line in VOC]
+    run = _load(tmp_path, "\n".join([L1, L2, *voc, VAL, L3]) + "\n")
+    assert run.per_class["class"].tolist() == ["Cyclist"]
+    assert run.evals["mAP"].tolist() == [0.5899]
+    assert run.skipped == [(9, bad)]
+    assert run.meta["skip_reasons"] == [
+        {
+            "line_no": 9,
+            "reason": "counter 100000000000000000000062 is out of range "
+            "(expected at most 1000000000000000)",
+        }
+    ]
