@@ -128,6 +128,7 @@ def _mutation(draw: st.DrawFn, lines: Lines) -> Lines:
                 "wrap",
                 "counter",
                 "progress",
+                "ansi",
                 "junk",
                 "long_junk",
             ]
@@ -162,6 +163,8 @@ def _mutation(draw: st.DrawFn, lines: Lines) -> Lines:
             out[i] = _touch(line[:digits] + b"%d" % 10**20 + line[digits:])
     elif kind == "progress":
         out[i] = _touch(b"[>>>>>>     ] 12/25, 3.1 task/s\r" + line)
+    elif kind == "ansi":
+        out[i] = _touch(b"\x1b[1;31m" + line[:at] + b"\x1b[0m" + line[at:])
     elif kind == "junk":
         out.insert(i + 1, (_JUNK, -1))
     elif kind == "long_junk":

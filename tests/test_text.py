@@ -141,3 +141,26 @@ def test_nul_bytes_in_binary_or_empty_content_still_reject_it(
     path.write_bytes(content)
     with pytest.raises(BinaryLogError, match="binary data, not a text training log"):
         read_log(path)
+
+
+@pytest.mark.parametrize(
+    ("odd", "n_skipped"),
+    [
+        ("x" * 1_000_000, 1),  # a megabyte line
+        ("[" * 100_000, 1),  # deep brackets after a detectron2-like opener
+        ("\x1b[" + "1;" * 50_000 + "m coloured", 1),  # a huge ANSI sequence, then text
+        ("\r".join(["[>>>   ] 50%"] * 1000), 1000),  # a progress bar: one line per segment
+    ],
+    ids=["long", "brackets", "ansi", "progress"],
+)
+def test_odd_content_stays_records_or_skipped_lines(
+    tmp_path: Path, odd: str, n_skipped: int
+) -> None:
+    import losslens
+
+    text = _RECORD.format(i=10) + odd + "\n" + _RECORD.format(i=20)
+    path = tmp_path / "odd.log"
+    path.write_text(text)
+    run = losslens.load(path, cache=False)
+    assert run.train["loss"].tolist() == [0.1, 0.2]
+    assert len(run.skipped) == n_skipped and {s.line_no for s in run.skipped} == {2}

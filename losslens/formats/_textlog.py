@@ -5,11 +5,15 @@ continuation lines carry no prefix (config dumps, environment tables, model repr
 prints (pycocotools). :func:`walk` routes each logical line:
 
 1. the format's record handler (training / validation lines) -> placed, or skipped when the
-   handler raises :class:`RecordError` (a line that looks like a record but cannot be read);
-2. the :class:`~losslens.formats._evalblocks.EvalCollector` (tables, summaries) -> placed;
+   handler raises :class:`RecordError` (a line that looks like a record but cannot be read;
+   the reason goes to ``meta["skip_reasons"]``);
+2. the :class:`~losslens.formats._evalblocks.EvalCollector` (tables, summaries) -> placed, or
+   skipped with the reason when a row cannot be read;
 3. a config or environment block start -> its text is kept in ``meta``;
-4. any other prefixed message, or a continuation line after one -> placed (a log message);
-5. anything else (text before the first log record that nothing recognises) -> skipped.
+4. any other prefixed message, or a continuation line of one (a multi-line message: a model
+   repr, a hook table, a config dump) -> placed;
+5. anything else -> skipped: text before the first log record, and text right after a record
+   (a record is one line, so nothing after it can be its continuation).
 """
 
 from __future__ import annotations
