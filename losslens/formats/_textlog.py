@@ -238,12 +238,14 @@ def _drop_glued_cuts(
     lines = train.column("_line")
     if nos is None or lines is None or train.n < 2:
         return
+    glued = np.flatnonzero(np.diff(np.asarray(nos, dtype=np.int64)) == 0)  # i: i+1 on its line
+    if len(glued) == 0:
+        return
+    at = np.asarray(lines, dtype=np.float64)
     drop = []
-    for row in range(1, train.n):
-        index = int(lines[row])
-        if index + 1 >= len(nos) or nos[index + 1] != nos[index] or index == int(lines[row - 1]):
-            continue
-        if _item_keys(log.lines[index]) < _item_keys(log.lines[int(lines[row - 1])]):
+    for row in np.flatnonzero(np.isin(at, glued)).tolist():
+        index, before = int(at[row]), int(at[row - 1]) if row else -1
+        if row and index != before and _item_keys(log.lines[index]) < _item_keys(log.lines[before]):
             drop.append(row)
             reason = "the record is cut off: another line was written onto it"
             _skip(log, index, reason, skipped, reasons)
