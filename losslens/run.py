@@ -129,9 +129,9 @@ def _run(
             raise ParseError(
                 f"no {name} records found; is this really a {name} log?", path=log.path
             )
-        if _nothing_placed(log, parsed):
+        if not parsed.recognised:
             # the sniffer saw something like a record (a README quoting log lines) but the
-            # parser placed no line at all: that is not a log
+            # parser found no log record of the format: that is not a log
             raise formats.unknown_format(log.path)
     for frame in (parsed.train, parsed.evals):
         if map_line_no and "line_no" in frame.columns:
@@ -153,11 +153,6 @@ def _run(
         meta,
         _tallies=parsed.tallies,
     )
-
-
-def _nothing_placed(log: LogText, parsed: Parsed) -> bool:
-    """True when every non-blank line of ``log`` is among the skipped ones."""
-    return len(parsed.skipped) >= sum(1 for line in log.lines if line.strip())
 
 
 def _physical_line_numbers(log: LogText, logical: pd.Series) -> pd.Series:

@@ -121,3 +121,12 @@ def test_sniffing_weighs_the_evidence_of_every_line() -> None:
     )
     assert formats.quick_sniff(close) == "mmengine_text"
     assert formats.sniff_sample("just some text\n") is None
+
+
+def test_a_readme_is_no_known_format(tmp_path: Path) -> None:
+    """This repository's README quotes log lines (its sniff score is not 0), yet no line is a
+    log record: an error listing the formats, never an empty run."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    with pytest.raises(losslens.UnknownFormatError) as info:
+        losslens.load(readme, cache=False)
+    assert "no known training-log format found; expected one of: mmdet_text" in str(info.value)

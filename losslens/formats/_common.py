@@ -31,6 +31,9 @@ class Parsed:
     #: Counts a whole-file meta value is the most common of (``{"iters_per_epoch": {value:
     #: count}}``), kept so that a grown file parsed from a cut can count again (losslens.cache).
     tallies: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: False when the parser saw none of its format's log records (no line with its prefix):
+    #: with empty tables too, the content is no log of this format (a README quoting one).
+    recognised: bool = True
 
 
 #: Logged names -> our standard train/eval column names (units in the name).

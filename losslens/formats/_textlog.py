@@ -81,6 +81,8 @@ class WalkResult:
     skipped: list[SkippedLine] = field(default_factory=list)
     blocks: dict[str, str] = field(default_factory=dict)
     n_messages: int = 0
+    #: Whether any line carried the format's record prefix (or was read by a bulk parser).
+    seen_record: bool = False
     #: Why record-like lines were skipped: ``{"line_no": physical line, "reason": text}``.
     reasons: list[dict[str, int | str]] = field(default_factory=list)
 
@@ -173,6 +175,7 @@ def walk(
             continue
         result.skipped.append(SkippedLine(log.line_no(index), raw))
     end_block()
+    result.seen_record = seen_record
     return result
 
 

@@ -291,7 +291,7 @@ def parse(log: LogText) -> Parsed:
         timestamp_format=_TIMESTAMP_FORMAT,
     )
     meta = {**_meta(log, state, walked.blocks, list(train.columns)), **walked.meta()}
-    return Parsed(train, evals, per_class, sorted(skipped), meta)
+    return Parsed(train, evals, per_class, sorted(skipped), meta, recognised=walked.seen_record)
 
 
 def _place_evaluations(state: _State) -> None:

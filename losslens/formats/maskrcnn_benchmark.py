@@ -220,7 +220,7 @@ def parse(log: LogText) -> Parsed:
         **_meta(log, state, {**walked.blocks, **state.blocks}, train, zero_based),
         **walked.meta(),
     }
-    return Parsed(train, evals, per_class, sorted(skipped), meta)
+    return Parsed(train, evals, per_class, sorted(skipped), meta, recognised=walked.seen_record)
 
 
 def _smoothing(column: str) -> str:

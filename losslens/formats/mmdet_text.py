@@ -350,7 +350,15 @@ def _parse_rest(
     )
     per = tally(_column(train_cols, "_iters_per_epoch"))
     meta = {**_meta(log, train_cols, walked.blocks, train, per), **walked.meta()}
-    return Parsed(train, evals, per_class, sorted(skipped), meta, tallies={_PER: per})
+    return Parsed(
+        train,
+        evals,
+        per_class,
+        sorted(skipped),
+        meta,
+        tallies={_PER: per},
+        recognised=walked.seen_record,
+    )
 
 
 #: Length of the python-logging timestamp ``2020-10-13 20:19:44,317`` that opens every record.

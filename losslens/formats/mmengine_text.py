@@ -277,7 +277,15 @@ def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None
     evals = evals.drop(columns=emptied)
     per = tally(_iters_per_epoch(state.train))
     meta = {**_meta(log, state, walked.blocks, train, per), **walked.meta()}
-    return Parsed(train, evals, per_class, sorted(skipped), meta, tallies={_PER: per})
+    return Parsed(
+        train,
+        evals,
+        per_class,
+        sorted(skipped),
+        meta,
+        tallies={_PER: per},
+        recognised=walked.seen_record,
+    )
 
 
 def _iters_per_epoch(train: Columns) -> np.ndarray:

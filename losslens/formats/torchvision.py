@@ -219,7 +219,12 @@ def parse(log: LogText) -> Parsed:
     for error in state.errors:
         error["line_no"] = log.line_no(error["line_no"])
     return Parsed(
-        train, evals, per_class, sorted(skipped), {**_meta(state, train), **walked.meta()}
+        train,
+        evals,
+        per_class,
+        sorted(skipped),
+        {**_meta(state, train), **walked.meta()},
+        recognised=walked.seen_record,
     )
 
 
