@@ -301,7 +301,11 @@ def test_messy_container_crlf_ansi_glued_cr_bad_bytes_truncated(tmp_path: Path) 
     # by physical line number: the progress-bar segment before a record (3), the stray text
     # after one (4: a record line has no continuation lines, issue #10), the cut-off last line
     assert [s.line_no for s in run.skipped] == [3, 4, 5]
-    assert [s.text for s in run.skipped] == ["Downloading weights 10%", "caf\ufffd \ufffd", truncated]
+    assert [s.text for s in run.skipped] == [
+        "Downloading weights 10%",
+        "caf\ufffd \ufffd",
+        truncated,
+    ]
 
 
 def test_rank_file_without_training_lines(tmp_path: Path) -> None:
