@@ -153,12 +153,35 @@ def unwrap(raw: bytes, name: str) -> bytes:
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return raw
     head = raw[:_SNIFF_BYTES]
-    if b"\x00" in head:
+    if b"\x00" in head and not _text_with_nuls(head):
         kind = (
             "a zip archive (a PyTorch checkpoint?)" if head[:4] == b"PK\x03\x04" else "binary data"
         )
         raise BinaryLogError(f"this is {kind}, not a text training log", path=name)
     return raw
+
+
+#: Control bytes that text holds (tab, line feed, form feed, carriage return, escape).
+_TEXT_CONTROLS = frozenset(b"\t\n\x0c\r\x1b")
+#: The share of other control bytes above which NUL-free content is not text: binary formats
+#: are full of them, logs hold none but the odd stray byte.
+_MAX_CONTROL_SHARE = 0.05
+#: NUL padding comes in a few long runs (one per power loss); binary data scatters NULs in
+#: thousands of short ones.
+_MAX_NUL_RUNS = 16
+_NUL_RUN_RE = re.compile(rb"\x00+")
+
+
+def _text_with_nuls(head: bytes) -> bool:
+    """Is ``head`` text once its NUL bytes are taken out? A power loss leaves a log's tail
+    padded with NULs (the file grew, the data never reached the disk); that is still a log."""
+    if head[:4] == b"PK\x03\x04" or len(_NUL_RUN_RE.findall(head)) > _MAX_NUL_RUNS:
+        return False
+    rest = head.replace(b"\x00", b"")
+    if not rest.strip():
+        return False
+    controls = sum(1 for byte in rest if byte < 32 and byte not in _TEXT_CONTROLS)
+    return controls <= _MAX_CONTROL_SHARE * len(rest)
 
 
 def _blank(raw: bytes) -> bool:
@@ -218,7 +241,8 @@ def _clean(text: str, notes: dict[str, int]) -> str:
     if "\x1b" in text:
         notes["ansi_sequences"] = len(_ANSI_RE.findall(text))
         text = _ANSI_RE.sub("", text)
-    if "\x00" in text:  # stray NULs past the sniffed head: never let them act as soft breaks
+    if "\x00" in text:  # NUL padding (a power loss): removed, counted, never a soft break
+        notes["nul_bytes_stripped"] = text.count("\x00")
         text = text.replace("\x00", "")
     if "\r" in text:
         text = text.replace("\r\n", "\n")

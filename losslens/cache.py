@@ -515,7 +515,7 @@ def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
     try:
         fields = record["run"]
         resume = record["resume"]
-        skipped = [SkippedLine(line_no, text) for line_no, text in fields.pop("skipped")]
+        skipped = [SkippedLine(*line) for line in fields.pop("skipped")]
         run = Run(
             fields["path"],
             fields["format"],
@@ -524,7 +524,7 @@ def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
             tables["per_class"],
             skipped,
             fields["meta"],
-            fields["_tallies"],
+            _tallies=fields["_tallies"],
         )
         return _Stamp(**record["stamp"]), None if resume is None else _Resume(**resume), run
     except (KeyError, TypeError, ValueError):
@@ -539,7 +539,7 @@ def _store(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None
         "run": {
             "path": run.path,
             "format": run.format,
-            "skipped": [[s.line_no, s.text] for s in run.skipped],
+            "skipped": [list(s) for s in run.skipped],  # line_no, text, reason
             "meta": run.meta,
             "_tallies": run._tallies,
         },

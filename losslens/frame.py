@@ -20,7 +20,7 @@ functions here, which own the schema every format shares:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -94,6 +94,19 @@ class Columns:
         out._cols = dict(data)  # type: ignore[arg-type]
         out.n = len(next(iter(data.values()))) if data else 0
         return out
+
+    def drop_rows(self, rows: Sequence[int]) -> None:
+        """Remove the rows at the given positions."""
+        if not rows:
+            return
+        gone = set(rows)
+        self._cols = {
+            k: np.delete(v, list(gone))
+            if isinstance(v, np.ndarray)
+            else [x for i, x in enumerate(v) if i not in gone]
+            for k, v in self._cols.items()
+        }
+        self.n -= len(gone)
 
     def drop_last(self) -> None:
         """Remove the most recent row."""
@@ -180,6 +193,10 @@ def segments_from_steps(step: np.ndarray) -> np.ndarray:
     return np.cumsum(back)
 
 
+#: The largest step kept: float64 holds every integer up to here exactly.
+_MAX_EXACT_STEP = 2.0**53
+
+
 def train_frame(
     cols: Columns | Mapping[str, Any], *, zero_based_iter: bool = False
 ) -> pd.DataFrame:
@@ -203,6 +220,8 @@ def train_frame(
             step = np.where(np.isnan(ep), it, (ep - 1) * per + it)
         else:
             step = it + (1 if zero_based_iter else 0)
+        # a product of large (but readable) counters may pass what Int64 holds exactly: NA
+        step = np.where(np.abs(step) <= _MAX_EXACT_STEP, step, np.nan)
         data["step"] = pd.array(step, dtype="Float64").astype("Int64") if n else []
     if "step" in data and "segment" not in data:
         step_f = pd.array(data["step"], dtype="Int64").to_numpy(dtype="float64", na_value=np.nan)

@@ -133,8 +133,15 @@ def _run(
     *,
     map_line_no: bool = True,
 ) -> Run:
-    if format is not None and parsed.train.empty and parsed.evals.empty:
-        raise ParseError(f"no {name} records found; is this really a {name} log?", path=log.path)
+    if parsed.train.empty and parsed.evals.empty:
+        if format is not None:
+            raise ParseError(
+                f"no {name} records found; is this really a {name} log?", path=log.path
+            )
+        if not parsed.recognised:
+            # the sniffer saw something like a record (a README quoting log lines) but the
+            # parser found no log record of the format: that is not a log
+            raise formats.unknown_format(log.path)
     for frame in (parsed.train, parsed.evals):
         if map_line_no and "line_no" in frame.columns:
             frame["line_no"] = _physical_line_numbers(log, frame["line_no"])

@@ -91,3 +91,42 @@ def test_cli_and_package_import_without_pandas_until_used() -> None:
         "assert 'pandas' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], check=True)
+
+
+_MMCV_LINE = (
+    "2020-10-13 20:19:44,317 - mmdet - INFO - Epoch [1][{i}/100]\tlr: 2.000e-02, loss: 0.7\n"
+)
+_MMENGINE_LINE = (
+    "2023/01/01 10:00:00 - mmengine - INFO - Epoch(train)  [1][{i}/100]  lr: 2.0e-02  loss: 0.7\n"
+)
+
+
+def test_sniffing_weighs_the_evidence_of_every_line() -> None:
+    """Scores are counts: one line of another format neither vetoes nor flips the result."""
+    from losslens import formats
+
+    mostly_mmcv = _MMENGINE_LINE.format(i=5) + "".join(_MMCV_LINE.format(i=i) for i in range(3))
+    assert formats.sniff_sample(mostly_mmcv) == "mmdet_text"
+    mostly_mmengine = _MMCV_LINE.format(i=5) + "".join(_MMENGINE_LINE.format(i=i) for i in range(3))
+    assert formats.sniff_sample(mostly_mmengine) == "mmengine_text"
+    # the quick look at the head decides when one format has 4x the runner-up's lines...
+    big = _MMENGINE_LINE.format(i=0) + "".join(_MMCV_LINE.format(i=i) for i in range(1000))
+    assert formats.quick_sniff(big) == "mmdet_text"
+    # ...and a close call in the head goes to the whole sample, where mmengine has more lines
+    close = (
+        "".join(_MMCV_LINE.format(i=i) for i in range(10))
+        + "".join(_MMENGINE_LINE.format(i=i) for i in range(10))
+        + "x" * formats.QUICK_SNIFF_CHARS
+        + "".join(_MMENGINE_LINE.format(i=i) for i in range(20))
+    )
+    assert formats.quick_sniff(close) == "mmengine_text"
+    assert formats.sniff_sample("just some text\n") is None
+
+
+def test_a_readme_is_no_known_format(tmp_path: Path) -> None:
+    """This repository's README quotes log lines (its sniff score is not 0), yet no line is a
+    log record: an error listing the formats, never an empty run."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    with pytest.raises(losslens.UnknownFormatError) as info:
+        losslens.load(readme, cache=False)
+    assert "no known training-log format found; expected one of: mmdet_text" in str(info.value)

@@ -599,9 +599,9 @@ def test_an_entry_gives_back_dtypes_attrs_skipped_lines_and_meta_exactly(
         train,
         pd.DataFrame(),
         pd.DataFrame({"eval_index": pd.array([0], dtype="Int64"), "class": ["Car"]}),
-        [SkippedLine(2, "garbage line"), SkippedLine(9, "nan(1) \t")],
+        [SkippedLine(2, "garbage line"), SkippedLine(9, "nan(1) \t", "loss: not a number")],
         meta,
-        {"step": {4: 2, 6: 1}},
+        _tallies={"step": {4: 2, 6: 1}},
     )
     stamp = cache._stamp(log.read_bytes(), log.stat())
     entry = _entry_of(log)

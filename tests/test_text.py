@@ -101,3 +101,66 @@ def test_bad_files_raise_one_clear_error(
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LogNotFoundError, match="no such file"):
         read_log(tmp_path / "nope.log")
+
+
+_RECORD = (
+    "2020-10-13 20:19:44,317 - mmdet - INFO - Epoch [1][{i}/100]\t"
+    "lr: 2.000e-02, eta: 0:01:00, time: 0.500, loss_cls: 0.5000, loss: 0.{i}\n"
+)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_nul_padded_tail_is_stripped_and_counted(tmp_path: Path, fast: bool) -> None:
+    """A power loss pads a log with NULs (the size grew, the data never reached the disk); the
+    run that resumed wrote on after them. Still a log: the NULs are removed and counted."""
+    import losslens
+
+    text = "".join(_RECORD.format(i=i) for i in (10, 20))
+    raw = text.encode() + b"\x00" * 4096 + _RECORD.format(i=30).encode() + b"\x00" * 100
+    path = tmp_path / "power_loss.log"
+    path.write_bytes(raw)
+    run = losslens.load(path, cache=False, fast=fast)
+    assert run.train["iter"].tolist() == [10, 20, 30]
+    assert run.train["loss"].tolist() == [0.1, 0.2, 0.3]
+    assert run.meta["n_nul_bytes_stripped"] == 4196
+    assert run.skipped == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00" * 1000,  # nothing but NULs
+        bytes(range(256)) * 4,  # NULs among control bytes
+        b"text\x00" * 100,  # scattered NULs (UTF-16 without a BOM, a binary table...)
+    ],
+)
+def test_nul_bytes_in_binary_or_empty_content_still_reject_it(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "bad.log"
+    path.write_bytes(content)
+    with pytest.raises(BinaryLogError, match="binary data, not a text training log"):
+        read_log(path)
+
+
+@pytest.mark.parametrize(
+    ("odd", "n_skipped"),
+    [
+        ("x" * 1_000_000, 1),  # a megabyte line
+        ("[" * 100_000, 1),  # deep brackets after a detectron2-like opener
+        ("\x1b[" + "1;" * 50_000 + "m coloured", 1),  # a huge ANSI sequence, then text
+        ("\r".join(["[>>>   ] 50%"] * 1000), 1000),  # a progress bar: one line per segment
+    ],
+    ids=["long", "brackets", "ansi", "progress"],
+)
+def test_odd_content_stays_records_or_skipped_lines(
+    tmp_path: Path, odd: str, n_skipped: int
+) -> None:
+    import losslens
+
+    text = _RECORD.format(i=10) + odd + "\n" + _RECORD.format(i=20)
+    path = tmp_path / "odd.log"
+    path.write_text(text)
+    run = losslens.load(path, cache=False)
+    assert run.train["loss"].tolist() == [0.1, 0.2]
+    assert len(run.skipped) == n_skipped and {s.line_no for s in run.skipped} == {2}

@@ -53,27 +53,49 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(_MODULES[name])
 
 
-#: A first, small look: enough when exactly one format sees this many records in it. Sniffing
-#: 256 KiB with every format costs ~50 ms, the bulk of loading a 1 MB log in a sweep.
+#: A first, small look: enough when one format sees this many records in it and clearly more
+#: than any other. Sniffing 256 KiB with every format costs ~50 ms, the bulk of loading a 1 MB
+#: log in a sweep.
 QUICK_SNIFF_CHARS = 32_768
 QUICK_SNIFF_MIN_SCORE = 8
+#: How many times the runner-up's score the best must reach for the head alone to decide: a
+#: stray line of another format (a message quoting ``Epoch(train)``) must not send the whole
+#: file to the slow look, and a close call is left to the bigger sample.
+QUICK_SNIFF_MARGIN = 4
+
+
+def _best(scores: dict[str, int]) -> tuple[str | None, int, int]:
+    """(best format or None, its score, the runner-up's score); ties go to registry order."""
+    ranked = sorted(scores, key=lambda n: -scores[n])  # stable: registry order among equals
+    best = ranked[0] if ranked and scores[ranked[0]] > 0 else None
+    second = scores[ranked[1]] if len(ranked) > 1 else 0
+    return best, scores[ranked[0]] if ranked else 0, second
+
+
+def _scores(sample: str) -> dict[str, int]:
+    """Each format's evidence in ``sample``: how many of its record lines it counts there."""
+    return {name: get(name).sniff(sample) for name in FORMATS}
 
 
 def sniff_sample(sample: str) -> str | None:
-    """The best-scoring format for a text sample; None when no format recognises it."""
-    scores = {name: get(name).sniff(sample) for name in FORMATS}
-    best = max(scores, key=lambda n: scores[n])
-    return best if scores[best] > 0 else None
+    """The format with the most record lines in a text sample; None when no format sees any.
+
+    Scores are counts, so a few stray lines of another format neither veto nor flip the result.
+    """
+    return _best(_scores(sample))[0]
 
 
 def quick_sniff(sample: str) -> str | None:
-    """The format of a sample when its head alone is unambiguous, else :func:`sniff_sample`."""
+    """The format of a sample when its head alone is clear, else :func:`sniff_sample`."""
     if len(sample) > QUICK_SNIFF_CHARS:
         head = sample[: sample.rfind("\n", 0, QUICK_SNIFF_CHARS) + 1] or sample[:QUICK_SNIFF_CHARS]
-        scores = {name: get(name).sniff(head) for name in FORMATS}
-        found = [name for name, score in scores.items() if score > 0]
-        if len(found) == 1 and scores[found[0]] >= QUICK_SNIFF_MIN_SCORE:
-            return found[0]
+        best, score, second = _best(_scores(head))
+        if (
+            best is not None
+            and score >= QUICK_SNIFF_MIN_SCORE
+            and score >= QUICK_SNIFF_MARGIN * second
+        ):
+            return best
     return sniff_sample(sample)
 
 
@@ -85,6 +107,11 @@ def sniff(log: LogText) -> str:
             return best
         if len(log.text) <= SNIFF_CHARS:
             break
-    raise UnknownFormatError(
-        "no known training-log format found; expected one of: " + ", ".join(FORMATS), path=log.path
+    raise unknown_format(log.path)
+
+
+def unknown_format(path: str) -> UnknownFormatError:
+    """The error for content in which no format recognises a record, listing the formats."""
+    return UnknownFormatError(
+        "no known training-log format found; expected one of: " + ", ".join(FORMATS), path=path
     )

@@ -33,6 +33,9 @@ class Parsed:
     #: Counts a whole-file meta value is the most common of (``{"iters_per_epoch": {value:
     #: count}}``), kept so that a grown file parsed from a cut can count again (losslens.cache).
     tallies: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: False when the parser saw none of its format's log records (no line with its prefix):
+    #: with empty tables too, the content is no log of this format (a README quoting one).
+    recognised: bool = True
 
 
 #: Logged names -> our standard train/eval column names (units in the name).
@@ -86,6 +89,20 @@ def to_float(text: str) -> float:
     if t.endswith("M") and t[:-1].replace(".", "", 1).isdigit():
         return float(t[:-1])
     raise ValueError(f"not a number: {text!r}")
+
+
+#: The largest counter (epoch, iteration, a table's count) a record may carry: counters pass
+#: through float64 columns and derived steps, which hold integers exactly up to 2**53 (no
+#: training run comes near; a bigger number is a corrupted line).
+MAX_COUNTER = 10**15
+
+
+def to_counter(text: str) -> int:
+    """A printed counter; ``ValueError`` when it is out of range (see :data:`MAX_COUNTER`)."""
+    value = int(text)
+    if value > MAX_COUNTER:
+        raise ValueError(f"counter {text} is out of range (expected at most {MAX_COUNTER})")
+    return value
 
 
 def standard_name(key: str) -> str:

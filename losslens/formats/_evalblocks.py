@@ -39,7 +39,7 @@ import math
 import re
 from typing import Any
 
-from losslens.formats._common import to_float
+from losslens.formats._common import to_counter, to_float
 from losslens.frame import Columns
 
 _NUM = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|-?inf"
@@ -188,8 +188,8 @@ class EvalCollector:
                     "task": "bbox",
                     "iou_thr": self._iou_thr,
                     "class": name,
-                    "gts": int(gts),
-                    "dets": int(dets),
+                    "gts": to_counter(gts),
+                    "dets": to_counter(dets),
                     "recall": to_float(recall),
                     "ap": to_float(ap),
                 }

@@ -5,11 +5,15 @@ continuation lines carry no prefix (config dumps, environment tables, model repr
 prints (pycocotools). :func:`walk` routes each logical line:
 
 1. the format's record handler (training / validation lines) -> placed, or skipped when the
-   handler raises :class:`RecordError` (a line that looks like a record but cannot be read);
-2. the :class:`~losslens.formats._evalblocks.EvalCollector` (tables, summaries) -> placed;
+   handler raises :class:`RecordError` (a line that looks like a record but cannot be read;
+   the reason goes with the skipped line, ``SkippedLine.reason``);
+2. the :class:`~losslens.formats._evalblocks.EvalCollector` (tables, summaries) -> placed, or
+   skipped with the reason when a row cannot be read;
 3. a config or environment block start -> its text is kept in ``meta``;
-4. any other prefixed message, or a continuation line after one -> placed (a log message);
-5. anything else (text before the first log record that nothing recognises) -> skipped.
+4. any other prefixed message, or a continuation line of one (a multi-line message: a model
+   repr, a hook table, a config dump) -> placed;
+5. anything else -> skipped: text before the first log record, and text right after a record
+   (a record is one line, so nothing after it can be its continuation).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from losslens._text import LogText
-from losslens.formats._common import SkippedLine
+from losslens.formats._common import SkippedLine, to_counter
 from losslens.formats._evalblocks import EvalCollector
 from losslens.frame import Columns
 
@@ -48,6 +52,14 @@ class RecordError(ValueError):
     """A line that looks like a training/validation record but cannot be read."""
 
 
+def counter(text: str) -> int:
+    """A printed epoch/iteration counter; :class:`RecordError` when it is out of range."""
+    try:
+        return to_counter(text)
+    except ValueError as err:
+        raise RecordError(str(err)) from err
+
+
 def split_items(body: str) -> list[tuple[str, str]]:
     """``'lr: 1e-2, eta: 1 day, 0:03:53, loss: 0.5'`` -> ``[('lr', '1e-2'), ('eta', ...), ...]``.
 
@@ -67,7 +79,12 @@ class WalkResult:
     skipped: list[SkippedLine] = field(default_factory=list)
     blocks: dict[str, str] = field(default_factory=dict)
     n_messages: int = 0
+    #: Whether any line carried the format's record prefix (or was read by a bulk parser).
+    seen_record: bool = False
 
+
+#: The reason of a line the walk could not place (step 5 of the module docstring).
+UNPLACED = "not a log record, an evaluation table or a known multi-line block"
 
 RecordHandler = Callable[[str, int, str | None], bool]
 
@@ -91,6 +108,7 @@ def walk(
     block: str | None = None
     block_lines: list[str] = []
     seen_record = False
+    message_open = False  # the last placed line is a log message (or one of its lines)
 
     def end_block() -> None:
         nonlocal block
@@ -102,7 +120,7 @@ def walk(
 
     for index, raw in enumerate(log.lines):
         if bulk is not None and bulk[index]:
-            seen_record = True
+            seen_record, message_open = True, False
             if block is not None:
                 end_block()
             if on_bulk is not None and collector.pending:
@@ -121,14 +139,23 @@ def walk(
             message, stamp = line, None
         try:
             if on_record(message, index, stamp):
+                message_open = match is None and message_open
                 continue
-        except RecordError:
-            result.skipped.append(SkippedLine(log.line_no(index), raw))
+        except RecordError as err:
+            result.skipped.append(SkippedLine(log.line_no(index), raw, str(err)))
+            message_open = False
             continue
-        if collector.feed(message):
+        try:
+            fed = collector.feed(message)
+        except ValueError as err:  # a table row that cannot be read (a count out of range)
+            _skip(log, index, str(err), result.skipped)
+            continue
+        if fed:
+            message_open = match is not None or message_open
             continue
         if match is not None:
             result.n_messages += 1
+            message_open = True
             for name, pattern in _BLOCK_STARTS:
                 if pattern.match(message):
                     block, block_lines = name, [message]
@@ -137,10 +164,11 @@ def walk(
         if block is not None:
             block_lines.append(line)
             continue
-        if seen_record or not line.strip():
+        if not line.strip() or (seen_record and message_open):
             continue
-        result.skipped.append(SkippedLine(log.line_no(index), raw))
+        result.skipped.append(SkippedLine(log.line_no(index), raw, UNPLACED))
     end_block()
+    result.seen_record = seen_record
     return result
 
 
@@ -158,17 +186,23 @@ def log_interval(iters: Sequence[int | None]) -> int | None:
 
 
 def drop_truncated_tail(
-    log: LogText, train: Columns, skipped: list[SkippedLine], previous_line: int | None = None
+    log: LogText,
+    train: Columns,
+    skipped: list[SkippedLine],
+    previous_line: int | None = None,
 ) -> None:
-    """Report a last record cut off mid-write as skipped instead of keeping it.
+    """Report records cut off mid-write as skipped (with the reason) instead of keeping them.
 
-    It is cut off when the file does not end with a line break, the record is the last line,
-    and it printed fewer of the ``key: value`` items than the record before it (a set
-    comparison: dict order varies in Python 3.5 logs). Comparing the lines' own keys, not the
-    table, tells a logged ``nan`` from a missing key. ``train`` rows carry ``_line``;
-    ``previous_line`` is the logical line of the record before the last when a fast path read
-    it (it is then not in ``train``).
+    A record is cut off when it printed fewer of the ``key: value`` items than the record
+    before it (a set comparison: dict order varies in Python 3.5 logs) and either it is the last
+    line of a file that does not end with a line break, or another line was glued onto it (a
+    crash, then a resumed run writing on: :func:`losslens._text.normalise` split them). Comparing
+    the lines' own keys, not the table, tells a logged ``nan`` from a missing key. ``train``
+    rows carry ``_line``; ``previous_line`` is the logical line of the record before the last
+    when a fast path read it (it is then not in ``train``). Kept, such a record would show NaN
+    for the keys it lost: a non-finite loss that was never logged.
     """
+    _drop_glued_cuts(log, train, skipped)
     lines = train.column("_line")
     if (
         log.ends_with_newline
@@ -185,7 +219,35 @@ def drop_truncated_tail(
     if last < previous:
         train.drop_last()
         index = len(log.lines) - 1
-        skipped.append(SkippedLine(log.line_no(index), log.lines[index]))
+        _skip(log, index, "the last record is cut off (no line break after it)", skipped)
+
+
+def _drop_glued_cuts(
+    log: LogText,
+    train: Columns,
+    skipped: list[SkippedLine],
+) -> None:
+    """Drop the records with another line glued onto them that lack keys of the record before."""
+    nos = log.line_nos
+    lines = train.column("_line")
+    if nos is None or lines is None or train.n < 2:
+        return
+    glued = np.flatnonzero(np.diff(np.asarray(nos, dtype=np.int64)) == 0)  # i: i+1 on its line
+    if len(glued) == 0:
+        return
+    at = np.asarray(lines, dtype=np.float64)
+    drop = []
+    for row in np.flatnonzero(np.isin(at, glued)).tolist():
+        index, before = int(at[row]), int(at[row - 1]) if row else -1
+        if row and index != before and _item_keys(log.lines[index]) < _item_keys(log.lines[before]):
+            drop.append(row)
+            reason = "the record is cut off: another line was written onto it"
+            _skip(log, index, reason, skipped)
+    train.drop_rows(drop)
+
+
+def _skip(log: LogText, index: int, reason: str, skipped: list[SkippedLine]) -> None:
+    skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
 
 
 def _item_keys(line: str) -> set[str]:

@@ -42,7 +42,13 @@ from losslens.formats._common import (
 )
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._resume import FIRST, LINES, SEEN, Join, last_line_start
-from losslens.formats._textlog import RecordError, drop_truncated_tail, log_interval, walk
+from losslens.formats._textlog import (
+    RecordError,
+    counter,
+    drop_truncated_tail,
+    log_interval,
+    walk,
+)
 from losslens.frame import Columns, build_frames, segments_from_steps
 
 if TYPE_CHECKING:
@@ -189,7 +195,7 @@ class _State:
         values = parse_items(match["body"])
         if not values:
             raise RecordError("a training line without values")
-        iteration = int(match["iter"])
+        iteration = counter(match["iter"])
         if match["eta"] is not None:
             try:
                 values = {"eta_s": parse_eta(match["eta"]), **values}
@@ -265,7 +271,7 @@ class _State:
         if guard is None and not _ERROR_RE.match(text):
             return
         last = self.train.get_last("step")
-        step = int(guard["iter"]) + 1 if guard else last
+        step = counter(guard["iter"]) + 1 if guard else last
         self.errors.append({"line": index, "step": step, "text": text})
 
 
@@ -283,8 +289,8 @@ def parse(log: LogText) -> Parsed:
         state.collector.per_class,
         timestamp_format=_TIMESTAMP_FORMAT,
     )
-    meta = _meta(log, state, walked.blocks, list(train.columns))
-    return Parsed(train, evals, per_class, sorted(skipped), meta)
+    meta = {**_meta(log, state, walked.blocks, list(train.columns))}
+    return Parsed(train, evals, per_class, sorted(skipped), meta, recognised=walked.seen_record)
 
 
 def _place_evaluations(state: _State) -> None:

@@ -72,7 +72,7 @@ class _State:
         self.n_records = 0
 
     def skip(self, index: int, line: str, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), f"{line}  [{why}]"))
+        self.skipped.append(SkippedLine(self.log.line_no(index), line, why))
 
     def on_line(self, index: int, line: str) -> None:
         try:

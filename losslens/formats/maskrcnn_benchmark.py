@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from losslens._text import LogText
-from losslens.formats._common import Parsed
+from losslens.formats._common import MAX_COUNTER, Parsed
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._metriclogger import GLOBAL_AVG_SUFFIX, meter_values
 from losslens.formats._textlog import (
     RecordError,
+    counter,
     drop_truncated_tail,
     log_interval,
     strip_rank_tags,
@@ -101,7 +102,7 @@ def _meters(message: str) -> tuple[int, dict[str, float]]:
     """``eta: ...  iter: N  loss: 0.6 (0.9) ...`` -> (iter, column values)."""
     raw, values = meter_values(message, skip=("iter",))
     try:
-        return int(raw["iter"]), values
+        return counter(raw["iter"]), values
     except (KeyError, ValueError) as err:
         raise RecordError(f"a MetricLogger line without a readable 'iter: N' ({err})") from err
 
@@ -199,7 +200,8 @@ class _State:
 
 def parse(log: LogText) -> Parsed:
     log = strip_rank_tags(log)
-    iters = np.array([int(m) for m in _ITER_SCAN_RE.findall(log.text)], dtype="int64")
+    found = (int(m) for m in _ITER_SCAN_RE.findall(log.text))
+    iters = np.array([i for i in found if i <= MAX_COUNTER], dtype="int64")
     zero_based = is_zero_based(iters)
     state = _State(step_offset=1 if zero_based else 0)
     walked = walk(log, PREFIX_RE, state.on_record, state.collector)
@@ -214,8 +216,10 @@ def parse(log: LogText) -> Parsed:
         timestamp_format=_TIMESTAMP_FORMAT,
         zero_based_iter=zero_based,
     )
-    meta = _meta(log, state, {**walked.blocks, **state.blocks}, train, zero_based)
-    return Parsed(train, evals, per_class, sorted(skipped), meta)
+    meta = {
+        **_meta(log, state, {**walked.blocks, **state.blocks}, train, zero_based),
+    }
+    return Parsed(train, evals, per_class, sorted(skipped), meta, recognised=walked.seen_record)
 
 
 def _smoothing(column: str) -> str:

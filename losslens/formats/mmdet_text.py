@@ -37,6 +37,7 @@ from losslens.formats._fasttext import fill_line_no, read_fast
 from losslens.formats._resume import FIRST, Join, last_line_start, most_common, tally
 from losslens.formats._textlog import (
     RecordError,
+    counter,
     drop_truncated_tail,
     log_interval,
     split_items,
@@ -58,8 +59,13 @@ VAL_RE = re.compile(
     r"^\s*(?:Epoch\((?P<mode>val|test)\) \[(?P<epoch>\d+)\]\[(?P<iter>\d+)\]"
     r"|Iter\((?P<mode2>val|test)\) \[(?P<iter2>\d+)\])\s*(?P<body>.*)$"
 )
-_SNIFF_RE = re.compile(r"(?:Epoch \[\d+\]\[\d+/\d+\]|Iter \[\d+/\d+\])\s+lr[\w]*: ", re.MULTILINE)
-_MMENGINE_RE = re.compile(r"(?:Epoch|Iter)\(train\)")
+#: Training lines, and the evaluation lines of mmcv (``Epoch(val) [12][25]``: no ``/N``, unlike
+#: mmengine's ``Epoch(val) [1][25/25]``): a log whose epochs are shorter than the log interval
+#: holds evaluations only.
+_SNIFF_RE = re.compile(
+    r"(?:Epoch \[\d+\]\[\d+/\d+\]|Iter \[\d+/\d+\])\s+lr[\w]*: "
+    r"|(?:Epoch\((?:val|test)\) \[\d+\]|Iter\((?:val|test)\) )\[\d+\]\s+\w+: "
+)
 _VERSION_RE = re.compile(r"MMDetection: ?([\w.+-]+)")
 _MMCV_RE = re.compile(r"MMCV: ?([\w.+-]+)")
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S,%f"
@@ -73,9 +79,7 @@ _SMOOTHING_OVERRIDES = {
 
 
 def sniff(sample: str) -> int:
-    """Number of mmcv training lines in ``sample`` (0 when mmengine headers are present)."""
-    if _MMENGINE_RE.search(sample):
-        return 0
+    """Number of mmcv training and evaluation lines in ``sample``."""
     return len(_SNIFF_RE.findall(sample))
 
 
@@ -242,13 +246,15 @@ class _State:
         row: dict[str, Any] = {"timestamp": stamp, "_line": index}
         if match["epoch"] is not None:
             row.update(
-                epoch=int(match["epoch"]), iter=int(match["iter"]), _iters_per_epoch=int(match["n"])
+                epoch=counter(match["epoch"]),
+                iter=counter(match["iter"]),
+                _iters_per_epoch=counter(match["n"]),
             )
         else:
             row.update(
-                iter=int(match["iter2"]),
-                step=int(match["iter2"]),
-                _iters_per_epoch=int(match["n2"]),
+                iter=counter(match["iter2"]),
+                step=counter(match["iter2"]),
+                _iters_per_epoch=counter(match["n2"]),
             )
         row.update(values)
         self.close_pending(index)
@@ -258,14 +264,14 @@ class _State:
         metrics = _items(match["body"])
         where: dict[str, Any] = {"timestamp": stamp, "_line": index}
         if match["epoch"] is not None:
-            epoch = int(match["epoch"])
+            epoch = counter(match["epoch"])
             last = self.last_train_before(index)
             per = last["_per"] if last else None
             where.update(
-                epoch=epoch, iter=int(match["iter"]), step=epoch * int(per) if per else None
+                epoch=epoch, iter=counter(match["iter"]), step=epoch * int(per) if per else None
             )
         else:
-            where.update(epoch=None, iter=int(match["iter2"]), step=int(match["iter2"]))
+            where.update(epoch=None, iter=counter(match["iter2"]), step=counter(match["iter2"]))
         self.collector.close(where, metrics)
 
 
@@ -342,8 +348,16 @@ def _parse_rest(
         timestamp_format=_TIMESTAMP_FORMAT,
     )
     per = tally(_column(train_cols, "_iters_per_epoch"))
-    meta = _meta(log, train_cols, walked.blocks, train, per)
-    return Parsed(train, evals, per_class, sorted(skipped), meta, tallies={_PER: per})
+    meta = {**_meta(log, train_cols, walked.blocks, train, per)}
+    return Parsed(
+        train,
+        evals,
+        per_class,
+        sorted(skipped),
+        meta,
+        tallies={_PER: per},
+        recognised=walked.seen_record,
+    )
 
 
 #: Length of the python-logging timestamp ``2020-10-13 20:19:44,317`` that opens every record.

@@ -51,6 +51,7 @@ from losslens.formats._resume import (
 from losslens.formats._textlog import (
     KEY_RE,
     RecordError,
+    counter,
     drop_truncated_tail,
     log_interval_of,
     split_items,
@@ -164,12 +165,12 @@ class _State:
             raise RecordError("a training line without values")
         row: dict[str, Any] = {}
         if match["epoch"] is not None:
-            epoch, inner = int(match["epoch"]), int(match["iter"])
-            self.iters_per_epoch = int(match["n"])
+            epoch, inner = counter(match["epoch"]), counter(match["iter"])
+            self.iters_per_epoch = counter(match["n"])
             step = (epoch - 1) * self.iters_per_epoch + inner
             row.update(epoch=epoch, iter=inner, step=step, _iters_per_epoch=self.iters_per_epoch)
         else:
-            row.update(epoch=None, iter=int(match["iter2"]), step=int(match["iter2"]))
+            row.update(epoch=None, iter=counter(match["iter2"]), step=counter(match["iter2"]))
         row["timestamp"] = stamp
         row["_line"] = index
         row.update(values)
@@ -186,14 +187,18 @@ class _State:
 
     def _eval(self, match: re.Match[str], index: int, stamp: str) -> None:
         body = match["body"]
-        if " eta: " in f" {body}" or int(match["iter"]) < int(match["n"]):
+        if " eta: " in f" {body}" or counter(match["iter"]) < counter(match["n"]):
             self.n_val_progress += 1  # a validation-loop progress line, not an evaluation
             return
         metrics, bad = _items(body, strict=False)
         self.non_numeric.extend(bad)
-        where: dict[str, Any] = {"epoch": None, "iter": int(match["iter"]), "step": self.last_step}
+        where: dict[str, Any] = {
+            "epoch": None,
+            "iter": counter(match["iter"]),
+            "step": self.last_step,
+        }
         if match["mode"] == "val" and match["epoch"] is not None:
-            epoch = int(match["epoch"])
+            epoch = counter(match["epoch"])
             where["epoch"] = epoch
             if self.iters_per_epoch and epoch > 0:
                 where["step"] = epoch * self.iters_per_epoch
@@ -269,8 +274,16 @@ def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None
     emptied = [c for c in state.repeated if c in evals.columns and evals[c].isna().all()]
     evals = evals.drop(columns=emptied)
     per = tally(_iters_per_epoch(state.train))
-    meta = _meta(log, state, walked.blocks, train, per)
-    return Parsed(train, evals, per_class, sorted(skipped), meta, tallies={_PER: per})
+    meta = {**_meta(log, state, walked.blocks, train, per)}
+    return Parsed(
+        train,
+        evals,
+        per_class,
+        sorted(skipped),
+        meta,
+        tallies={_PER: per},
+        recognised=walked.seen_record,
+    )
 
 
 def _iters_per_epoch(train: Columns) -> np.ndarray:

@@ -33,6 +33,7 @@ from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._metriclogger import GLOBAL_AVG_SUFFIX, meter_values
 from losslens.formats._textlog import (
     RecordError,
+    counter,
     drop_truncated_tail,
     log_interval,
     most_common,
@@ -141,7 +142,7 @@ class _State:
         match = TOTAL_RE.match(line)
         if match is not None:
             if match["epoch"] is not None and self.iters_per_epoch:
-                epoch0 = int(match["epoch"])
+                epoch0 = counter(match["epoch"])
                 self.last_where["epoch"] = epoch0 + 1
                 self.last_where["step"] = (epoch0 + 1) * self.iters_per_epoch
             return True
@@ -174,7 +175,7 @@ class _State:
         _, values = meter_values(match["body"])
         if not values:
             raise RecordError("a training line without values")
-        epoch0, i, n = int(match["epoch"]), int(match["i"]), int(match["n"])
+        epoch0, i, n = counter(match["epoch"]), counter(match["i"]), counter(match["n"])
         self.close_pending()
         self.iters_per_epoch = n
         step = epoch0 * n + i + 1
@@ -217,7 +218,14 @@ def parse(log: LogText) -> Parsed:
     )
     for error in state.errors:
         error["line_no"] = log.line_no(error["line_no"])
-    return Parsed(train, evals, per_class, sorted(skipped), _meta(state, train))
+    return Parsed(
+        train,
+        evals,
+        per_class,
+        sorted(skipped),
+        {**_meta(state, train)},
+        recognised=walked.seen_record,
+    )
 
 
 def _smoothing(column: str) -> str:

@@ -298,8 +298,14 @@ def test_messy_container_crlf_ansi_glued_cr_bad_bytes_truncated(tmp_path: Path) 
     assert run.meta["n_ansi_sequences"] == 2
     assert run.meta["n_glued_records"] >= 1
     assert run.meta["decode_errors"] >= 1
-    assert [s.line_no for s in run.skipped] == [5]  # the cut-off last line, by its physical number
-    assert run.skipped[0].text == truncated
+    # by physical line number: the progress-bar segment before a record (3), the stray text
+    # after one (4: a record line has no continuation lines, issue #10), the cut-off last line
+    assert [s.line_no for s in run.skipped] == [3, 4, 5]
+    assert [s.text for s in run.skipped] == [
+        "Downloading weights 10%",
+        "caf\ufffd \ufffd",
+        truncated,
+    ]
 
 
 def test_rank_file_without_training_lines(tmp_path: Path) -> None:
@@ -357,3 +363,23 @@ def test_sniff_counts_training_lines() -> None:
     assert detectron2_text.sniff(TRAIN_19 + "\n" + TRAIN_39) == 2
     log = normalise(TRAIN_19 + "\n")
     assert detectron2_text.parse(log).train["step"].tolist() == [20]
+
+
+def test_record_cut_mid_write_then_glued(tmp_path: Path) -> None:
+    """A crash cut the second record inside its items; the resumed run wrote on the same line."""
+    first, second, third = (_train("11/01 11:23:38", it) for it in (19, 39, 59))
+    cut = second[: second.index("loss_cls")]
+    run = losslens.load(_write(tmp_path, "\n".join([first, cut + third]) + "\n"))
+    assert run.train["iter"].tolist() == [19, 59]
+    assert run.skipped == [
+        (2, cut.rstrip(), "the record is cut off: another line was written onto it")
+    ]
+
+
+def test_iteration_counter_out_of_range_is_skipped(tmp_path: Path) -> None:
+    lines = [_train("11/01 11:23:38", it) for it in (19, 10**20, 59)]
+    run = losslens.load(_write(tmp_path, "\n".join(lines) + "\n"))
+    assert run.train["iter"].tolist() == [19, 59]
+    assert run.skipped == [
+        (2, lines[1], f"counter {10**20} is out of range (expected at most 1000000000000000)")
+    ]

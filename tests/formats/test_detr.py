@@ -91,8 +91,8 @@ def test_bad_lines_are_skipped_with_reason(tmp_path: Path) -> None:
     run = _load(tmp_path, text)
     assert run.train["train_loss"].tolist() == [5.0]
     assert [s.line_no for s in run.skipped] == [2, 3]
-    assert "expected 12 COCO numbers, got 2" in run.skipped[0].text
-    assert "expected one JSON object per line" in run.skipped[1].text
+    assert "expected 12 COCO numbers, got 2" in run.skipped[0].reason
+    assert "expected one JSON object per line" in run.skipped[1].reason
 
 
 def test_not_taken_for_mmdet_or_detectron2_json() -> None:

@@ -479,3 +479,17 @@ def test_test_net_log_with_evaluation_only(tmp_path: Path) -> None:
     assert len(run.evals) == 1
     assert run.evals["bbox/AP"].iloc[0] == 0.368
     assert run.evals["step"].isna().all()
+
+
+def test_iteration_out_of_range_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    lines = [_line("10:48:54,461", it) for it in (20, 2**63, 60)]
+    run = _load(tmp_path, "\n".join(lines) + "\n")
+    assert run.train["iter"].tolist() == [20, 60]
+    assert run.skipped == [
+        (
+            2,
+            lines[1],
+            f"a MetricLogger line without a readable 'iter: N' (counter {2**63} is out of range "
+            "(expected at most 1000000000000000))",
+        )
+    ]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import losslens
+from losslens.formats._textlog import UNPLACED
 from losslens.frame import INDEX_COLUMNS
 
 P = "2020-10-13 20:19:44,317 - mmdet - INFO - "
@@ -141,13 +142,16 @@ def test_truncated_last_line_is_skipped_not_kept(tmp_path: Path) -> None:
     cut = L3[: L3.index("s0.acc")]
     run = _load(tmp_path, "\n".join([L1, L2, cut]))
     assert len(run.train) == 2
-    assert run.skipped == [losslens.SkippedLine(3, cut)]
+    assert run.skipped == [
+        losslens.SkippedLine(3, cut, "the last record is cut off (no line break after it)")
+    ]
 
 
 def test_unreadable_record_is_reported_with_its_line(tmp_path: Path) -> None:
     bad = L1.replace("0.0408", "0.04x8")
     run = _load(tmp_path, "\n".join([L1, bad, L3]) + "\n")
-    assert len(run.train) == 2 and run.skipped == [losslens.SkippedLine(2, bad)]
+    assert len(run.train) == 2
+    assert run.skipped == [losslens.SkippedLine(2, bad, "loss_rpn_cls: not a number: '0.04x8'")]
 
 
 def test_mmdet1_prefix_old_keys_and_5f_lr(tmp_path: Path) -> None:
@@ -233,7 +237,9 @@ def test_seed_log_pasted_from_a_web_page(shared_dir: Path) -> None:
         ["Pedestrian", 13, 0.645],
         ["Cyclist", 7, 0.094],
     ]
-    assert [s.line_no for s in run.skipped] == [1, 2, 3, 4, 5]
+    # the blog text before the log (1-5) and after it (7-42): every line but the log's own
+    # (issue #10: text after a record is no continuation of it)
+    assert [s.line_no for s in run.skipped] == [n for n in range(1, 43) if n != 6]
 
 
 @pytest.mark.parametrize(
@@ -247,3 +253,116 @@ def test_not_sniffed_as_mmdet(other: str) -> None:
     from losslens.formats import mmdet_text
 
     assert mmdet_text.sniff(other) == 0
+
+
+# -- issue #10: never crash, never lose a record ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "counter"),
+    [
+        ("Epoch [99999999999999999999][50/100]", "99999999999999999999"),
+        (f"Iter [{2**63}/100]", str(2**63)),
+    ],
+)
+def test_counter_too_big_is_skipped_with_the_reason(
+    tmp_path: Path, header: str, counter: str
+) -> None:
+    bad = L2.replace("Epoch [1][100/100]", header)
+    run = _load(tmp_path, "\n".join([L1, bad, L3]) + "\n")
+    assert run.train["step"].tolist() == [50, 150]  # the records around it are kept
+    assert run.skipped == [
+        (2, bad, f"counter {counter} is out of range (expected at most 1000000000000000)")
+    ]
+
+
+def test_big_but_readable_counter_is_kept(tmp_path: Path) -> None:
+    big = L2.replace("Epoch [1][100/100]", "Epoch [1000000000][100/100]")
+    run = _load(tmp_path, "\n".join([L1, big]) + "\n")
+    assert run.train["epoch"].tolist() == [1, 1_000_000_000]
+    assert run.train["step"].tolist() == [50, 99_999_999_900 + 100]
+    assert run.skipped == []
+
+
+def test_a_stray_mmengine_line_does_not_flip_detection(tmp_path: Path) -> None:
+    stray = P + "see the Epoch(train) [1][5/10] lines of the other run"
+    run = _load(tmp_path, "\n".join([stray, L1, L2, L3]) + "\n")
+    assert run.format == "mmdet_text"
+    assert run.train["step"].tolist() == [50, 100, 150]
+
+
+def test_evaluations_without_training_lines(tmp_path: Path) -> None:
+    """Epochs shorter than the log interval: mmcv prints no training line, only evaluations."""
+    summary = [
+        P + "Evaluating bbox...",
+        " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.412",
+    ]
+    vals = [
+        P + "Epoch(val) [1][25]\tbbox_mAP: 0.4120, bbox_mAP_50: 0.6690",
+        P + "Epoch(val) [2][25]\tbbox_mAP: 0.4500, bbox_mAP_50: 0.7000",
+    ]
+    run = _load(tmp_path, "\n".join([P + "Start running", *summary, vals[0], vals[1]]) + "\n")
+    assert run.format == "mmdet_text"
+    assert run.train.empty
+    assert run.evals["epoch"].tolist() == [1, 2]
+    assert run.evals["bbox_mAP"].tolist() == [0.412, 0.45]
+    assert run.evals["bbox_mAP_50"].tolist() == [0.669, 0.7]
+
+
+def test_a_text_that_is_no_log_is_an_error(tmp_path: Path) -> None:
+    """A README quoting a training line sniffs like mmdet but has no record: an error."""
+    text = "# Notes\n\nOur run printed `Epoch [1][50/100]  lr: 2.000e-02, loss: 0.7` each time.\n"
+    with pytest.raises(losslens.errors.UnknownFormatError, match="no known training-log format"):
+        _load(tmp_path, text, name="README.md")
+    with pytest.raises(losslens.errors.ParseError, match="no detectron2_text records found"):
+        losslens.load(tmp_path / "README.md", "detectron2_text")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_record_cut_mid_write_then_glued_to_the_resumed_run(tmp_path: Path, fast: bool) -> None:
+    """A crash cut line 2 after ``memory: 3862, ``; the resumed run wrote L3 onto it."""
+    cut = L2[: L2.index("loss_rpn_cls")]
+    path = tmp_path / "run.log"
+    path.write_text("\n".join([L1, cut + L3, L1]) + "\n")
+    run = losslens.load(path, cache=False, fast=fast)
+    assert run.train["step"].tolist() == [50, 150, 50]  # L1, L3, L1: never the cut record
+    assert run.train["loss"].tolist() == [0.7442, 0.6, 0.7442]
+    assert run.train["line_no"].tolist() == [1, 2, 3]
+    assert run.skipped == [
+        (2, cut.rstrip(), "the record is cut off: another line was written onto it")
+    ]
+
+
+def test_records_glued_whole_are_all_kept(tmp_path: Path) -> None:
+    run = _load(tmp_path, " ".join([L1, L2, L3]) + "\n")
+    assert run.train["step"].tolist() == [50, 100, 150]
+    assert run.skipped == []
+
+
+def test_text_after_a_record_is_skipped_but_a_message_keeps_its_lines(tmp_path: Path) -> None:
+    """A record is one line: what follows it unprefixed is counted as skipped. A multi-line
+    message (here mmcv's hook table) keeps its continuation lines."""
+    hooks = [
+        P + "Hooks will be executed in the following order:",
+        "before_run:",
+        "(VERY_HIGH   ) StepLrUpdaterHook",
+    ]
+    run = _load(tmp_path, "\n".join([*hooks, L1, "garbage line", "\x7fmore", L2, L3]) + "\n")
+    assert run.train["step"].tolist() == [50, 100, 150]
+    assert run.skipped == [(5, "garbage line", UNPLACED), (6, "\x7fmore", UNPLACED)]
+
+
+def test_table_row_with_a_count_out_of_range_is_skipped(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz_text.py: a VOC row with a huge ``gts`` crashed frame building."""
+    bad = "| Car        | 100000000000000000000062  | 148  | 0.919  | 0.888 |"
+    voc = [bad if line.startswith("| Car") else line for line in VOC]
+    run = _load(tmp_path, "\n".join([L1, L2, *voc, VAL, L3]) + "\n")
+    assert run.per_class["class"].tolist() == ["Cyclist"]
+    assert run.evals["mAP"].tolist() == [0.5899]
+    assert run.skipped == [
+        (
+            9,
+            bad,
+            "counter 100000000000000000000062 is out of range (expected at most 1000000000000000)",
+        )
+    ]

@@ -393,3 +393,13 @@ def test_same_run_from_text_and_scalars(text_name: str, json_name: str) -> None:
     assert (
         text.train["step"].tolist() == scalars.train["iter"].tolist()
     )  # scalars log the global iter
+
+
+def test_counter_out_of_range_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    bad = P.format(20) + TRAIN_2.replace("[1][100/100]", "[99999999999999999999][100/100]")
+    lines = [P.format(12) + TRAIN_1, bad, P.format(30) + TRAIN_3]
+    run = losslens.load(_write(tmp_path, lines))
+    assert run.train["step"].tolist() == [50, 150]
+    assert run.skipped == [
+        (2, bad, "counter 99999999999999999999 is out of range (expected at most 1000000000000000)")
+    ]

@@ -312,3 +312,12 @@ def test_sniffing_tells_neighbours_apart() -> None:
 @pytest.mark.parametrize("name", ["log.txt", "metrics.json", "stdout"])
 def test_detected_from_content_not_name(tmp_path: Path, name: str) -> None:
     assert _load(tmp_path, _train(0, 0) + "\n", name=name).format == "torchvision"
+
+
+def test_epoch_out_of_range_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    lines = [_train(0, 0), _train(10**20, 10), _train(0, 20)]
+    run = _load(tmp_path, "\n".join(lines) + "\n")
+    assert run.train["iter"].tolist() == [0, 20]
+    assert run.skipped == [
+        (2, lines[1], f"counter {10**20} is out of range (expected at most 1000000000000000)")
+    ]

@@ -99,8 +99,8 @@ def test_bad_rows_are_skipped_with_their_line_and_reason(tmp_path: Path) -> None
     run = _load(tmp_path, text)
     assert len(run.train) == 3
     assert [s.line_no for s in run.skipped] == [5, 6]
-    assert "expected 9 cells as in the header on line 1, got 3" in run.skipped[0].text
-    assert "expected a number in column 'train/box_loss', got 'oops'" in run.skipped[1].text
+    assert "expected 9 cells as in the header on line 1, got 3" in run.skipped[0].reason
+    assert "expected a number in column 'train/box_loss', got 'oops'" in run.skipped[1].reason
 
 
 def test_empty_metric_cells_make_no_eval_row(tmp_path: Path) -> None:

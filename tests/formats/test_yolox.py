@@ -132,5 +132,5 @@ def test_broken_lines_are_skipped(tmp_path: Path) -> None:
     assert run.train["total_loss"].tolist() == [7.5]
     assert run.evals.empty
     assert [s.line_no for s in run.skipped] == [2, 5, 6, 7]
-    assert "expected 'key: value', got 'iter_time 0.671s'" in run.skipped[0].text
-    assert "expected the 12 COCO summary lines" in run.skipped[1].text
+    assert "expected 'key: value', got 'iter_time 0.671s'" in run.skipped[0].reason
+    assert "expected the 12 COCO summary lines" in run.skipped[1].reason
