@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -377,13 +378,88 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
         ],
     }
     rows.update({k: v for k, v in extra.items() if len(set(v)) > 1})
-    configs = [_config_items(r) for r in runs]
-    keys = sorted(set().union(*configs))
-    for key in keys:
-        values = [c.get(key, "(absent)") for c in configs]
-        if len(set(values)) > 1:
-            rows[f"config: {key}"] = values
+    rows.update({f"config: {k}": v for k, v in config_differences(runs).items()})
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(names))
+
+
+_ABSENT = "(absent)"
+
+
+def config_differences(runs: Sequence[Run]) -> dict[str, list[str]]:
+    """Config settings that differ between runs, dotted key -> one value text per run.
+
+    Where two or more runs' config dumps can be translated into one vocabulary
+    (:func:`losslens.run_settings.config_dump_settings`: mmdet 2.x keys with their meaning,
+    from mmdet 2.x/3.x and detectron2 dumps), the translated settings are compared first:
+    ``MODEL.RESNETS.DEPTH: 50`` and ``model.backbone.depth = 50`` are one setting and no row,
+    ``SOLVER.IMS_PER_BATCH: 60`` on 6 GPUs is ``data.samples_per_gpu`` ``10 (60 images on 6
+    GPUs)``. Then, as their dumps spell them, the keys that not every translation has and the
+    dump keys that no translation reads.
+    """
+    translated = [_translated_config(r) for r in runs]
+    raw = [_config_items(r) for r in runs]
+    if sum(t is not None for t in translated) < 2:
+        return _differing(list(dict.fromkeys(k for c in raw for k in sorted(c))), raw)
+    settings = [
+        {k: _setting_text(k, v, t[0].get("gpus")) for k, v in t[0].items()} if t is not None else c
+        for t, c in zip(translated, raw, strict=True)
+    ]
+    have = [set(t[0]) for t in translated if t is not None]
+    matched = sorted(set.intersection(*have))
+    partial = sorted(set.union(*have) - set(matched))
+    unread = sorted(
+        {k for t, c in zip(translated, raw, strict=True) for k in c if t is None or k not in t[1]}
+        - set(matched)
+        - set(partial)
+    )
+    return _differing(matched + partial, settings) | _differing(unread, raw)
+
+
+def _differing(keys: Sequence[str], configs: Sequence[dict[str, str]]) -> dict[str, list[str]]:
+    rows = {}
+    for key in keys:
+        values = [c.get(key, _ABSENT) for c in configs]
+        if len(set(values)) > 1:
+            rows[key] = values
+    return rows
+
+
+def _translated_config(run: Run) -> tuple[dict[str, Any], set[str]] | None:
+    """The run's translated settings and the dump keys the translation reads (a key is read
+    when leaving it out changes the settings); None without a translatable dump."""
+    from losslens.config import config_values
+    from losslens.run_settings import config_dump_settings
+
+    values = config_values(run.meta.get("config"))
+    settings = config_dump_settings(run, values) if values else None
+    if settings is None:
+        return None
+    read = {
+        key
+        for key in values
+        if config_dump_settings(run, {k: v for k, v in values.items() if k != key}) != settings
+    }
+    return settings, read
+
+
+def _canonical(value: Any) -> Any:
+    """Tuples as lists and whole floats as ints, so equal settings read alike (``[8.0]`` from
+    a detectron2 anchor size is mmdet's ``[8]``)."""
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _setting_text(key: str, value: Any, gpus: Any) -> str:
+    """A translated setting as shown: lists in brackets, strings bare; a per-GPU batch with
+    the total when the run trained on several GPUs."""
+    text = str(_canonical(value))
+    if key == "data.samples_per_gpu" and isinstance(gpus, int) and gpus > 1:
+        if isinstance(value, int):
+            text += f" ({value * gpus} images on {gpus} GPUs)"
+    return text
 
 
 #: Config keys that change the losses, by what they set (matched on the lower-cased dotted key,
@@ -391,6 +467,9 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
 LOSS_CONFIG_GROUPS = {
     "model": re.compile(
         r"^config: (model\.(type|backbone\.(type|depth)|.*num_classes|.*loss_\w+\.type)"
+        r"|model\.backbone\.(style|frozen_stages|norm_eval|norm_cfg\.\w+)"
+        r"|model\.rpn_head\.anchor_generator\.(scales|ratios|strides)"
+        r"|model\.train_cfg\.\w+\.(assigner\.(pos|neg)_iou_thr|sampler\.(num|pos_fraction))"
         r"|model\.(meta_architecture|backbone\.name|resnets\.depth|roi_heads\.num_classes))$"
     ),
     "data": re.compile(
@@ -405,7 +484,7 @@ LOSS_CONFIG_GROUPS = {
     ),
     "batch": re.compile(
         r"^config: (data\.samples_per_gpu|.*train_dataloader\.batch_size|.*batch_size"
-        r"|solver\.ims_per_batch|auto_scale_lr\.base_batch_size)$"
+        r"|solver\.ims_per_batch|auto_scale_lr\.base_batch_size|gpus)$"
     ),
 }
 
@@ -413,15 +492,15 @@ LOSS_CONFIG_GROUPS = {
 def config_groups(meta: pd.DataFrame) -> tuple[dict[str, list[str]], list[str]]:
     """The config rows of :func:`meta_differences` that change the losses, by group (model,
     data, schedule, batch; see :data:`LOSS_CONFIG_GROUPS`), and the other config rows."""
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {g: [] for g in LOSS_CONFIG_GROUPS}
     others: list[str] = []
     for key in meta.index:
         if not str(key).startswith("config: "):
             continue
         lowered = str(key).lower()
         group = next((g for g, rx in LOSS_CONFIG_GROUPS.items() if rx.match(lowered)), None)
-        (groups.setdefault(group, []).append(key) if group else others.append(key))
-    return groups, others
+        (groups[group].append(key) if group else others.append(key))
+    return {g: keys for g, keys in groups.items() if keys}, others
 
 
 def _config_items(run: Run) -> dict[str, str]:

@@ -14,6 +14,7 @@ import losslens
 from losslens.cli import app
 from losslens.compare import (
     compare,
+    config_differences,
     config_groups,
     first_divergence,
     metric_name,
@@ -294,3 +295,88 @@ def test_verdict_lines_say_what_the_numbers_say() -> None:
 def test_run_names_drop_every_log_suffix(path: str, name: str) -> None:
     empty = pd.DataFrame()
     assert Run(path, "mmdet_text", empty, empty, empty, [], {}).name == name
+
+
+MMDET_CONFIG = (
+    "model = dict(type='FasterRCNN', backbone=dict(type='ResNet', depth=50),\n"
+    "    roi_head=dict(bbox_head=dict(num_classes=3)))\n"
+    "optimizer = dict(type='SGD', lr=0.02)\n"
+    "data = dict(samples_per_gpu=2, workers_per_gpu=2)\n"
+    "gpu_ids = range(0, 8)\n"
+)
+D2_CONFIG = (
+    "MODEL:\n  RESNETS:\n    DEPTH: 50\n  ROI_HEADS:\n    NUM_CLASSES: 3\n"
+    "SOLVER:\n  BASE_LR: 0.02\n  IMS_PER_BATCH: 16\nDATALOADER:\n  NUM_WORKERS: 4\n"
+)
+
+
+def test_config_settings_are_compared_by_meaning_across_frameworks() -> None:
+    mm = make_run({"loss": decaying(20)}, meta={"config": MMDET_CONFIG}, name="mm")
+    d2 = make_run(
+        {"loss": decaying(20)},
+        format="detectron2_text",
+        meta={"config": D2_CONFIG, "framework": "detectron2", "world_size": 2},
+        name="d2",
+    )
+    # depth 50, 3 classes and lr 0.02 are the same settings spelt twice: no rows. Then the
+    # settings only one translation has, then the keys no translation reads, as spelt.
+    assert config_differences([mm, d2]) == {
+        "data.samples_per_gpu": ["2 (16 images on 8 GPUs)", "8 (16 images on 2 GPUs)"],
+        "gpus": ["8", "2"],
+        "model.backbone.type": ["ResNet", "(absent)"],
+        "model.type": ["FasterRCNN", "(absent)"],
+        "DATALOADER.NUM_WORKERS": ["(absent)", "4"],
+        "data.workers_per_gpu": ["2", "(absent)"],
+        "optimizer.type": ["'SGD'", "(absent)"],
+    }
+
+
+def test_the_issue_runs_show_each_setting_once_grouped(corpus_pair) -> None:
+    meta = compare(list(corpus_pair)).meta
+    groups, others = config_groups(meta)
+    shown = {
+        g: {k.removeprefix("config: "): meta.loc[k].tolist() for k in keys}
+        for g, keys in groups.items()
+    }
+    assert list(shown) == ["model", "data", "schedule", "batch"]
+    assert shown["model"] == {
+        "model.backbone.norm_cfg.requires_grad": ["True", "False"],
+        "model.backbone.style": ["pytorch", "caffe"],
+        "model.roi_head.bbox_head.num_classes": ["20", "100"],
+        "model.backbone.type": ["ResNet", "(absent)"],
+        "model.roi_head.bbox_head.loss_cls.type": ["CrossEntropyLoss", "(absent)"],
+        "model.rpn_head.loss_cls.type": ["CrossEntropyLoss", "(absent)"],
+        "MODEL.RETINANET.NUM_CLASSES": ["(absent)", "80"],
+        "MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES": ["(absent)", "50"],
+        "MODEL.SEM_SEG_HEAD.NUM_CLASSES": ["(absent)", "54"],
+    }
+    assert shown["data"] == {
+        "img_scale": ["[1000, 600]", "[1333, 800]"],
+        "INPUT.MIN_SIZE_TRAIN": ["(absent)", "[640, 672, 704, 736, 768, 800]"],
+        "data.train.type": ["'RepeatDataset'", "(absent)"],
+        "dataset_type": ["'VOCDataset'", "(absent)"],
+    }
+    assert shown["schedule"] == {
+        "lr_config.step": ["[8, 11]", "[102000, 108000]"],
+        "lr_config.warmup_iters": ["500", "1000"],
+        "lr_config.warmup_ratio": ["0.001", "0.5"],
+        "lr_config.gamma": ["(absent)", "0.1"],
+        "runner.max_epochs": ["12", "(absent)"],
+        "runner.max_iters": ["(absent)", "111000"],
+        "optimizer.type": ["'SGD'", "(absent)"],
+    }
+    assert shown["batch"] == {
+        "data.samples_per_gpu": ["2", "10 (60 images on 6 GPUs)"],
+        "gpus": ["1", "6"],
+    }
+    # equal meanings spelt two ways make no row at all, not even among the others
+    for key in (
+        "MODEL.RESNETS.DEPTH",
+        "model.backbone.depth",
+        "SOLVER.BASE_LR",
+        "optimizer.lr",
+        "SOLVER.IMS_PER_BATCH",
+        "model.rpn_head.anchor_generator.scales",  # [8] and detectron2's size 32 at stride 4
+    ):
+        assert f"config: {key}" not in meta.index
+    assert len(others) == 196
