@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,12 +22,17 @@ from losslens.axes import x_values
 from losslens.errors import FormatOptionError
 from losslens.run import Run, display_names
 
-#: Two runs differ where their smoothed log-losses are this many combined noise sigmas apart ...
+#: Two runs part where their log-losses are this many combined noise sigmas apart ...
 DIVERGE_SIGMAS = 3.0
-#: ... for this many consecutive aligned points.
+#: ... at this many consecutive matched points: one point is beyond 3 sigmas by chance 0.27 % of
+#: the time, three in a row about once in 50 million, so a noisy log alone never parts two runs.
 DIVERGE_CONSECUTIVE = 3
-#: Rolling-median window (records) used to separate a curve from its noise.
+#: Records per noise window: a centred rolling mean of this many log-losses follows a locally
+#: straight log-curve exactly, so what is left around it is the noise. Also the fewest records a
+#: run needs before its noise is measured.
 NOISE_WINDOW = 9
+#: MAD -> standard deviation of a normal distribution.
+_MAD_TO_SIGMA = 1.4826
 #: Meta keys shown in the differences table.
 META_KEYS = (
     "format",
@@ -48,11 +54,15 @@ class Divergence:
 
     The *noise band* is ``DIVERGE_SIGMAS`` combined noise sigmas of the two log-curves
     (:func:`noise_band`), as a ratio: b is within the noise of a when b's area under the curve
-    over the shared range is within ``[1/band, band]`` times a's and b never leaves a's
-    smoothed curve by more than the band for ``DIVERGE_CONSECUTIVE`` points. The verdict:
-    ``within noise``; ``diverges`` (it leaves a's curve at ``step``, by ``ratio``); ``differs``
-    (the areas differ by more than the band though no point-wise departure was found);
-    ``too few records`` to measure the noise (fewer than ``NOISE_WINDOW`` on either side).
+    over the shared range is within ``[1/band, band]`` times a's and b is never beyond the
+    band at ``DIVERGE_CONSECUTIVE`` consecutive matched points (:func:`first_divergence`).
+    The verdict: ``within noise``; ``diverges`` (b follows a, then leaves it at ``step``, by
+    ``ratio``); ``differs`` (b is beyond the band from the first shared point, ``step``, by
+    ``ratio``, or the areas differ by more than the band though no point-wise parting was
+    found, ``step`` None; also a parting of a term whose definitions differ, as the two runs
+    then measure different things); ``too few records`` to measure the noise (fewer than
+    ``NOISE_WINDOW`` on either side). ``definitions_differ``: the frameworks define the term
+    differently (see :func:`comparability_warnings`), whatever the numbers say.
     """
 
     term: str
@@ -63,6 +73,7 @@ class Divergence:
     verdict: str = "within noise"
     band: float | None = None  # the noise band as a ratio (1.05: within 5 %)
     auc_ratio: float | None = None  # b's area under the curve / a's, over the shared range
+    definitions_differ: bool = False
 
 
 @dataclass
@@ -161,8 +172,10 @@ def compare(
         for k in range(1, len(runs)):
             ref = stats[0][2]
             auc_ratio = stats[k][2] / ref if ref and np.isfinite(ref) else math.nan
+            pair = [runs[0], runs[k]]
+            differ = _definitions_differ(pair, columns[0][j]) is not None
             divergences.append(
-                _verdict(columns[0][j], names[0], names[k], series[0], series[k], auc_ratio)
+                _verdict(columns[0][j], names[0], names[k], series[0], series[k], auc_ratio, differ)
             )
     return Comparison(
         runs=names,
@@ -188,21 +201,33 @@ def _shared_terms(frames: Sequence[pd.DataFrame]) -> list[str]:
     return shared
 
 
-def _noise(y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Smoothed log-curve and the robust sigma of what is left around it."""
-    logy = np.log(np.clip(y, 1e-12, None))
-    smooth = pd.Series(logy).rolling(NOISE_WINDOW, min_periods=1, center=True).median().to_numpy()
-    sigma = float(np.median(np.abs(logy - smooth)) * 1.4826)
-    return smooth, sigma
+def noise_sigma(y: np.ndarray) -> float:
+    """Robust sigma of a positive curve's log values around their centred rolling mean over
+    ``NOISE_WINDOW`` records (full windows only).
+
+    A rolling mean is exact on a straight line, so a log-curve that is locally straight (an
+    exponential decay) leaves only its noise; a rolling median is not enough, as it returns the
+    middle record itself wherever the noise is smaller than the trend between records. The
+    residual of a record against a mean that includes it has variance ``sigma^2 (1 - 1/w)``;
+    the MAD keeps bends, lr steps and spikes out of the estimate.
+    """
+    logy = np.log(np.clip(np.asarray(y, dtype="float64"), 1e-12, None))
+    half = NOISE_WINDOW // 2
+    mean = pd.Series(logy).rolling(NOISE_WINDOW, center=True).mean().to_numpy()
+    residuals = (logy - mean)[half : len(logy) - half]
+    if len(residuals) == 0:
+        return math.nan
+    mad = float(np.median(np.abs(residuals - np.median(residuals))))
+    return _MAD_TO_SIGMA * mad / math.sqrt(1.0 - 1.0 / NOISE_WINDOW)
 
 
 def noise_band(a: np.ndarray, b: np.ndarray) -> float | None:
     """The ratio two positive curves may differ by and still be one curve plus noise:
-    ``exp(DIVERGE_SIGMAS * hypot(sigma_a, sigma_b))`` of their log-curves; None with too few
-    records (fewer than ``NOISE_WINDOW``) or a non-positive value."""
+    ``exp(DIVERGE_SIGMAS * hypot(sigma_a, sigma_b))`` of their log-curves (:func:`noise_sigma`);
+    None with too few records (fewer than ``NOISE_WINDOW``) or a non-positive value."""
     if len(a) < NOISE_WINDOW or len(b) < NOISE_WINDOW or (a <= 0).any() or (b <= 0).any():
         return None
-    return math.exp(DIVERGE_SIGMAS * math.hypot(_noise(a)[1], _noise(b)[1]) + 1e-9)
+    return math.exp(DIVERGE_SIGMAS * math.hypot(noise_sigma(a), noise_sigma(b)) + 1e-9)
 
 
 def _verdict(
@@ -212,46 +237,69 @@ def _verdict(
     a: tuple[np.ndarray, np.ndarray],
     b: tuple[np.ndarray, np.ndarray],
     auc_ratio: float,
+    definitions_differ: bool = False,
 ) -> Divergence:
     """One verdict for run b against run a (see :class:`Divergence`)."""
     band = noise_band(a[1], b[1])
     auc = auc_ratio if math.isfinite(auc_ratio) else None
     if band is None:
-        return Divergence(term, run_a, run_b, None, None, "too few records", None, auc)
-    step, ratio = first_divergence(a, b)
-    if step is not None:
-        return Divergence(term, run_a, run_b, step, ratio, "diverges", band, auc)
+        return Divergence(
+            term, run_a, run_b, None, None, "too few records", None, auc, definitions_differ
+        )
+    parting = _parting(a, b)
+    if parting is not None:
+        step, ratio, from_start = parting
+        verdict = "differs" if from_start or definitions_differ else "diverges"
+        return Divergence(term, run_a, run_b, step, ratio, verdict, band, auc, definitions_differ)
+    verdict = "within noise"
     if auc is not None and abs(math.log(auc)) > math.log(band):
-        return Divergence(term, run_a, run_b, None, None, "differs", band, auc)
-    return Divergence(term, run_a, run_b, None, None, "within noise", band, auc)
+        verdict = "differs"
+    return Divergence(term, run_a, run_b, None, None, verdict, band, auc, definitions_differ)
 
 
 def first_divergence(
     a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
 ) -> tuple[float | None, float | None]:
-    """First x where curve b leaves curve a by more than their combined noise (log scale).
+    """First x where curve b is beyond the noise band of curve a (log scale), and the typical
+    ratio b / a while it stays beyond; ``(None, None)`` where b never is (see :func:`_parting`)."""
+    parting = _parting(a, b)
+    return (None, None) if parting is None else parting[:2]
 
-    Both are compared on a's x values inside the shared range; ``DIVERGE_CONSECUTIVE``
-    consecutive points must agree, so a single noisy log does not count.
+
+def _parting(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float, bool] | None:
+    """(x, ratio, from the first shared point) of the first of ``DIVERGE_CONSECUTIVE``
+    consecutive matched points where ``|log b - log a|`` exceeds ``DIVERGE_SIGMAS`` combined
+    noise sigmas; None where there is none. The ratio is b / a's median over the points from
+    there that stay beyond the band (runs that part early and meet again report the parting).
+
+    Matched points are the logged x values of the sparser run inside the shared range, the other
+    run interpolated there on log values: interpolating the sparser run would make one noisy
+    record count at several points. Raw records are compared, not smoothed ones, so a step
+    change is found at its own x, not a smoothing window earlier.
     """
     (xa, ya), (xb, yb) = a, b
     if len(xa) < NOISE_WINDOW or len(xb) < NOISE_WINDOW or (ya <= 0).any() or (yb <= 0).any():
-        return None, None
-    sa, na = _noise(ya)
-    sb, nb = _noise(yb)
+        return None
     lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
-    inside = (xa >= lo) & (xa <= hi)
-    if inside.sum() < DIVERGE_CONSECUTIVE:
-        return None, None
-    grid = xa[inside]
-    diff = np.interp(grid, xb, sb) - sa[inside]
-    limit = DIVERGE_SIGMAS * math.hypot(na, nb) + 1e-9
+    in_a, in_b = (xa >= lo) & (xa <= hi), (xb >= lo) & (xb <= hi)
+    if in_b.sum() < in_a.sum():
+        grid = xb[in_b]
+        diff = np.log(yb[in_b]) - np.interp(grid, xa, np.log(ya))
+    else:
+        grid = xa[in_a]
+        diff = np.interp(grid, xb, np.log(yb)) - np.log(ya[in_a])
+    limit = DIVERGE_SIGMAS * math.hypot(noise_sigma(ya), noise_sigma(yb)) + 1e-9
     beyond = np.abs(diff) > limit
     for k in range(len(beyond) - DIVERGE_CONSECUTIVE + 1):
         if beyond[k : k + DIVERGE_CONSECUTIVE].all():
-            # the typical ratio from there on, not the first (partly smoothed) point
-            return float(grid[k]), float(math.exp(np.median(diff[k:])))
-    return None, None
+            end = k + DIVERGE_CONSECUTIVE
+            while end < len(beyond) and beyond[end]:
+                end += 1
+            # the typical ratio while b stays beyond the band, not the first point's
+            return float(grid[k]), float(math.exp(np.median(diff[k:end]))), k == 0
+    return None
 
 
 def final_metrics(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
@@ -330,13 +378,88 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
         ],
     }
     rows.update({k: v for k, v in extra.items() if len(set(v)) > 1})
-    configs = [_config_items(r) for r in runs]
-    keys = sorted(set().union(*configs))
-    for key in keys:
-        values = [c.get(key, "(absent)") for c in configs]
-        if len(set(values)) > 1:
-            rows[f"config: {key}"] = values
+    rows.update({f"config: {k}": v for k, v in config_differences(runs).items()})
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(names))
+
+
+_ABSENT = "(absent)"
+
+
+def config_differences(runs: Sequence[Run]) -> dict[str, list[str]]:
+    """Config settings that differ between runs, dotted key -> one value text per run.
+
+    Where two or more runs' config dumps can be translated into one vocabulary
+    (:func:`losslens.run_settings.config_dump_settings`: mmdet 2.x keys with their meaning,
+    from mmdet 2.x/3.x and detectron2 dumps), the translated settings are compared first:
+    ``MODEL.RESNETS.DEPTH: 50`` and ``model.backbone.depth = 50`` are one setting and no row,
+    ``SOLVER.IMS_PER_BATCH: 60`` on 6 GPUs is ``data.samples_per_gpu`` ``10 (60 images on 6
+    GPUs)``. Then, as their dumps spell them, the keys that not every translation has and the
+    dump keys that no translation reads.
+    """
+    translated = [_translated_config(r) for r in runs]
+    raw = [_config_items(r) for r in runs]
+    if sum(t is not None for t in translated) < 2:
+        return _differing(list(dict.fromkeys(k for c in raw for k in sorted(c))), raw)
+    settings = [
+        {k: _setting_text(k, v, t[0].get("gpus")) for k, v in t[0].items()} if t is not None else c
+        for t, c in zip(translated, raw, strict=True)
+    ]
+    have = [set(t[0]) for t in translated if t is not None]
+    matched = sorted(set.intersection(*have))
+    partial = sorted(set.union(*have) - set(matched))
+    unread = sorted(
+        {k for t, c in zip(translated, raw, strict=True) for k in c if t is None or k not in t[1]}
+        - set(matched)
+        - set(partial)
+    )
+    return _differing(matched + partial, settings) | _differing(unread, raw)
+
+
+def _differing(keys: Sequence[str], configs: Sequence[dict[str, str]]) -> dict[str, list[str]]:
+    rows = {}
+    for key in keys:
+        values = [c.get(key, _ABSENT) for c in configs]
+        if len(set(values)) > 1:
+            rows[key] = values
+    return rows
+
+
+def _translated_config(run: Run) -> tuple[dict[str, Any], set[str]] | None:
+    """The run's translated settings and the dump keys the translation reads (a key is read
+    when leaving it out changes the settings); None without a translatable dump."""
+    from losslens.config import config_values
+    from losslens.run_settings import config_dump_settings
+
+    values = config_values(run.meta.get("config"))
+    settings = config_dump_settings(run, values) if values else None
+    if settings is None:
+        return None
+    read = {
+        key
+        for key in values
+        if config_dump_settings(run, {k: v for k, v in values.items() if k != key}) != settings
+    }
+    return settings, read
+
+
+def _canonical(value: Any) -> Any:
+    """Tuples as lists and whole floats as ints, so equal settings read alike (``[8.0]`` from
+    a detectron2 anchor size is mmdet's ``[8]``)."""
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _setting_text(key: str, value: Any, gpus: Any) -> str:
+    """A translated setting as shown: lists in brackets, strings bare; a per-GPU batch with
+    the total when the run trained on several GPUs."""
+    text = str(_canonical(value))
+    if key == "data.samples_per_gpu" and isinstance(gpus, int) and gpus > 1:
+        if isinstance(value, int):
+            text += f" ({value * gpus} images on {gpus} GPUs)"
+    return text
 
 
 #: Config keys that change the losses, by what they set (matched on the lower-cased dotted key,
@@ -344,6 +467,9 @@ def meta_differences(runs: Sequence[Run], names: Sequence[str]) -> pd.DataFrame:
 LOSS_CONFIG_GROUPS = {
     "model": re.compile(
         r"^config: (model\.(type|backbone\.(type|depth)|.*num_classes|.*loss_\w+\.type)"
+        r"|model\.backbone\.(style|frozen_stages|norm_eval|norm_cfg\.\w+)"
+        r"|model\.rpn_head\.anchor_generator\.(scales|ratios|strides)"
+        r"|model\.train_cfg\.\w+\.(assigner\.(pos|neg)_iou_thr|sampler\.(num|pos_fraction))"
         r"|model\.(meta_architecture|backbone\.name|resnets\.depth|roi_heads\.num_classes))$"
     ),
     "data": re.compile(
@@ -358,7 +484,7 @@ LOSS_CONFIG_GROUPS = {
     ),
     "batch": re.compile(
         r"^config: (data\.samples_per_gpu|.*train_dataloader\.batch_size|.*batch_size"
-        r"|solver\.ims_per_batch|auto_scale_lr\.base_batch_size)$"
+        r"|solver\.ims_per_batch|auto_scale_lr\.base_batch_size|gpus)$"
     ),
 }
 
@@ -366,15 +492,15 @@ LOSS_CONFIG_GROUPS = {
 def config_groups(meta: pd.DataFrame) -> tuple[dict[str, list[str]], list[str]]:
     """The config rows of :func:`meta_differences` that change the losses, by group (model,
     data, schedule, batch; see :data:`LOSS_CONFIG_GROUPS`), and the other config rows."""
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {g: [] for g in LOSS_CONFIG_GROUPS}
     others: list[str] = []
     for key in meta.index:
         if not str(key).startswith("config: "):
             continue
         lowered = str(key).lower()
         group = next((g for g, rx in LOSS_CONFIG_GROUPS.items() if rx.match(lowered)), None)
-        (groups.setdefault(group, []).append(key) if group else others.append(key))
-    return groups, others
+        (groups[group].append(key) if group else others.append(key))
+    return {g: keys for g, keys in groups.items() if keys}, others
 
 
 def _config_items(run: Run) -> dict[str, str]:
@@ -389,17 +515,25 @@ def _config_items(run: Run) -> dict[str, str]:
 _SAME_SEMANTICS = {"mmdet1": "mmdetection", "mmdet2": "mmdetection", "mmdet3": "mmdetection"}
 
 
+def _definitions_differ(runs: Sequence[Run], col: str) -> str | None:
+    """How the runs' frameworks define ``col`` (``"mmdetection 2.x: ...; detectron2: ..."``)
+    where they differ in loss type or normaliser; None where they agree."""
+    fams = [terms.family(r) for r in runs]
+    keys = {_SAME_SEMANTICS.get(k, k) for k in (terms.comparable_key(col, f) for f in fams)}
+    if len(keys) < 2:
+        return None
+    return "; ".join(
+        f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}"
+        for f in dict.fromkeys(fams)
+    )
+
+
 def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[str]:
     """Terms whose loss type or normaliser differs between the runs' frameworks."""
     out = []
-    fams = [terms.family(r) for r in runs]
     for col in columns:
-        keys = {_SAME_SEMANTICS.get(k, k) for k in (terms.comparable_key(col, f) for f in fams)}
-        if len(keys) > 1:
-            detail = "; ".join(
-                f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}"
-                for f in dict.fromkeys(fams)
-            )
+        detail = _definitions_differ(runs, col)
+        if detail is not None:
             out.append(f"{col} is not comparable across these frameworks ({detail})")
     smoothing = {terms.smoothing_of(r) for r in runs}
     if len(smoothing) > 1:
@@ -409,6 +543,18 @@ def comparability_warnings(runs: Sequence[Run], columns: Sequence[str]) -> list[
     return out
 
 
-# Public names of the helpers :mod:`losslens.side_by_side` builds on (one implementation).
+def log_noise(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Rolling-median (``NOISE_WINDOW``) log-curve and the robust sigma of what is left around
+    it: the within-run spread of :mod:`losslens.side_by_side`, whose tests pin this form.
+
+    It reads a noise of 0 wherever the noise is smaller than the trend between records (the
+    median of a monotone window is its middle record); compare's verdicts use
+    :func:`noise_sigma`, which side_by_side should use too.
+    """
+    logy = np.log(np.clip(y, 1e-12, None))
+    smooth = pd.Series(logy).rolling(NOISE_WINDOW, min_periods=1, center=True).median().to_numpy()
+    return smooth, float(np.median(np.abs(logy - smooth)) * _MAD_TO_SIGMA)
+
+
+# Public name of the helper :mod:`losslens.side_by_side` builds on (one implementation).
 term_series = _series
-log_noise = _noise

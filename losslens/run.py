@@ -67,12 +67,13 @@ class Run:
 
     @property
     def name(self) -> str:
-        """A short display name: the file stem, or its folder for generic names like log.txt."""
+        """A short display name: the file name without its log suffixes, all of them
+        (``a.log.txt``, ``a.log.json``, ``a.txt.gz`` -> ``a``), or its folder for generic names
+        like log.txt."""
         path = Path(self.path)
         stem = path.name
-        for suffix in (".gz", ".json", ".jsonl", ".log", ".txt"):
-            if stem.endswith(suffix) and stem != suffix:
-                stem = stem[: -len(suffix)]
+        while suffix := next((s for s in _LOG_SUFFIXES if stem.endswith(s) and stem != s), ""):
+            stem = stem[: -len(suffix)]
         if stem in _GENERIC_STEMS or stem.startswith("log.txt"):
             parent = path.parent.name
             if parent == "vis_data":

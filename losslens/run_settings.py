@@ -76,11 +76,25 @@ def read_run_settings(path: str | Path) -> RunSettings:
     values = config_values(text)
     if not values:
         raise RunSettingsError(f"{path}: no config settings found in the {family} config")
+    return RunSettings(path, family, _translated(family, values, gpus))
+
+
+def config_dump_settings(run: Run, values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The settings of a parsed log's config dump, as :func:`read_run_settings` gives them
+    (without reading the file again); ``values``: dump values to translate instead of the
+    dump's own (:func:`losslens.config.config_values`). None for a log without a dump or of a
+    format whose settings cannot be read."""
+    if run.format not in _LOG_FORMATS:
+        return None
+    family, text, gpus = _from_log(Path(run.path), run)
+    values = config_values(text) if values is None else values
+    return _translated(family, values, gpus) if values else None
+
+
+def _translated(family: str, values: dict[str, Any], gpus: int | None) -> dict[str, Any]:
     if family == "detectron2":
-        settings = detectron2_settings(values, gpus or 1)
-    else:
-        settings = mmdet_settings(values, gpus)
-    return RunSettings(path, family, settings)
+        return detectron2_settings(values, gpus or 1)
+    return mmdet_settings(values, gpus)
 
 
 def _read_text(path: Path) -> str:

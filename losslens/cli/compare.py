@@ -190,14 +190,21 @@ def _render_differences(c: Comparison, all_config: bool) -> None:
 
 
 def _verdict_line(d: Divergence, x: str) -> str:
-    """One sentence per term and run that agrees with the numbers beside it."""
+    """One sentence per term and run that agrees with the numbers beside it, and with the
+    warnings below it (a term the frameworks define differently never reads as diverging)."""
     band = f"noise band ±{(d.band - 1) * 100:.0f}%" if d.band is not None else ""
     auc = f"area {d.auc_ratio:.2f}x" if d.auc_ratio is not None else "area unknown"
     head = f"{d.term}: {d.run_b} vs {d.run_a}:"
+    definitions = "definitions differ: see below"
     if d.verdict == "diverges":
         return f"{head} leaves it first at {x} {fmt(d.step)} ({d.ratio:.2f}x; {auc}, {band})"
     if d.verdict == "differs":
-        return f"{head} differs throughout ({auc}, beyond the {band})"
+        verdict = f"differs ({definitions})" if d.definitions_differ else "differs"
+        if d.step is not None and d.ratio is not None:
+            where = f"beyond the {band} from {x} {fmt(d.step)} ({d.ratio:.2f}x there; {auc})"
+            return f"{head} {verdict}: {where}"
+        return f"{head} {verdict}: {auc}, beyond the {band}"
+    tail = f"; {definitions}" if d.definitions_differ else ""
     if d.verdict == "too few records":
-        return f"{head} too few records to measure the noise ({auc})"
-    return f"{head} within the noise ({auc}, {band})"
+        return f"{head} too few records to measure the noise ({auc}{tail})"
+    return f"{head} within the noise ({auc}, {band}{tail})"
