@@ -2,9 +2,11 @@
 
 Thin: resolve the dataset and options, call :func:`reference_model.engine.train`, then show
 the evaluation table, the findings of ``losslens diagnose`` on the run's own log and where the
-plot of its loss terms was written. ``--eval-only`` evaluates the ``--load-from`` weights on
-the val split instead (mmdet's ``tools/test.py``), with the same logs and table. torch and ``reference_model`` are imported inside the
-command only, so ``losslens --help`` never loads them.
+plot of its loss terms was written; with ``--like LOG``, the side by side of that log and this
+run (and its ``--seeds``): the table, and the page ``<work_dir>/vs_<run name>.html``.
+``--eval-only`` evaluates the ``--load-from`` weights on the val split instead (mmdet's
+``tools/test.py``), with the same logs and table. torch and ``reference_model`` are imported
+inside the command only, so ``losslens --help`` never loads them.
 """
 
 from __future__ import annotations
@@ -488,8 +490,8 @@ def train_reference(
     if not eval_only:
         show_findings(result.log_path)
         show_plot(result)
-        if is_log(options.like):
-            show_side_by_side(options.like, settings)  # type: ignore[arg-type]
+        if options.like is not None and is_log(options.like):
+            show_side_by_side(options.like, settings)
 
 
 def train_extra_seeds(dataset: str, options: RunOptions, work_dir: Path, quiet: bool) -> list[Path]:
