@@ -47,6 +47,11 @@ _LOG_FORMATS = ("mmdet_text", "mmengine_text", "detectron2_text")
 _CONFIG_SUFFIXES = {".py": "mmdet", ".yaml": "detectron2", ".yml": "detectron2"}
 
 
+def is_config_file(path: str | Path) -> bool:
+    """True for a config file (``.py``, ``.yaml``, ``.yml``), False for a log."""
+    return Path(path).suffix.lower() in _CONFIG_SUFFIXES
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """``settings``: mmdet dotted key -> value (see the module docstring); ``inferred``: the

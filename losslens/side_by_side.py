@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,16 @@ class DataCheck:
         if not 0.0 < self.pos_iou_thr <= 1.0:
             raise FormatOptionError(f"pos_iou_thr must be in (0, 1], got {self.pos_iou_thr}")
 
+    @classmethod
+    def from_coverage(cls, coverage: Any) -> DataCheck:
+        """From the data check's anchor coverage (``reference_model.data.AnchorCoverage``:
+        ``gts`` and ``levels`` with ``positive`` counts, and ``pos_iou_thr``): the boxes whose
+        best anchor stays below ``pos_iou_thr`` (low-quality matches and unreached) over all."""
+        gts = int(coverage.gts)
+        positive = sum(int(level.positive) for level in coverage.levels)
+        fraction = (gts - positive) / gts if gts else None
+        return cls(fraction, float(coverage.pos_iou_thr), gts)
+
 
 @dataclass(frozen=True)
 class TermSide:
@@ -98,6 +109,8 @@ class SideBySide:
     terms: list[TermSide]
     explanations: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: How the reference took the user's settings (``train-reference --like``'s notes).
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         """One row per shared term: matched points, ratios, parting point, spread."""
@@ -290,11 +303,13 @@ def side_by_side(
     x: str = "auto",
     batch_size: int | None = None,
     data_check: DataCheck | None = None,
+    notes: Sequence[str] = (),
 ) -> SideBySide:
     """Compare the user's run ``theirs`` with the reference run(s) in ``ours_work_dir``.
 
     ``x``: one of :data:`SIDE_X_AXES`; ``batch_size``: the user's images per step where their
-    log does not tell it; ``data_check``: what a check of the training data found.
+    log does not tell it; ``data_check``: what a check of the training data found; ``notes``:
+    how the reference took the user's settings (shown with the table).
     """
     refs = reference_runs(Path(ours_work_dir))
     axis = _axis(theirs, x, batch_size)
@@ -325,6 +340,7 @@ def side_by_side(
         terms=sides,
         explanations=explain(sides, refs[0], theirs, axis, data_check),
         warnings=_comparability(theirs, refs[0], wanted) + _identical_seeds(sides, spread),
+        notes=list(notes),
     )
 
 

@@ -1,19 +1,20 @@
 """The ``vs_<run name>.html`` page of a :class:`~losslens.side_by_side.SideBySide`.
 
-Self-contained (inline CSS, the curves as an embedded PNG, no network). Every string that
-comes from a log or a path goes through :func:`html.escape` on the page and is drawn with
-mathtext off in the figure, so a term or run name is always shown as written.
+Self-contained (inline CSS, plotly.js inlined once, no network): one interactive chart per
+shared term (:mod:`losslens.interactive`: zoom, hover, toggles, a smoothing slider) with ours'
+spread band and the point where the runs part. Every string that comes from a log or a path
+goes through :func:`html.escape`, on the page and in the charts, so a term or run name is
+always shown as written.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from losslens.axes import X_LABELS
@@ -21,11 +22,12 @@ from losslens.errors import LossLensError
 from losslens.html_page import CSS, table
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from losslens.side_by_side import SideBySide
+    from losslens.interactive import Mark, Series
+    from losslens.side_by_side import SideBySide, TermSide
 
 _THEIRS_COLOR, _OURS_COLOR = "#d62728", "#1f77b4"
+#: Chart ``div`` ids: the prefix and the term's position in the table.
+CHART_ID_PREFIX = "term-chart-"
 
 
 def page_name(theirs: str) -> str:
@@ -34,36 +36,57 @@ def page_name(theirs: str) -> str:
     return f"vs_{safe or 'run'}.html"
 
 
-def figure(sbs: SideBySide) -> Figure:
-    """One panel per shared term: yours, ours and the reference's spread band."""
-    from matplotlib.figure import Figure
+def _series(sbs: SideBySide, side: TermSide) -> list[Series]:
+    """Yours, ours and ours' spread band (dotted, in ours' legend group)."""
+    from losslens.interactive import Series
 
-    n = max(len(sbs.terms), 1)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(4.6 * cols, 3.2 * rows), layout="constrained")
-    for k, side in enumerate(sbs.terms):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        ours, theirs = side.ours_curve, side.theirs_curve
-        if ours["lo"].notna().any():
-            ax.fill_between(
-                ours["x"], ours["lo"], ours["hi"], color=_OURS_COLOR, alpha=0.2, linewidth=0
+    ours, theirs = side.ours_curve, side.theirs_curve
+    ours_group, yours_group = f"ours: {sbs.ours}", f"yours: {sbs.theirs}"
+
+    def values(frame: pd.DataFrame, column: str) -> np.ndarray:
+        return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+
+    out = [
+        Series("yours", yours_group, values(theirs, "x"), values(theirs, "y"), _THEIRS_COLOR),
+        Series("ours", ours_group, values(ours, "x"), values(ours, "y"), _OURS_COLOR),
+    ]
+    if ours["lo"].notna().any():
+        for label, column in (("ours - spread", "lo"), ("ours + spread", "hi")):
+            out.append(
+                Series(
+                    label, ours_group, values(ours, "x"), values(ours, column), _OURS_COLOR, "dot"
+                )
             )
-        ax.plot(ours["x"], ours["y"], color=_OURS_COLOR, label=f"ours: {sbs.ours}")
-        ax.plot(theirs["x"], theirs["y"], color=_THEIRS_COLOR, label=f"yours: {sbs.theirs}")
-        if side.part_x is not None:
-            ax.axvline(side.part_x, color="#555", linestyle=":", linewidth=1)
-        ax.set_title(side.term, parse_math=False)
-        ax.set_xlabel(X_LABELS.get(sbs.x, sbs.x), parse_math=False)
-        for text in ax.legend(fontsize=7).get_texts():
-            text.set_parse_math(False)
-    return fig
+    return out
 
 
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def _part_mark(sbs: SideBySide, side: TermSide) -> list[Mark]:
+    from losslens.interactive import Mark
+
+    if side.part_x is None or side.part_ratio is None:
+        return []
+    at = side.points[side.points["x"] == side.part_x]
+    y = float(at["theirs"].iloc[0]) if len(at) else float("nan")
+    text = f"parts at {sbs.x} {side.part_x:.4g}: yours {side.part_ratio:.3g}x ours from there"
+    return [Mark(side.part_x, y, "parts", text)]
+
+
+def charts(sbs: SideBySide) -> str:
+    """One interactive chart per shared term (plotly.js inlined in the first, once)."""
+    from losslens.interactive import curves_figure, to_div
+
+    divs = []
+    for k, side in enumerate(sbs.terms):
+        fig = curves_figure(
+            _series(sbs, side),
+            title=side.term,
+            x_label=X_LABELS.get(sbs.x, sbs.x),
+            y_label=side.term,
+            marks=_part_mark(sbs, side),
+            logy=True,
+        )
+        divs.append(to_div(fig, f"{CHART_ID_PREFIX}{k}", with_library=k == 0))
+    return "\n".join(divs) or '<p class="muted">no shared term to draw.</p>'
 
 
 def shown_table(sbs: SideBySide) -> pd.DataFrame:
@@ -118,21 +141,22 @@ def render_page(sbs: SideBySide) -> str:
     title = f"{sbs.theirs} vs the losslens reference"
     items = "".join(f"<li>{escape(line)}</li>" for line in sbs.explanations)
     warnings = "".join(f"<li>{escape(line)}</li>" for line in sbs.warnings)
+    notes = "".join(f"<li>{escape(line)}</li>" for line in sbs.notes)
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="muted">{escape(caption(sbs))}.</p>',
-        "<h2>Curves</h2>",
-        f'<img alt="loss curves, yours and ours" src="data:image/png;base64,{_png(figure(sbs))}">',
         "<h2>Terms</h2>",
         table(shown_table(sbs), caption(sbs)),
         "<h2>Explanations</h2>",
         f"<ul>{items}</ul>" if items else '<p class="muted">The runs stay together.</p>',
     ]
+    if notes:
+        parts += ["<h2>Settings taken from your run</h2>", f"<ul>{notes}</ul>"]
     if warnings:
         parts += ["<h2>Comparability</h2>", f"<ul>{warnings}</ul>"]
-    parts.append("</body></html>")
+    parts += ["<h2>Curves</h2>", charts(sbs), "</body></html>"]
     return "\n".join(parts)
 
 

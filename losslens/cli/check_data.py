@@ -2,9 +2,10 @@
 training (also run at the start of ``train-reference``).
 
 Thin: read the layout and check it (:func:`reference_model.data.read_dataset`,
-:func:`reference_model.data.check_dataset` with the preset's model config for the anchor
-coverage), then render: per split images, images without boxes and boxes per class; the
-anchor coverage per FPN level; the findings as ``diagnose`` shows them. ``--json`` prints the
+:func:`reference_model.data.check_dataset`; the anchor coverage uses the model config of
+:func:`losslens.reference_settings.model_config`: the preset, the ``--like`` run's settings and
+``--img-scale``, resolved as ``train-reference`` resolves them), then render: per split
+images, images without boxes and boxes per class; the anchor coverage per FPN level; the findings as ``diagnose`` shows them. ``--json`` prints the
 report as one JSON object. Exit 2 when an error finding stops training.
 """
 
@@ -21,6 +22,7 @@ from rich.text import Text
 
 from losslens.cli._common import cli_errors, console
 from losslens.errors import LossLensError
+from losslens.reference_settings import model_config
 
 if TYPE_CHECKING:
     from reference_model.config import Config
@@ -130,14 +132,17 @@ def render(report: DataReport) -> None:
     _render(to_findings(report), [str(report.root)])
 
 
-def preset_config(preset: str, num_classes: int) -> Config:
-    """The preset's model config (a run's own settings, ``--like RUN``, go here once resolved)."""
-    from reference_model.config import get_preset
+def _img_scale(text: str | None) -> tuple[int, int] | None:
+    """``--img-scale 640,192`` -> ``(640, 192)``; a bad value is one line."""
+    if text is None:
+        return None
+    from reference_model.engine.options import parse_img_scale
+    from reference_model.errors import SettingsError
 
     try:
-        return get_preset(preset, num_classes)
-    except KeyError as err:
-        raise DataCheckError(str(err).strip("'\"")) from None
+        return parse_img_scale(text)
+    except SettingsError as err:
+        raise DataCheckError(str(err)) from None
 
 
 @cli_errors
@@ -161,8 +166,21 @@ def check_data(
         Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
     ] = None,
     preset: Annotated[
-        str, typer.Option("--preset", help="Model settings for the anchor coverage.")
-    ] = "r50_fpn",
+        str | None,
+        typer.Option("--preset", help="Model settings for the anchor coverage (default: r50_fpn)."),
+    ] = None,
+    like: Annotated[
+        Path | None,
+        typer.Option(
+            "--like",
+            help="Take the anchors, assigner thresholds and image scale of this run (a log or "
+            "config, as train-reference --like).",
+        ),
+    ] = None,
+    img_scale: Annotated[
+        str | None,
+        typer.Option("--img-scale", help="Resize scale LONG,SHORT for the anchor coverage."),
+    ] = None,
     drop_invalid: Annotated[
         bool, typer.Option("--drop-invalid", help="Drop offending images/annotations, counted.")
     ] = False,
@@ -177,6 +195,7 @@ def check_data(
         raise DataCheckError(
             "give a dataset folder, or --train-ann FILE --val-ann FILE --img-dir DIR"
         )
+    scale = _img_scale(img_scale)
     report = run_check(
         data,
         classes=parse_classes(classes),
@@ -184,7 +203,7 @@ def check_data(
         val_ann=val_ann,
         img_dir=img_dir,
         drop_invalid=drop_invalid,
-        config_for=lambda names: preset_config(preset, len(names)),
+        config_for=lambda names: model_config(preset, like, len(names), img_scale=scale),
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -129,6 +129,8 @@ def render_side_by_side(sbs: SideBySide) -> None:
     console.print(table)
     for line in sbs.explanations:
         console.print(line, markup=False)
+    for note in sbs.notes:
+        console.print(Text.assemble(("note: ", "cyan"), note))
     for warning in sbs.warnings:
         console.print(Text.assemble(("warning: ", "yellow"), warning))
 

@@ -2,17 +2,17 @@
 
 Thin: resolve the dataset and options, call :func:`reference_model.engine.train`, then show
 the evaluation table, the findings of ``losslens diagnose`` on the run's own log and where the
-plot of its loss terms was written. ``--eval-only`` evaluates the ``--load-from`` weights on
-the val split instead (mmdet's ``tools/test.py``), with the same logs and table. torch and ``reference_model`` are imported inside the
-command only, so ``losslens --help`` never loads them.
+plot of its loss terms was written; with ``--like LOG``, the side by side of that log and this
+run (and its ``--seeds``): the table, and the page ``<work_dir>/vs_<run name>.html``.
+``--eval-only`` evaluates the ``--load-from`` weights on the val split instead (mmdet's
+``tools/test.py``), with the same logs and table. torch and ``reference_model`` are imported
+inside the command only, so ``losslens --help`` never loads them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,19 +20,25 @@ import typer
 
 from losslens.cli._common import cli_errors, console, err_console, lit
 from losslens.cli._runs import log_lines
-from losslens.errors import LossLensError
+from losslens.reference_settings import (
+    ReferenceRunError,
+    is_log,
+    reference_errors,
+    resolve_settings,
+)
 
 if TYPE_CHECKING:
+    from reference_model.data import DataReport
+    from reference_model.data.coverage import AnchorCoverage
     from reference_model.engine import TrainOptions, TrainResult
     from reference_model.engine.options import RunOptions
-    from reference_model.engine.settings import Resolved
 
 #: The terms drawn in the plot written next to the log.
 PLOT_TERMS = ("loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss")
 
 
-class TrainReferenceError(LossLensError):
-    """The run could not start or finish (no data, a bad option, a bad checkpoint)."""
+#: The command's error (the library's, under the name the command's tests use).
+TrainReferenceError = ReferenceRunError
 
 
 @dataclass
@@ -44,6 +50,10 @@ class RunSettings:
     preset: str
     work_dir: Path
     threads: int
+    #: What the reference could not take from the ``--like`` run, and how it took the rest.
+    notes: list[str] = field(default_factory=list)
+    #: The data check's anchor coverage of the training boxes (None: not measured).
+    anchor_coverage: AnchorCoverage | None = None
 
 
 def is_main_process() -> bool:
@@ -176,7 +186,7 @@ def run_training(
         config=resolved.config,
         workers=auto_workers(options.workers),
     )
-    _check_data(
+    checked = _check_data(
         train_options,
         quiet,
         classes=options.classes,
@@ -185,7 +195,15 @@ def run_training(
         img_dir=options.img_dir,
         drop_invalid=options.drop_invalid,
     )
-    settings = RunSettings(name, resolved_device, chosen_preset, out, n_threads)
+    settings = RunSettings(
+        name,
+        resolved_device,
+        chosen_preset,
+        out,
+        n_threads,
+        notes=resolved.not_supported + resolved.notes,
+        anchor_coverage=checked.anchor_coverage,
+    )
     if not quiet and options.eval_only:
         scale = f" at img_scale {recipe.img_scale}" if recipe.img_scale else ""
         console.print(
@@ -222,11 +240,10 @@ def _dataset_root(resolve_dataset: Any, dataset: str, options: RunOptions, quiet
     return Path(dataset)
 
 
-def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> None:
+def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> DataReport:
     """``losslens check-data`` on the run's dataset, with the run's model config: errors stop
-    the run (findings printed, exit 2); otherwise the checked splits and classes are trained."""
-    from dataclasses import replace
-
+    the run (findings printed, exit 2); otherwise the checked splits and classes are trained.
+    Returns the report (its anchor coverage explains the side by side at the end)."""
     from losslens.cli.check_data import render, run_check
     from reference_model.engine import model_config
 
@@ -243,58 +260,12 @@ def _check_data(options: TrainOptions, quiet: bool, **dataset: Any) -> None:
             "(fix them, or pass --drop-invalid to drop what they name)"
         )
     options.classes, options.samples, options.layout = report.classes, report.samples, report.layout
+    return report
 
 
 def default_preset(device: str) -> str:
     """``r50_fpn`` on CUDA, ``cpu_small`` on the CPU."""
     return "r50_fpn" if device == "cuda" else "cpu_small"
-
-
-@contextmanager
-def reference_errors() -> Iterator[None]:
-    """A :class:`reference_model.errors.ReferenceModelError` becomes the command's one line."""
-    from reference_model.errors import ReferenceModelError
-
-    try:
-        yield
-    except ReferenceModelError as err:
-        raise TrainReferenceError(str(err)) from None
-
-
-def resolve_settings(
-    dataset: str | None,
-    preset: str,
-    like: Path | None,
-    num_classes: int | None,
-    *,
-    explicit_preset: bool = False,
-    **options: Any,
-) -> Resolved:
-    """The settings a run trains with: the preset and the dataset's recipe, then the settings
-    of the ``--like`` run, then ``options`` (names in ``reference_model.engine.settings.OPTIONS``).
-    ``num_classes=None``: the run's class count (a dry run without data). The data engineer's
-    ``check-data`` calls this for the resolved anchors, assigner thresholds and image scale."""
-    from losslens.run_settings import read_run_settings
-    from reference_model.engine import recipe_for
-    from reference_model.engine.options import RunOptions
-    from reference_model.engine.settings import resolve
-
-    run = read_run_settings(like) if like is not None else None
-    with reference_errors():
-        RunOptions(preset=preset)  # checks the name
-        resolved = resolve(
-            preset,
-            recipe_for(dataset or "custom"),
-            num_classes,
-            run.settings if run is not None else None,
-            options,
-            explicit_preset=explicit_preset,
-        )
-    if run is None or not run.inferred:
-        return resolved
-    # Values a log without a config dump showed: their source says so (and how).
-    inferred = {k: how for k, how in run.inferred.items() if resolved.sources.get(k) == "run"}
-    return replace(resolved, sources={**resolved.sources, **inferred})
 
 
 def _resolve(resolve_dataset: Any, dataset: str, data_root: Path | None, quiet: bool) -> Path:
@@ -450,6 +421,15 @@ def train_reference(
         float | None, typer.Option("--grad-clip", help="Max gradient L2 norm.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            help="Train N runs, seeds SEED, SEED+1, ...; the extra ones go into WORK_DIR/seed<k>/ "
+            "and the side by side with a --like log measures the seed-to-seed spread over them "
+            "(default 1).",
+        ),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads; 0 (default) picks by load.")
     ] = None,
@@ -502,13 +482,52 @@ def train_reference(
     if dry_run:
         _show_dry_run(dataset, options, as_json)
         return
-    result, _ = run_training(dataset or "synthetic", options, quiet=quiet)
+    result, settings = run_training(dataset or "synthetic", options, quiet=quiet)
+    train_extra_seeds(dataset or "synthetic", options, settings.work_dir, quiet)
     if not is_main_process():
         return
     report(result)
     if not eval_only:
         show_findings(result.log_path)
         show_plot(result)
+        if options.like is not None and is_log(options.like):
+            show_side_by_side(options.like, settings)
+
+
+def train_extra_seeds(dataset: str, options: RunOptions, work_dir: Path, quiet: bool) -> list[Path]:
+    """``--seeds N``: N - 1 more runs (seeds ``seed + k``) into ``<work_dir>/seed<k>/``."""
+    dirs = []
+    for k in range(1, options.seeds):
+        target = work_dir / f"seed{k}"
+        if not quiet and is_main_process():
+            console.print(
+                f"seed {options.seed + k} (run {k + 1} of {options.seeds}): logs in {lit(target)}"
+            )
+        extra = replace(options, seed=options.seed + k, seeds=1, work_dir=target)
+        run_training(dataset, extra, quiet=True)
+        dirs.append(target)
+    return dirs
+
+
+def show_side_by_side(like: Path, settings: RunSettings) -> None:
+    """The ``--like`` log against this run (and its seeds): the table, and the page written
+    as ``<work_dir>/vs_<run name>.html``."""
+    import losslens
+    from losslens.cli.compare import render_side_by_side
+    from losslens.side_by_side import DataCheck, side_by_side
+    from losslens.side_by_side_page import write_page
+
+    coverage = settings.anchor_coverage
+    sbs = side_by_side(
+        losslens.load(like),
+        settings.work_dir,
+        data_check=DataCheck.from_coverage(coverage) if coverage is not None else None,
+        notes=settings.notes,
+    )
+    page = write_page(sbs, settings.work_dir)
+    console.rule("[bold]your run and the reference[/bold]")
+    render_side_by_side(sbs)
+    console.print(f"side by side: {lit(page)}")
 
 
 def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> None:

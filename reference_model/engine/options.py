@@ -86,6 +86,9 @@ class RunOptions:
     amp: bool = False
     grad_clip: float | None = None
     seed: int = 0
+    #: Reference runs to train, seeds ``seed``, ``seed + 1``, ...: the extra ones go into
+    #: ``<work_dir>/seed<k>/``, where the side by side measures the seed-to-seed spread.
+    seeds: int = _option(1, minimum=1)
     threads: int = _option(0, minimum=0)  # 0: chosen by machine load
     workers: int | None = _option(minimum=0)  # loader processes; None: auto_workers()
     eval_only: bool = False
@@ -111,6 +114,10 @@ class RunOptions:
             if minimum is not None and value is not None and value < minimum:
                 flag = "--" + spec.name.replace("_", "-")
                 raise SettingsError(f"{flag} must be at least {minimum}, got {value}")
+        if self.seeds > 1 and (self.eval_only or self.resume is not None):
+            raise SettingsError(
+                "--seeds trains several runs from the start: not with --resume or --eval-only"
+            )
         if self.eval_only and (self.load_from is None or self.resume is not None):
             raise SettingsError(
                 "--eval-only evaluates the weights given by --load-from: pass --load-from CKPT "

@@ -25,6 +25,7 @@ SEED_LOG = SHARED / "seeds" / "004_35c9bf45ab750d70.txt"  # the tutorial's confi
 SEED_KITTI_LOG = SHARED / "seeds" / "000_c9436e3fcff4b54e.txt"  # the tutorial's kitti_tiny log
 VOC_LOG = SHARED / "corpus" / "mmdet2_text" / "faster_rcnn_voc0712_12ep_voc_tables.log"
 SHARED_TERMS = ["loss", "loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox"]
+PLOTLY_JS_START = "<script>/**\n* plotly.js"  # as plotly.io.to_html inlines it
 
 
 def _train(work: Path, seed: int) -> None:
@@ -108,8 +109,20 @@ def test_the_seed_kitti_tiny_log_names_every_shared_term_and_says_nothing_matche
     assert page == tmp_path / "vs_000_c9436e3fcff4b54e.html"
     text = page.read_text()
     assert all(f"<td>{t}</td>" in text for t in SHARED_TERMS)
-    assert "http" not in text.replace('lang="en"', "")  # self-contained: no network requests
-    assert "data:image/png;base64," in text and "seed-to-seed spread measured" in text
+    # self-contained: plotly.js inlined once; nothing else of ours reaches the network
+    assert text.count(PLOTLY_JS_START) == 1
+    start = text.index(PLOTLY_JS_START)
+    ours = text.replace(text[start : text.index("</script>", start) + 9], "")
+    assert (
+        "http://" not in ours and "https://" not in ours
+    )  # (chart data is base64: no bare "http")
+    assert " src=" not in ours and "<link" not in ours
+    assert "seed-to-seed spread measured" in text
+    # one interactive chart per shared term, titled with the term, yours and ours drawn
+    assert ours.count('class="plotly-graph-div"') == len(SHARED_TERMS)
+    for k, term in enumerate(SHARED_TERMS):
+        assert f'id="term-chart-{k}"' in ours and f'"text":"{term}"' in ours
+    assert '"name":"yours"' in ours and '"name":"ours + spread"' in ours
 
 
 def test_one_reference_run_measures_its_spread_from_its_own_noise(reference_dir):
@@ -156,8 +169,17 @@ def test_page_shows_strings_from_logs_literally(reference_dir, tmp_path):
     theirs = losslens.load(reference_dir / "seed1/diagnostics.jsonl")
     sbs = side_by_side(theirs, reference_dir / "seed1")
     sbs.theirs = "<script>alert(1)</script>$x$"
+    sbs.notes = ["the run has <b>20</b> classes"]
     text = render_page(sbs)
-    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;$x$" in text
+    # (the page's own <script> tags are plotly's: the name's never appears unescaped)
+    assert "<script>alert" not in text and "alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;$x$" in text
+    assert "<li>the run has &lt;b&gt;20&lt;/b&gt; classes</li>" in text
+    # in the charts too: plotly shows &lt; as <, so the name is drawn as written
+    assert (
+        '"legendgrouptitle":{"text":"yours: &lt;script&gt;alert(1)&lt;\\u002fscript&gt;$x$"}'
+        in (text)
+    )
     assert page_name(sbs.theirs) == "vs__script_alert_1___script__x_.html"
 
 
