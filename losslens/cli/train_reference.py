@@ -140,10 +140,10 @@ def run_training(
     import torch
 
     from reference_model.data import resolve_dataset
-    from reference_model.data.kitti import CLASSES
     from reference_model.engine import TrainOptions, train
     from reference_model.engine.checkpoints import check_file as check_checkpoint
     from reference_model.engine.options import auto_workers
+    from reference_model.engine.settings import class_count_note
 
     quiet = quiet or not is_main_process()
     with reference_errors():
@@ -158,7 +158,7 @@ def run_training(
             dataset,
             chosen_preset,
             options.like,
-            len(CLASSES),
+            None,  # the data check below finds the dataset's classes
             explicit_preset=options.preset is not None,
             **options.overrides(),
         )
@@ -195,13 +195,20 @@ def run_training(
         img_dir=options.img_dir,
         drop_invalid=options.drop_invalid,
     )
+    notes = resolved.not_supported + resolved.notes
+    run_classes = resolved.from_run.get("model.roi_head.bbox_head.num_classes")
+    class_note = class_count_note(run_classes, len(checked.classes))
+    if class_note:
+        notes.append(class_note)
+        if not quiet:
+            console.print(class_note, markup=False, highlight=False)
     settings = RunSettings(
         name,
         resolved_device,
         chosen_preset,
         out,
         n_threads,
-        notes=resolved.not_supported + resolved.notes,
+        notes=notes,
         anchor_coverage=checked.anchor_coverage,
     )
     if not quiet and options.eval_only:

@@ -116,15 +116,24 @@ def resolve(
     out = _take_model(out, run, keep_preset=explicit_preset and preset in _REHEARSAL_PRESETS)
     out = _take_schedule(out, run, options)
     out = _take_log_facts(out, run)
-    if num_classes and isinstance(run_classes, int) and run_classes != num_classes:
-        out.notes.append(
-            f"the run has {run_classes} classes (model.roi_head.bbox_head.num_classes), the "
-            f"dataset {num_classes}: training with {num_classes}"
-        )
+    note = class_count_note(run_classes, num_classes)
+    if note:
+        out.notes.append(note)
     if num_classes:
         cfg = with_overrides(out.config, {"model.roi_head.bbox_head.num_classes": num_classes})
         out = replace(out, config=cfg)
     return out
+
+
+def class_count_note(run_classes: Any, dataset_classes: int | None) -> str | None:
+    """The line that says the run's class count is not the dataset's (a very common mistake
+    in user configs), or None when they agree or one is unknown."""
+    if not dataset_classes or not isinstance(run_classes, int) or run_classes == dataset_classes:
+        return None
+    return (
+        f"the run has {run_classes} classes (model.roi_head.bbox_head.num_classes), the "
+        f"dataset {dataset_classes}: training with {dataset_classes}"
+    )
 
 
 def _stage_one(run: dict[str, Any]) -> dict[str, Any]:
