@@ -22,13 +22,13 @@ run: a new ``segment``.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._coco import stats_row
 from losslens.formats._common import Parsed, SkippedLine
+from losslens.formats._jsonlines import read_records, wrapped_meta
 from losslens.frame import Columns, build_frames
 
 NAME = "detr"
@@ -50,6 +50,8 @@ EVAL_LISTS = {"test_coco_eval_bbox": "bbox", "test_coco_eval_masks": "segm"}
 #: Numbers that describe the run rather than an epoch.
 _META_KEY_RE = re.compile(r"(?:^n_parameters|_parameters|_batch_size)$")
 _RENAMES = {"train_lr": "lr"}
+#: Our (1-based) epochs must fit the Int64 columns of the frames.
+_EPOCH_LIMIT = 2**63
 _SNIFF_RE = re.compile(r'^\{[^\n]*"train_loss(?:_\w+)?": ', re.MULTILINE)
 _NOT_OURS_RE = re.compile(r'"(?:mode|iteration|losslens)": ')
 
@@ -71,26 +73,19 @@ class _State:
         self.unexpanded: dict[str, int] = {}
         self.n_records = 0
 
-    def skip(self, index: int, line: str, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), f"{line}  [{why}]"))
+    def skip(self, index: int, why: str) -> None:
+        self.skipped.append(SkippedLine(self.log.line_no(index), self.log.lines[index], why))
 
-    def on_line(self, index: int, line: str) -> None:
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            self.skip(index, line, f"expected one JSON object per line ({exc.msg})")
-            return
-        if not isinstance(obj, dict):
-            self.skip(index, line, "expected a JSON object")
-            return
+    def on_record(self, index: int, obj: dict[str, Any]) -> None:
+        """One epoch's object (its ``epoch``, when there, already an integer: ``fix_counters``)."""
         try:
             evals = {k: stats_row(task, obj[k]) for k, task in EVAL_LISTS.items() if k in obj}
         except (TypeError, ValueError) as exc:
-            self.skip(index, line, f"expected COCOeval.stats lists: {exc}")
+            self.skip(index, f"expected COCOeval.stats lists: {exc}")
             return
         printed = obj.get("epoch", self.n_records)
-        if not isinstance(printed, int):
-            self.skip(index, line, f"expected an integer epoch, got {printed!r}")
+        if printed + 1 - PRINTED_EPOCH_BASE >= _EPOCH_LIMIT:
+            self.skip(index, f"epoch is {printed}, expected an integer below {_EPOCH_LIMIT - 1}")
             return
         if "epoch" not in obj:
             self.meta["epoch_implicit"] = True
@@ -117,12 +112,17 @@ class _State:
 
 
 def parse(log: LogText) -> Parsed:
+    """Every epoch object; damaged lines (cut, glued, wrapped, an epoch that is no integer) are
+    read or skipped by the JSON-lines layer shared with the other JSON formats."""
     state = _State(log)
-    for index, line in enumerate(log.lines):
-        if line.strip():
-            state.on_line(index, line.strip())
+    decoded = read_records(log, counters=("epoch",))
+    state.skipped.extend(decoded.skipped)
+    for record, index in zip(decoded.records, decoded.lines, strict=True):
+        state.on_record(index, record)
+    if decoded.wrapped:
+        state.meta["wrapped_records"] = wrapped_meta(decoded, log)
     if state.unexpanded:
         # lists other than test_coco_eval_* (RT-DETR's val_coco_eval_bbox): counted, not expanded
         state.meta["unexpanded_lists"] = state.unexpanded
     train, evals, per_class = build_frames(state.train, state.evals, Columns())
-    return Parsed(train, evals, per_class, state.skipped, state.meta)
+    return Parsed(train, evals, per_class, sorted(state.skipped), state.meta)

@@ -90,7 +90,7 @@ class _State:
         self.meta: dict[str, Any] = {}
 
     def skip(self, index: int, line: str, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), f"{line}  [{why}]"))
+        self.skipped.append(SkippedLine(self.log.line_no(index), line, why))
 
     def on_line(self, index: int, line: str) -> None:
         cells = [c.strip() for c in line.split(",")]

@@ -96,7 +96,7 @@ class _State:
         self.summary: list[tuple[int, str, float]] = []
 
     def skip(self, index: int, line: str, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), f"{line}  [{why}]"))
+        self.skipped.append(SkippedLine(self.log.line_no(index), line, why))
 
     def on_line(self, index: int, line: str) -> None:
         summary = SUMMARY_LINE_RE.match(line)

@@ -132,5 +132,6 @@ def test_broken_lines_are_skipped(tmp_path: Path) -> None:
     assert run.train["total_loss"].tolist() == [7.5]
     assert run.evals.empty
     assert [s.line_no for s in run.skipped] == [2, 5, 6, 7]
-    assert "expected 'key: value', got 'iter_time 0.671s'" in run.skipped[0].text
-    assert "expected the 12 COCO summary lines" in run.skipped[1].text
+    assert run.skipped[0].text == cut.rstrip("\n")  # the line as it is, the reason beside it
+    assert run.skipped[0].reason == "expected 'key: value', got 'iter_time 0.671s'"
+    assert run.skipped[1].reason.startswith("expected the 12 COCO summary lines")
