@@ -27,6 +27,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, to_float
+from losslens.formats._jsonlines import fix_counters
 from losslens.frame import Columns, build_frames
 
 NAME = "ultralytics"
@@ -65,6 +66,8 @@ VALIDATION_PREFIXES = ("train/", "val/")
 _RENAMES = {"time": "elapsed_s", "gpu_mem": "memory_mb"}
 #: ``gpu_mem`` is ``torch.cuda.memory_reserved() / 1E9`` printed with a ``G``: to MB.
 _MB_PER_GB = 1000.0
+#: Our (1-based) epochs must fit the Int64 columns of the frames.
+_EPOCH_LIMIT = 2**63
 _HEADER_RE = re.compile(r"^\s*epoch\s*,\s*[^,\n]*(?:train|time)", re.MULTILINE)
 _CSV_ROW_RE = re.compile(r"^\s*\d+(?:\.0*)?\s*,", re.MULTILINE)
 _TXT_ROW_RE = re.compile(
@@ -133,13 +136,15 @@ class _State:
             except ValueError:
                 self.skip(index, line, f"expected a number in column {name!r}, got {cell!r}")
                 return
-        printed = values.pop("epoch")
-        if printed is None or printed != int(printed):
-            self.skip(index, line, "expected an integer epoch")
+        counter = {"epoch": values.pop("epoch")}
+        reason = fix_counters(counter, ("epoch",))
+        printed = counter["epoch"]
+        if reason or printed >= _EPOCH_LIMIT - 1:
+            self.skip(index, line, reason or f"epoch is {printed}, expected an integer epoch")
             return
         if "printed_epoch_base" not in self.meta:
             self.meta["printed_epoch_base"] = 0 if base == 0 or printed == 0 else 1
-        epoch = int(printed) + 1 - self.meta["printed_epoch_base"]
+        epoch = printed + 1 - self.meta["printed_epoch_base"]
         where = {"epoch": epoch, "step": epoch, "_line": index}
         metrics = {k: v for k, v in values.items() if k.startswith(METRIC_PREFIX)}
         self.train.append(

@@ -28,6 +28,7 @@ from typing import Any
 from losslens._text import LogText
 from losslens.formats._coco import COCO_STATS_NAMES, SUMMARY_LINE_RE, stats_row
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, to_float
+from losslens.formats._jsonlines import CUT_OFF, fix_counters
 from losslens.frame import Columns, build_frames
 
 NAME = "yolox"
@@ -52,6 +53,15 @@ _TRAIN_RE = re.compile(
 )
 _BEST_AP_RE = re.compile(r"best AP is (?P<ap>[-\d.]+)")
 _EVAL_START = "Average forward time:"
+#: A line that starts as a summary line or holds a training message is a damaged one when it
+#: does not read as such: it is skipped, not passed over with the loguru messages.
+_SUMMARY_START_RE = re.compile(r"^\s*Average (?:Precision|Recall)\b")
+_SUMMARY_SAMPLE = " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.929"
+_TRAIN_MESSAGE = " - epoch: "
+#: Steps (``(epoch - 1) * N + iter``) must fit the Int64 columns of the frames.
+_STEP_LIMIT = 2**63
+#: The start of a loguru record in the middle of a line: a record glued onto the one before.
+_GLUED_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| ")
 _SNIFF_RE = re.compile(
     r"\| yolox\.core\.trainer:\w+:\d+ - epoch: \d+/\d+, iter: \d+/\d+", re.MULTILINE
 )
@@ -86,6 +96,13 @@ def _train_values(body: str) -> dict[str, float]:
     return values
 
 
+def _summary_value(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:  # ``0.5.1``: the line is damaged
+        return None
+
+
 class _State:
     def __init__(self, log: LogText) -> None:
         self.log = log
@@ -99,15 +116,30 @@ class _State:
         self.skipped.append(SkippedLine(self.log.line_no(index), line, why))
 
     def on_line(self, index: int, line: str) -> None:
+        glued = _GLUED_RE.search(line, 1)
+        if glued is not None:  # a record cut off by a crash, the next launch's line after it
+            head = line[: glued.start()]
+            if _TRAIN_MESSAGE in head:
+                self.close_summary()
+                self.skip(index, head, CUT_OFF)
+            else:
+                self.on_line(index, head)
+            self.on_line(index, line[glued.start() :])
+            return
         summary = SUMMARY_LINE_RE.match(line)
-        if summary is not None:
-            self.summary.append((index, line, float(summary["value"])))
+        value = _summary_value(summary["value"]) if summary is not None else None
+        if value is not None:
+            self.summary.append((index, line, value))
             return
         self.close_summary()
         record = _RECORD_RE.match(line)
         if record is None:
             if line.startswith(_EVAL_START):
                 self.meta["n_eval_blocks"] += 1
+            elif _SUMMARY_START_RE.match(line):
+                self.skip(index, line, f"expected a COCO summary line '{_SUMMARY_SAMPLE}'")
+            elif _TRAIN_MESSAGE in line:
+                self.skip(index, line, f"expected loguru's prefix '{LINE_PREFIXES[0]}'")
             return
         message = record["message"]
         if message.startswith("epoch: "):
@@ -128,11 +160,18 @@ class _State:
         except ValueError as exc:
             self.skip(index, line, str(exc))
             return
-        self.meta["max_epoch"] = int(match["max_epoch"])
-        self.meta["iters_per_epoch"] = int(match["n"])
-        where = {"epoch": int(match["epoch"]), "iter": int(match["iter"])}
+        counters: dict[str, Any] = {k: match[k] for k in ("epoch", "max_epoch", "iter", "n")}
+        reason = fix_counters(counters, tuple(counters))
+        if not reason and counters["epoch"] * counters["n"] + counters["iter"] >= _STEP_LIMIT:
+            reason = f"step of epoch {counters['epoch']}, iter {counters['iter']} is too large"
+        if reason:
+            self.skip(index, line, reason)
+            return
+        self.meta["max_epoch"] = counters["max_epoch"]
+        self.meta["iters_per_epoch"] = counters["n"]
+        where = {"epoch": counters["epoch"], "iter": counters["iter"]}
         self.train.append(
-            {**where, "timestamp": stamp, "_iters_per_epoch": int(match["n"]), "_line": index}
+            {**where, "timestamp": stamp, "_iters_per_epoch": counters["n"], "_line": index}
             | values
         )
 

@@ -109,3 +109,16 @@ def test_empty_metric_cells_make_no_eval_row(tmp_path: Path) -> None:
     run = _load(tmp_path, text)
     assert run.train["train/box_loss"].tolist() == [1.5, 1.25]
     assert run.evals["epoch"].tolist() == [2]
+
+
+def test_epochs_that_are_no_integers_are_skipped(tmp_path: Path) -> None:
+    rows = PLAIN.splitlines(keepends=True)
+    bad = [rows[1].replace("1,", epoch + ",", 1) for epoch in ("1.5", "nan", "1e400", "1" * 20)]
+    run = _load(tmp_path, "".join(rows[:2] + bad + rows[2:]))
+    assert run.train["epoch"].tolist() == [1, 2, 2]
+    assert [s.line_no for s in run.skipped] == [3, 4, 5, 6]
+    assert run.skipped[0].reason == "epoch is 1.5, expected an integer below 2**63"
+    assert run.skipped[2].reason == "epoch is Infinity, expected an integer below 2**63"
+    assert (
+        run.skipped[3].reason == "epoch is 1.111111111111111e+19, expected an integer below 2**63"
+    )
