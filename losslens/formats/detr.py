@@ -22,14 +22,20 @@ run: a new ``segment``.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from losslens._text import LogText
 from losslens.formats._coco import stats_row
 from losslens.formats._common import Parsed, SkippedLine
 from losslens.formats._jsonlines import read_records, wrapped_meta
+from losslens.formats._resume import CONFLICT, COUNTS, LINES, Join, last_line_start
 from losslens.frame import Columns, build_frames
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "detr"
 FRAMEWORK = "DETR family"
@@ -109,6 +115,42 @@ class _State:
             else:
                 values[_RENAMES.get(key, key)] = float(value)
         return values
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete epoch object that names its epoch: every object is read on
+    its own, so a grown file is re-parsed from there (see ``_resume``). None in a log whose
+    objects count epochs by position (their epochs depend on every line before)."""
+    return last_line_start(raw, _is_epoch_record)
+
+
+def _is_epoch_record(line: bytes) -> bool:
+    if not line.lstrip().startswith(b"{") or b'"epoch"' not in line:
+        return False
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and type(record.get("epoch")) is int
+
+
+#: Meta of a resumed parse (see ``_resume``); the other keys (``n_parameters``, the run
+#: descriptions) are each the last value logged: see :func:`finish_resume`.
+RESUME_META = {"wrapped_records": LINES, "unexpanded_lists": COUNTS}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The join with each run description as the whole file has it (the last one logged: the
+    tail's when it logs one), unless an object counted its epoch by position (that needs the
+    whole file)."""
+    run = join.run
+    if run.meta.get("epoch_implicit"):
+        return None
+    meta = dict(run.meta)
+    for key, value in meta.items():
+        if value is CONFLICT:
+            meta[key] = join.tail.meta[key] if key in join.tail.meta else join.head.meta[key]
+    return replace(run, meta=meta)
 
 
 def parse(log: LogText) -> Parsed:

@@ -29,6 +29,7 @@ from losslens._text import LogText
 from losslens.formats._coco import COCO_STATS_NAMES, SUMMARY_LINE_RE, stats_row
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, to_float
 from losslens.formats._jsonlines import CUT_OFF, fix_counters
+from losslens.formats._resume import APPEND, LAST, last_line_start
 from losslens.frame import Columns, build_frames
 
 NAME = "yolox"
@@ -62,6 +63,12 @@ _TRAIN_MESSAGE = " - epoch: "
 _STEP_LIMIT = 2**63
 #: The start of a loguru record in the middle of a line: a record glued onto the one before.
 _GLUED_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| ")
+_GLUED_BYTES_RE = re.compile(_GLUED_RE.pattern.encode())
+#: A whole training line, as bytes (where a grown file may be re-parsed from).
+_RESUME_LINE_RE = re.compile(
+    rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| \w+\s*\| yolox\.core\.trainer:\w+:\d+ - "
+    rb"epoch: \d+/\d+, iter: \d+/\d+, "
+)
 _SNIFF_RE = re.compile(
     r"\| yolox\.core\.trainer:\w+:\d+ - epoch: \d+/\d+, iter: \d+/\d+", re.MULTILINE
 )
@@ -188,6 +195,23 @@ class _State:
         where = {"epoch": self.train.get_last("epoch"), "iter": self.train.get_last("iter")}
         row = stats_row("bbox", [value for _, _, value in lines])
         self.evals.append({**where, "_line": lines[-1][0], **row})
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete training line: every line carries its own epoch, iteration
+    and epoch length, and an evaluation after it takes its step; a grown file is re-parsed from
+    there (see ``_resume``)."""
+    return last_line_start(raw, _is_train_line)
+
+
+def _is_train_line(line: bytes) -> bool:
+    match = _RESUME_LINE_RE.match(line)
+    return match is not None and _GLUED_BYTES_RE.search(line, 1) is None
+
+
+#: Meta of a resumed parse (see ``_resume``): each training line restates the epoch count and
+#: length (the last one counts); best-AP lines and evaluation blocks add up.
+RESUME_META = {"max_epoch": LAST, "iters_per_epoch": LAST, "best_ap_percent": APPEND}
 
 
 def parse(log: LogText) -> Parsed:
