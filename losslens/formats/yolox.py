@@ -17,6 +17,8 @@ Losses are the latest iteration's values with one decimal (``MeterBuffer.latest`
 with each line's own N (a relaunch with another batch size changes it); a step that goes back
 starts a new ``segment``. A COCO summary becomes one ``evals`` row (``bbox/AP`` ..., fractions,
 -1 as NaN) dated at the last training line; best-AP lines go to ``meta["best_ap_percent"]``.
+Evaluation results a fork prints on the training line (``val_mAP``, ``val_AR_*``) are one
+``evals`` row of that line, under their logged names.
 Loguru tracebacks between records are not records and are passed over.
 """
 
@@ -80,6 +82,9 @@ _KEYS = {
     "iter_time": ("time_s", "s"),
     "data_time": ("data_time_s", "s"),
 }
+#: Evaluation results some forks add to the training line (``val_mAP: 0.52, val_AR_100: 0.61``):
+#: they go to ``evals`` under their logged names, dated at that line, not to ``train``.
+_EVAL_KEY_RE = re.compile(r"^val_(?:mAP|AP|AR)", re.IGNORECASE)
 #: YOLOX >= 0.3 logs the host memory after the GPU memory: ``gpu mem: 4605Mb, mem: 10.2Gb``.
 _HOST_MEMORY = ("host_memory_gb", "Gb")
 
@@ -177,10 +182,13 @@ class _State:
         self.meta["max_epoch"] = counters["max_epoch"]
         self.meta["iters_per_epoch"] = counters["n"]
         where = {"epoch": counters["epoch"], "iter": counters["iter"]}
+        results = {k: values.pop(k) for k in list(values) if _EVAL_KEY_RE.match(k)}
         self.train.append(
             {**where, "timestamp": stamp, "_iters_per_epoch": counters["n"], "_line": index}
             | values
         )
+        if results:
+            self.evals.append({**where, "_line": index, **results})
 
     def close_summary(self) -> None:
         """A complete 12-line summary is one ``evals`` row; a cut one is reported as skipped."""

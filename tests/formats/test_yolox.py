@@ -175,3 +175,12 @@ def test_damaged_lines_are_skipped_not_passed_over(tmp_path: Path) -> None:
     assert summary_reason[0].reason.startswith("expected a COCO summary line ' Average Precision")
     # the two summary lines before the broken one and the nine after it: a cut summary
     assert sorted(s.line_no for s in run.skipped if s.line_no > 4) == list(range(7, 19))
+
+
+def test_evaluation_results_on_a_training_line_go_to_evals(tmp_path: Path) -> None:
+    line = _iter(2, 14, 14, 6.5).replace(", lr: ", ", val_mAP: 0.52, val_AR_100: 0.61, lr: ")
+    run = _load(tmp_path, _iter(2, 10, 14, 7.5) + line)
+    assert "val_mAP" not in run.train and run.train["total_loss"].tolist() == [7.5, 6.5]
+    assert run.evals["val_mAP"].tolist() == [0.52] and run.evals["val_AR_100"].tolist() == [0.61]
+    # dated at its own line: epoch 2, iter 14 of 14 -> step 28
+    assert run.evals["step"].tolist() == [28] and run.evals["line_no"].tolist() == [2]
