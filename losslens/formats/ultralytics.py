@@ -145,12 +145,14 @@ class _State:
             except ValueError:
                 self.skip(index, line, f"expected a number in column {name!r}, got {cell!r}")
                 return
-        counter = {"epoch": values.pop("epoch")}
+        counter: dict[str, Any] = {"epoch": values.pop("epoch")}
         reason = fix_counters(counter, ("epoch",))
-        printed = counter["epoch"]
-        if reason or printed >= _EPOCH_LIMIT - 1:
-            self.skip(index, line, reason or f"epoch is {printed}, expected an integer epoch")
+        if counter["epoch"] is None:
+            reason = "the epoch cell is empty, expected an integer epoch"
+        if reason or counter["epoch"] >= _EPOCH_LIMIT - 1:
+            self.skip(index, line, reason or f"epoch is {counter['epoch']}, expected a smaller one")
             return
+        printed: int = counter["epoch"]
         if "printed_epoch_base" not in self.meta:
             self.meta["printed_epoch_base"] = 0 if base == 0 or printed == 0 else 1
         epoch = printed + 1 - self.meta["printed_epoch_base"]
