@@ -156,6 +156,8 @@ class _State:
         message = record["message"]
         if message.startswith("epoch: "):
             self._train(index, line, record["stamp"], message)
+        elif _TRAIN_MESSAGE in message:  # glued after a message, its own prefix damaged
+            self.skip(index, line, f"expected loguru's prefix '{LINE_PREFIXES[0]}'")
         elif record["function"] == "after_train":
             best = _BEST_AP_RE.search(message)
             if best is not None:
