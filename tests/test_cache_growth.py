@@ -30,6 +30,9 @@ CORPUS_LOGS = [
     ("mmengine_scalars", "mmengine_scalars/faster_rcnn_voc_scalars.json"),
     ("detectron2_metrics", "detectron2_metrics/custom_dataset_metrics.json"),
     ("detectron2_text", "detectron2_text/faster_rcnn_lr0.02_partial.log.txt"),
+    ("detr", "detr_log/hammer888_rtdetr_pvt_improved_log.txt"),
+    ("detr", "detr_log/zeddines_deformable_detr_log_old.txt"),
+    ("yolox", "yolox/csid_kac07_voc_s_train_log.txt"),
     *(
         pytest.param(format, log, marks=pytest.mark.slow)
         for format, log in (
@@ -396,3 +399,33 @@ def test_glued_records_split_as_the_whole_file_decides(tmp_path: Path, parses: l
     lines += [_train(1, 4)] * 2000 + [glued, _train(2, 1)]  # 2,000 lines: ~370 kB
     assert _grow_and_check(path, ("\n".join(lines) + "\n").encode(), parses)
     assert losslens.load(path).meta["n_glued_records"] == 2  # in the config line, and here
+
+
+def test_yolox_growth_through_coco_summaries_and_the_best_ap(
+    tmp_path: Path, parses: list[int]
+) -> None:
+    """Its first 60% are launches that never trained; then epochs with COCO summaries (evals
+    dated at the training line before them) and, at the end, the best-AP lines (meta)."""
+    data, path = _corpus_log("yolox/tkp153_yolox_s_train_log.txt", tmp_path)
+    path.write_bytes(data[: _line_start(data, 0.7)])
+    assert len(losslens.load(path).evals) == 6  # 6 "Average forward time" blocks so far
+    assert _grow_and_check(path, data[: _line_start(data, 0.85)], parses)
+    assert _grow_and_check(path, data, parses)
+    grown = losslens.load(path)
+    # 40 summaries in the file; 7 "best AP" lines, the first 5 of launches that never trained
+    assert len(grown.evals) == 40
+    assert grown.meta["best_ap_percent"] == [0.0, 0.0, 0.0, 0.0, 0.0, 93.61, 92.91]
+
+
+def test_detr_log_counting_epochs_by_position_is_parsed_in_full(
+    tmp_path: Path, parses: list[int]
+) -> None:
+    """Objects without ``epoch`` (keys sorted away) take their epoch from their position."""
+    line = '{{"train_lr": 0.0001, "train_loss": {loss}, "n_parameters": 41302368}}\n'
+    text = "".join(line.format(loss=10 - i) for i in range(6))
+    path = tmp_path / "log.txt"
+    path.write_text(text)
+    losslens.load(path)
+    grown = text + line.format(loss=3.5)
+    assert not _grow_and_check(path, grown.encode(), parses)
+    assert losslens.load(path).train["epoch"].tolist() == [1, 2, 3, 4, 5, 6, 7]

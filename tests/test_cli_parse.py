@@ -84,6 +84,19 @@ def test_show_skipped_lists_lines(tmp_path: Path) -> None:
     assert "skipped lines  1" in result.output and "garbage first line" in result.output
 
 
+def test_show_skipped_gives_each_reason_literally(tmp_path: Path) -> None:
+    # the value in the reason looks like rich markup: it must print as it is
+    path = tmp_path / "log.txt"
+    good = '{"train_lr": 0.0001, "train_loss": 2.5, "epoch": 0}'
+    bad = '{"train_lr": 0.0001, "train_loss": 2.0, "epoch": "[red]x[/red]"}'
+    path.write_text(good + "\n" + bad + "\n")
+    result = runner.invoke(app, ["parse", str(path), "--show-skipped"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.lstrip("│ ").startswith("2 "))
+    assert bad in row
+    assert 'epoch is "[red]x[/red]", expected an integer below 2**63' in row
+
+
 @pytest.mark.parametrize(
     ("setup", "words"),
     [

@@ -33,8 +33,18 @@ FILES = sorted(p for folder in FOLDERS for p in (CORPUS / folder).glob("*.json")
 #: Lines of each corpus log an example starts from (enough for a header, records, evaluations).
 HEAD_LINES = 40
 #: The key a format's training records are counted by, and (in the train table) read back as.
-COUNTER = {"mmdet_json": "iter", "mmengine_scalars": "iter", "detectron2_metrics": "iteration"}
-LOSS = {"mmdet_json": "loss", "mmengine_scalars": "loss", "detectron2_metrics": "total_loss"}
+COUNTER = {
+    "mmdet_json": "iter",
+    "mmengine_scalars": "iter",
+    "detectron2_metrics": "iteration",
+    "losslens_diagnostics": "iter",
+}
+LOSS = {
+    "mmdet_json": "loss",
+    "mmengine_scalars": "loss",
+    "detectron2_metrics": "total_loss",
+    "losslens_diagnostics": "loss",
+}
 #: Keys of mmcv's runner.meta header line (see losslens.formats.mmdet_json).
 HEADER_KEYS = {"env_info", "config", "seed", "exp_name"}
 WRONG_VALUES = (
@@ -50,8 +60,32 @@ WRONG_VALUES = (
     "true",
 )
 
-if not FILES:
-    pytestmark = pytest.mark.skip(reason=f"../shared/corpus is absent (looked in {CORPUS})")
+_needs_corpus = pytest.mark.skipif(
+    not FILES, reason=f"../shared/corpus is absent (looked in {CORPUS})"
+)
+
+
+def _diagnostics_lines() -> list[bytes]:
+    """A small ``diagnostics.jsonl`` as ``losslens train-reference`` writes it (see
+    ``reference_model/engine/writers.py``): a meta record, 4 logged iterations an epoch, one
+    evaluation with per-class rows after each epoch, a non-finite value stored as null."""
+    marker = {"losslens": "diagnostics", "version": 1}
+    lines = [
+        {**marker, "kind": "meta", "exp_name": "fuzz", "iters_per_epoch": 8, "log_interval": 2}
+    ]
+    for epoch in range(1, 4):
+        for it in range(2, 9, 2):
+            step = (epoch - 1) * 8 + it
+            loss = round(2.0 - 0.05 * step, 4)
+            lines.append(
+                {**marker, "kind": "train", "epoch": epoch, "iter": it, "step": step, "lr": 0.01}
+                | {"loss_rpn_cls": round(loss / 4, 4), "loss": loss, "rpn.num_pos": 10.5 + it}
+            )
+        per_class = [{"class": "Car", "gts": 3, "dets": 5, "recall": 1.0, "ap": 0.5 + epoch / 10}]
+        val = {"epoch": epoch, "iter": 8, "step": epoch * 8, "mAP": 0.4 + epoch / 10}
+        lines.append({**marker, "kind": "val", **val, "per_class": per_class})
+    lines[3] |= {"rpn.pos_iou_mean": None, "non_finite": {"rpn.pos_iou_mean": "nan"}}
+    return [json.dumps(line).encode() for line in lines]
 
 
 def _head(path: Path) -> list[bytes]:
@@ -199,6 +233,8 @@ def _check_every_line_placed(run: losslens.Run, lines: list[bytes]) -> None:
             record = None
         if isinstance(record, dict) and "mode" not in record and HEADER_KEYS & set(record):
             continue  # mmcv's runner.meta header: kept in meta
+        if isinstance(record, dict) and record.get("kind") == "meta" and run.meta.get("runs"):
+            continue  # the diagnostics meta record: kept in meta["runs"]
         # a line the text layer splits further (a \r, a glued record) is placed by its pieces
         if b"\r" in text or b"\x00" in text:
             continue
@@ -211,6 +247,7 @@ def _test(path: Path, data: st.DataObject, tmp_path: Path) -> None:
     _check(tmp_path / path.name, original, ops)
 
 
+@_needs_corpus
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -221,6 +258,7 @@ def test_damaged_json_logs(path: Path, data: st.DataObject, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+@_needs_corpus
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -228,3 +266,24 @@ def test_damaged_json_logs(path: Path, data: st.DataObject, tmp_path: Path) -> N
 @given(data=st.data())
 def test_damaged_json_logs_longer(path: Path, data: st.DataObject, tmp_path: Path) -> None:
     _test(path, data, tmp_path)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_damaged_diagnostics(data: st.DataObject, tmp_path: Path) -> None:
+    original = _diagnostics_lines()
+    ops = data.draw(_damage(len(original)))
+    _check(tmp_path / "diagnostics.jsonl", original, ops)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_damaged_diagnostics_longer(data: st.DataObject, tmp_path: Path) -> None:
+    original = _diagnostics_lines()
+    ops = data.draw(_damage(len(original)))
+    _check(tmp_path / "diagnostics.jsonl", original, ops)

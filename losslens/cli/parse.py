@@ -182,6 +182,7 @@ def _render_skipped(run: Run) -> None:
     table = Table(title=f"skipped lines of {lit(run.name)}", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("text", overflow="fold")
+    table.add_column("why", overflow="fold")
     for item in run.skipped:
-        table.add_row(str(item.line_no), lit(item.text))
+        table.add_row(str(item.line_no), lit(item.text), lit(item.reason))
     console.print(table)

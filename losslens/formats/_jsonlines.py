@@ -409,7 +409,7 @@ def table_from_fast(
     )
 
 
-def wrapped_meta(table: JsonTable, log: LogText) -> list[dict[str, int]]:
+def wrapped_meta(table: JsonTable | JsonRecords, log: LogText) -> list[dict[str, int]]:
     """``meta["wrapped_records"]``: where each record re-joined from several lines starts
     (physical line number) and how many lines it took."""
     return [{"line_no": log.line_no(i), "lines": n} for i, n in table.wrapped]

@@ -11,7 +11,8 @@ part by declaring, next to ``parse``:
     the format accepted as a cut before (or at the start of the file); None: no cut here.
 ``RESUME_META`` (optional)
     How the meta of the cached run and of the tail join, key by key (:data:`FIRST`,
-    :data:`UNION`, :data:`LINES`, :data:`SEEN`, :data:`EVAL_ROWS`); counts (``n_*``) add up; any
+    :data:`UNION`, :data:`LINES`, :data:`SEEN`, :data:`EVAL_ROWS`,
+    :data:`LAST`, :data:`COUNTS`, :data:`APPEND`); counts (``n_*``) add up; any
     other key must come out the same from both parts or the join is refused (:data:`CONFLICT`).
 ``finish_resume(join: Join) -> Run | None`` (optional)
     The run a full parse of the grown file gives, from the plain join: whole-file inferences
@@ -51,7 +52,14 @@ UNION = "union"
 LINES = "lines"
 SEEN = "seen"
 EVAL_ROWS = "eval_rows"
-_RULES = (FIRST, UNION, LINES, SEEN, EVAL_ROWS)
+#: LAST: the tail's value when it has one (a value every record restates, the last one
+#: counts), else the cached one. COUNTS: a dict of counts (name -> n) that adds up over the
+#: parts. APPEND: a list of values in file order: the cached ones before the cut (the cached
+#: list less the old tail's), then the tail's.
+LAST = "last"
+COUNTS = "counts"
+APPEND = "append"
+_RULES = (FIRST, UNION, LINES, SEEN, EVAL_ROWS, LAST, COUNTS, APPEND)
 
 
 class _Conflict:
@@ -207,6 +215,15 @@ def join_meta(
                 meta[key] = total
         elif rule == FIRST:
             meta[key] = old if old is not None else new
+        elif rule == LAST:
+            meta[key] = new if key in tail else old
+        elif rule == COUNTS:
+            counts = _add_counts(_add_counts(old or {}, old_tail.get(key) or {}, -1), new or {})
+            if counts:  # (kept only when not empty, as the parsers do)
+                meta[key] = counts
+        elif rule == APPEND:
+            before = list(old or [])[: len(old or []) - len(old_tail.get(key) or [])]
+            meta[key] = before + list(new or [])
         elif rule == UNION:
             meta[key] = sorted(set(old or []) | set(new or []))
         elif rule == LINES:
@@ -224,6 +241,13 @@ def join_meta(
         else:
             meta[key] = CONFLICT
     return meta
+
+
+def _add_counts(a: Mapping[str, int], b: Mapping[str, int], sign: int = 1) -> dict[str, int]:
+    out = dict(a)
+    for name, count in b.items():
+        out[name] = out.get(name, 0) + sign * count
+    return {name: count for name, count in out.items() if count}
 
 
 def _same(a: Any, b: Any) -> bool:

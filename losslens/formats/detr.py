@@ -24,12 +24,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from losslens._text import LogText
 from losslens.formats._coco import stats_row
 from losslens.formats._common import Parsed, SkippedLine
+from losslens.formats._jsonlines import read_records, wrapped_meta
+from losslens.formats._resume import CONFLICT, COUNTS, LINES, Join, last_line_start
 from losslens.frame import Columns, build_frames
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 NAME = "detr"
 FRAMEWORK = "DETR family"
@@ -50,6 +56,8 @@ EVAL_LISTS = {"test_coco_eval_bbox": "bbox", "test_coco_eval_masks": "segm"}
 #: Numbers that describe the run rather than an epoch.
 _META_KEY_RE = re.compile(r"(?:^n_parameters|_parameters|_batch_size)$")
 _RENAMES = {"train_lr": "lr"}
+#: Our (1-based) epochs must fit the Int64 columns of the frames.
+_EPOCH_LIMIT = 2**63
 _SNIFF_RE = re.compile(r'^\{[^\n]*"train_loss(?:_\w+)?": ', re.MULTILINE)
 _NOT_OURS_RE = re.compile(r'"(?:mode|iteration|losslens)": ')
 
@@ -71,26 +79,19 @@ class _State:
         self.unexpanded: dict[str, int] = {}
         self.n_records = 0
 
-    def skip(self, index: int, line: str, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), line, why))
+    def skip(self, index: int, why: str) -> None:
+        self.skipped.append(SkippedLine(self.log.line_no(index), self.log.lines[index], why))
 
-    def on_line(self, index: int, line: str) -> None:
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            self.skip(index, line, f"expected one JSON object per line ({exc.msg})")
-            return
-        if not isinstance(obj, dict):
-            self.skip(index, line, "expected a JSON object")
-            return
+    def on_record(self, index: int, obj: dict[str, Any]) -> None:
+        """One epoch's object (its ``epoch``, when there, already an integer: ``fix_counters``)."""
         try:
             evals = {k: stats_row(task, obj[k]) for k, task in EVAL_LISTS.items() if k in obj}
         except (TypeError, ValueError) as exc:
-            self.skip(index, line, f"expected COCOeval.stats lists: {exc}")
+            self.skip(index, f"expected COCOeval.stats lists: {exc}")
             return
         printed = obj.get("epoch", self.n_records)
-        if not isinstance(printed, int):
-            self.skip(index, line, f"expected an integer epoch, got {printed!r}")
+        if printed + 1 - PRINTED_EPOCH_BASE >= _EPOCH_LIMIT:
+            self.skip(index, f"epoch is {printed}, expected an integer below {_EPOCH_LIMIT - 1}")
             return
         if "epoch" not in obj:
             self.meta["epoch_implicit"] = True
@@ -116,13 +117,54 @@ class _State:
         return values
 
 
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete epoch object that names its epoch: every object is read on
+    its own, so a grown file is re-parsed from there (see ``_resume``). None in a log whose
+    objects count epochs by position (their epochs depend on every line before)."""
+    return last_line_start(raw, _is_epoch_record)
+
+
+def _is_epoch_record(line: bytes) -> bool:
+    if not line.lstrip().startswith(b"{") or b'"epoch"' not in line:
+        return False
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and type(record.get("epoch")) is int
+
+
+#: Meta of a resumed parse (see ``_resume``); the other keys (``n_parameters``, the run
+#: descriptions) are each the last value logged: see :func:`finish_resume`.
+RESUME_META = {"wrapped_records": LINES, "unexpanded_lists": COUNTS}
+
+
+def finish_resume(join: Join) -> Run | None:
+    """The join with each run description as the whole file has it (the last one logged: the
+    tail's when it logs one), unless an object counted its epoch by position (that needs the
+    whole file)."""
+    run = join.run
+    if run.meta.get("epoch_implicit"):
+        return None
+    meta = dict(run.meta)
+    for key, value in meta.items():
+        if value is CONFLICT:
+            meta[key] = join.tail.meta[key] if key in join.tail.meta else join.head.meta[key]
+    return replace(run, meta=meta)
+
+
 def parse(log: LogText) -> Parsed:
+    """Every epoch object; damaged lines (cut, glued, wrapped, an epoch that is no integer) are
+    read or skipped by the JSON-lines layer shared with the other JSON formats."""
     state = _State(log)
-    for index, line in enumerate(log.lines):
-        if line.strip():
-            state.on_line(index, line.strip())
+    decoded = read_records(log, counters=("epoch",))
+    state.skipped.extend(decoded.skipped)
+    for record, index in zip(decoded.records, decoded.lines, strict=True):
+        state.on_record(index, record)
+    if decoded.wrapped:
+        state.meta["wrapped_records"] = wrapped_meta(decoded, log)
     if state.unexpanded:
         # lists other than test_coco_eval_* (RT-DETR's val_coco_eval_bbox): counted, not expanded
         state.meta["unexpanded_lists"] = state.unexpanded
     train, evals, per_class = build_frames(state.train, state.evals, Columns())
-    return Parsed(train, evals, per_class, state.skipped, state.meta)
+    return Parsed(train, evals, per_class, sorted(state.skipped), state.meta)

@@ -22,6 +22,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, to_float
+from losslens.formats._jsonlines import fix_counters, read_records, wrapped_meta
 from losslens.frame import Columns, build_frames
 
 NAME = "losslens_diagnostics"
@@ -29,6 +30,8 @@ FRAMEWORK = "losslens reference_model"
 MARKER = '"losslens": "diagnostics"'
 _BOOKKEEPING = ("losslens", "version", "kind", "non_finite", "per_class")
 _ROW_KEYS = ("epoch", "iter", "step")
+#: Integers of the meta record that the run's axes are computed from.
+_META_COUNTERS = ("iters_per_epoch", "log_interval")
 SMOOTHING = "mean over the log interval (mmcv LogBuffer.average(interval))"
 _SIDE_SMOOTHING = "mean over the log interval of the per-iteration values, NaN skipped"
 _SMOOTHING_OVERRIDES = {"lr": "current value at the logged iteration"}
@@ -39,11 +42,20 @@ def sniff(sample: str) -> int:
     return sum(1 for line in sample.splitlines() if MARKER in line)
 
 
-def _restore(record: dict[str, Any]) -> dict[str, Any]:
-    """Put back the non-finite numbers the writer stored as null."""
-    for key, text in (record.get("non_finite") or {}).items():
-        record[key] = to_float(str(text))
-    return record
+def _restore(record: dict[str, Any]) -> str:
+    """Put back the non-finite numbers the writer stored as null; the reason when ``non_finite``
+    is not what the writer writes (an object of texts such as ``"nan"``)."""
+    non_finite = record.get("non_finite") or {}
+    if not isinstance(non_finite, dict):
+        return f"non_finite is {json.dumps(non_finite)[:40]}, expected an object"
+    for key, text in non_finite.items():
+        if key not in record or record[key] is not None:
+            continue  # only the nulls the writer wrote are put back, nothing is made up
+        try:
+            record[key] = to_float(str(text))
+        except ValueError:
+            return f"non_finite[{json.dumps(key)}] is {json.dumps(text)[:40]}, expected a number"
+    return ""
 
 
 def _numbers(record: dict[str, Any]) -> dict[str, float]:
@@ -64,8 +76,19 @@ class _State:
         self.per_class = Columns()
         self.meta: dict[str, Any] = {}
 
-    def add(self, record: dict[str, Any], index: int) -> None:
+    def add(self, record: dict[str, Any], index: int) -> str:
+        """Take one record; the reason when it is not one the writer writes ("" when taken)."""
+        if record.get("losslens") != "diagnostics":
+            return 'not a diagnostics record (no "losslens": "diagnostics")'
         kind = record.get("kind")
+        if kind not in ("meta", "train", "val"):
+            return f"unknown kind {json.dumps(kind)[:40]}; expected meta, train or val"
+        per_class = record.get("per_class") or []
+        if not isinstance(per_class, list) or not all(isinstance(r, dict) for r in per_class):
+            return f"per_class is {json.dumps(per_class)[:40]}, expected a list of objects"
+        reason = _restore(record) or fix_counters(record, _META_COUNTERS)
+        if reason:
+            return reason
         where = {k: record.get(k) for k in _ROW_KEYS}
         if kind == "meta":
             self.meta.setdefault("runs", []).append(
@@ -76,7 +99,7 @@ class _State:
         elif kind == "val":
             eval_index = self.evals.n
             self.evals.append({**where, "_line": index, **_numbers(record)})
-            for row in record.get("per_class") or []:
+            for row in per_class:
                 self.per_class.append(
                     {
                         "eval_index": eval_index,
@@ -91,25 +114,19 @@ class _State:
                         "ap": row.get("ap"),
                     }
                 )
-        else:
-            raise ValueError(f"unknown kind {kind!r}; expected meta, train or val")
+        return ""
 
 
 def parse(log: LogText) -> Parsed:
+    """Every record of the file; damaged lines (cut, glued, wrapped, counters that are no
+    integers) are read or skipped by the JSON-lines layer shared with the other JSON formats."""
     state = _State()
-    skipped: list[SkippedLine] = []
-    for index, line in enumerate(log.lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or record.get("losslens") != "diagnostics":
-                raise ValueError("not a diagnostics record")
-            state.add(_restore(record), index)
-        except RecursionError:
-            skipped.append(SkippedLine(log.line_no(index), line, "JSON nested too deeply to read"))
-        except ValueError as error:
-            skipped.append(SkippedLine(log.line_no(index), line, str(error)))
+    decoded = read_records(log, counters=_ROW_KEYS)
+    skipped = list(decoded.skipped)
+    for record, index in zip(decoded.records, decoded.lines, strict=True):
+        reason = state.add(record, index)
+        if reason:
+            skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
     train, evals, per_class = build_frames(state.train, state.evals, state.per_class)
     runs = state.meta.get("runs", [])
     first = runs[0] if runs else {}
@@ -125,7 +142,9 @@ def parse(log: LogText) -> Parsed:
         "eval_units": "fraction",
         "runs": runs,
     }
-    return Parsed(train, evals, per_class, skipped, meta)
+    if decoded.wrapped:
+        meta["wrapped_records"] = wrapped_meta(decoded, log)
+    return Parsed(train, evals, per_class, sorted(skipped), meta)
 
 
 def _smoothing(column: str) -> str:

@@ -15,7 +15,8 @@ CSV logger, ``train.py`` appending ``'%10s' * 2 + '%10.4g' * 13`` to a headerles
 
 Every row is one epoch: the training losses (``train/*``, the running mean over the epoch's
 batches), the validation losses (``val/*``, over the whole validation set) and learning rates go
-to ``train`` under their header names; the ``metrics/*`` columns make one ``evals`` row. A
+to ``train`` under their header names, with ``lr`` a copy of ``lr/pg1`` (``x/lr1``: see
+:data:`LR_ALIAS_OF`); the ``metrics/*`` columns make one ``evals`` row. A
 resumed run appends rows whose epoch goes back: a new ``segment``. Our ``epoch`` is 1-based;
 the printed base is in ``meta["printed_epoch_base"]``.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, to_float
+from losslens.formats._jsonlines import fix_counters
 from losslens.frame import Columns, build_frames
 
 NAME = "ultralytics"
@@ -61,10 +63,20 @@ RESULTS_TXT_COLUMNS = (
 METRIC_PREFIX = "metrics/"
 #: (training prefix, validation prefix): ``plot`` draws a validation loss beside its term.
 VALIDATION_PREFIXES = ("train/", "val/")
+#: The logged column ``lr`` copies (the logged ones stay), so that the lr-schedule checks see
+#: the run's learning rate: param group 1, the conv weights with weight decay. Both YOLOv5
+#: (``utils/torch_utils.py``, ``smart_optimizer``) and ultralytics (``engine/trainer.py``,
+#: ``build_optimizer``) create the optimizer with the biases (group 0) and add the decayed
+#: weights (1) and the norm weights (2) after them; during warmup group 0 falls from
+#: ``warmup_bias_lr`` (0.1) while 1 and 2 rise from 0 (``x/lr0`` 0.070, ``x/lr1`` 0.0033 in the
+#: first row of a YOLOv5 run), so only group 1 shows the schedule the run was configured with.
+LR_ALIAS_OF = ("lr/pg1", "x/lr1")
 #: Logged names with a unit -> our standard names (``time``: seconds since training started).
 _RENAMES = {"time": "elapsed_s", "gpu_mem": "memory_mb"}
 #: ``gpu_mem`` is ``torch.cuda.memory_reserved() / 1E9`` printed with a ``G``: to MB.
 _MB_PER_GB = 1000.0
+#: Our (1-based) epochs must fit the Int64 columns of the frames.
+_EPOCH_LIMIT = 2**63
 _HEADER_RE = re.compile(r"^\s*epoch\s*,\s*[^,\n]*(?:train|time)", re.MULTILINE)
 _CSV_ROW_RE = re.compile(r"^\s*\d+(?:\.0*)?\s*,", re.MULTILINE)
 _TXT_ROW_RE = re.compile(
@@ -133,18 +145,24 @@ class _State:
             except ValueError:
                 self.skip(index, line, f"expected a number in column {name!r}, got {cell!r}")
                 return
-        printed = values.pop("epoch")
-        if printed is None or printed != int(printed):
-            self.skip(index, line, "expected an integer epoch")
+        counter: dict[str, Any] = {"epoch": values.pop("epoch")}
+        reason = fix_counters(counter, ("epoch",))
+        if counter["epoch"] is None:
+            reason = "the epoch cell is empty, expected an integer epoch"
+        if reason or counter["epoch"] >= _EPOCH_LIMIT - 1:
+            self.skip(index, line, reason or f"epoch is {counter['epoch']}, expected a smaller one")
             return
+        printed: int = counter["epoch"]
         if "printed_epoch_base" not in self.meta:
             self.meta["printed_epoch_base"] = 0 if base == 0 or printed == 0 else 1
-        epoch = int(printed) + 1 - self.meta["printed_epoch_base"]
+        epoch = printed + 1 - self.meta["printed_epoch_base"]
         where = {"epoch": epoch, "step": epoch, "_line": index}
         metrics = {k: v for k, v in values.items() if k.startswith(METRIC_PREFIX)}
-        self.train.append(
-            {**where, **{_RENAMES.get(k, k): v for k, v in values.items() if k not in metrics}}
-        )
+        row = {**where, **{_RENAMES.get(k, k): v for k, v in values.items() if k not in metrics}}
+        source = next((name for name in LR_ALIAS_OF if name in values), None)
+        if source is not None:
+            row["lr"] = values[source]
+        self.train.append(row)
         if metrics and all(v is not None for v in metrics.values()):
             self.evals.append({**where, **metrics})
 

@@ -17,6 +17,8 @@ Losses are the latest iteration's values with one decimal (``MeterBuffer.latest`
 with each line's own N (a relaunch with another batch size changes it); a step that goes back
 starts a new ``segment``. A COCO summary becomes one ``evals`` row (``bbox/AP`` ..., fractions,
 -1 as NaN) dated at the last training line; best-AP lines go to ``meta["best_ap_percent"]``.
+Evaluation results a fork prints on the training line (``val_mAP``, ``val_AR_*``) are one
+``evals`` row of that line, under their logged names.
 Loguru tracebacks between records are not records and are passed over.
 """
 
@@ -28,6 +30,8 @@ from typing import Any
 from losslens._text import LogText
 from losslens.formats._coco import COCO_STATS_NAMES, SUMMARY_LINE_RE, stats_row
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, to_float
+from losslens.formats._jsonlines import CUT_OFF, fix_counters
+from losslens.formats._resume import APPEND, LAST, last_line_start
 from losslens.frame import Columns, build_frames
 
 NAME = "yolox"
@@ -52,6 +56,21 @@ _TRAIN_RE = re.compile(
 )
 _BEST_AP_RE = re.compile(r"best AP is (?P<ap>[-\d.]+)")
 _EVAL_START = "Average forward time:"
+#: A line that starts as a summary line or holds a training message is a damaged one when it
+#: does not read as such: it is skipped, not passed over with the loguru messages.
+_SUMMARY_START_RE = re.compile(r"^\s*Average (?:Precision|Recall)\b")
+_SUMMARY_SAMPLE = " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.929"
+_TRAIN_MESSAGE = " - epoch: "
+#: Steps (``(epoch - 1) * N + iter``) must fit the Int64 columns of the frames.
+_STEP_LIMIT = 2**63
+#: The start of a loguru record in the middle of a line: a record glued onto the one before.
+_GLUED_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| ")
+_GLUED_BYTES_RE = re.compile(_GLUED_RE.pattern.encode())
+#: A whole training line, as bytes (where a grown file may be re-parsed from).
+_RESUME_LINE_RE = re.compile(
+    rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| \w+\s*\| yolox\.core\.trainer:\w+:\d+ - "
+    rb"epoch: \d+/\d+, iter: \d+/\d+, "
+)
 _SNIFF_RE = re.compile(
     r"\| yolox\.core\.trainer:\w+:\d+ - epoch: \d+/\d+, iter: \d+/\d+", re.MULTILINE
 )
@@ -63,6 +82,9 @@ _KEYS = {
     "iter_time": ("time_s", "s"),
     "data_time": ("data_time_s", "s"),
 }
+#: Evaluation results some forks add to the training line (``val_mAP: 0.52, val_AR_100: 0.61``):
+#: they go to ``evals`` under their logged names, dated at that line, not to ``train``.
+_EVAL_KEY_RE = re.compile(r"^val_(?:mAP|AP|AR)", re.IGNORECASE)
 #: YOLOX >= 0.3 logs the host memory after the GPU memory: ``gpu mem: 4605Mb, mem: 10.2Gb``.
 _HOST_MEMORY = ("host_memory_gb", "Gb")
 
@@ -86,6 +108,13 @@ def _train_values(body: str) -> dict[str, float]:
     return values
 
 
+def _summary_value(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:  # ``0.5.1``: the line is damaged
+        return None
+
+
 class _State:
     def __init__(self, log: LogText) -> None:
         self.log = log
@@ -99,19 +128,36 @@ class _State:
         self.skipped.append(SkippedLine(self.log.line_no(index), line, why))
 
     def on_line(self, index: int, line: str) -> None:
+        glued = _GLUED_RE.search(line, 1)
+        if glued is not None:  # a record cut off by a crash, the next launch's line after it
+            head = line[: glued.start()]
+            if _TRAIN_MESSAGE in head:
+                self.close_summary()
+                self.skip(index, head, CUT_OFF)
+            else:
+                self.on_line(index, head)
+            self.on_line(index, line[glued.start() :])
+            return
         summary = SUMMARY_LINE_RE.match(line)
-        if summary is not None:
-            self.summary.append((index, line, float(summary["value"])))
+        value = _summary_value(summary["value"]) if summary is not None else None
+        if value is not None:
+            self.summary.append((index, line, value))
             return
         self.close_summary()
         record = _RECORD_RE.match(line)
         if record is None:
             if line.startswith(_EVAL_START):
                 self.meta["n_eval_blocks"] += 1
+            elif _SUMMARY_START_RE.match(line):
+                self.skip(index, line, f"expected a COCO summary line '{_SUMMARY_SAMPLE}'")
+            elif _TRAIN_MESSAGE in line:
+                self.skip(index, line, f"expected loguru's prefix '{LINE_PREFIXES[0]}'")
             return
         message = record["message"]
         if message.startswith("epoch: "):
             self._train(index, line, record["stamp"], message)
+        elif _TRAIN_MESSAGE in message:  # glued after a message, its own prefix damaged
+            self.skip(index, line, f"expected loguru's prefix '{LINE_PREFIXES[0]}'")
         elif record["function"] == "after_train":
             best = _BEST_AP_RE.search(message)
             if best is not None:
@@ -128,13 +174,23 @@ class _State:
         except ValueError as exc:
             self.skip(index, line, str(exc))
             return
-        self.meta["max_epoch"] = int(match["max_epoch"])
-        self.meta["iters_per_epoch"] = int(match["n"])
-        where = {"epoch": int(match["epoch"]), "iter": int(match["iter"])}
+        counters: dict[str, Any] = {k: match[k] for k in ("epoch", "max_epoch", "iter", "n")}
+        reason = fix_counters(counters, tuple(counters))
+        if not reason and counters["epoch"] * counters["n"] + counters["iter"] >= _STEP_LIMIT:
+            reason = f"step of epoch {counters['epoch']}, iter {counters['iter']} is too large"
+        if reason:
+            self.skip(index, line, reason)
+            return
+        self.meta["max_epoch"] = counters["max_epoch"]
+        self.meta["iters_per_epoch"] = counters["n"]
+        where = {"epoch": counters["epoch"], "iter": counters["iter"]}
+        results = {k: values.pop(k) for k in list(values) if _EVAL_KEY_RE.match(k)}
         self.train.append(
-            {**where, "timestamp": stamp, "_iters_per_epoch": int(match["n"]), "_line": index}
+            {**where, "timestamp": stamp, "_iters_per_epoch": counters["n"], "_line": index}
             | values
         )
+        if results:
+            self.evals.append({**where, "_line": index, **results})
 
     def close_summary(self) -> None:
         """A complete 12-line summary is one ``evals`` row; a cut one is reported as skipped."""
@@ -149,6 +205,23 @@ class _State:
         where = {"epoch": self.train.get_last("epoch"), "iter": self.train.get_last("iter")}
         row = stats_row("bbox", [value for _, _, value in lines])
         self.evals.append({**where, "_line": lines[-1][0], **row})
+
+
+def resume_point(raw: bytes) -> int | None:
+    """Start of the last complete training line: every line carries its own epoch, iteration
+    and epoch length, and an evaluation after it takes its step; a grown file is re-parsed from
+    there (see ``_resume``)."""
+    return last_line_start(raw, _is_train_line)
+
+
+def _is_train_line(line: bytes) -> bool:
+    match = _RESUME_LINE_RE.match(line)
+    return match is not None and _GLUED_BYTES_RE.search(line, 1) is None
+
+
+#: Meta of a resumed parse (see ``_resume``): each training line restates the epoch count and
+#: length (the last one counts); best-AP lines and evaluation blocks add up.
+RESUME_META = {"max_epoch": LAST, "iters_per_epoch": LAST, "best_ap_percent": APPEND}
 
 
 def parse(log: LogText) -> Parsed:

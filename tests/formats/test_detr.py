@@ -91,8 +91,10 @@ def test_bad_lines_are_skipped_with_reason(tmp_path: Path) -> None:
     run = _load(tmp_path, text)
     assert run.train["train_loss"].tolist() == [5.0]
     assert [s.line_no for s in run.skipped] == [2, 3]
-    assert "expected 12 COCO numbers, got 2" in run.skipped[0].reason
-    assert "expected one JSON object per line" in run.skipped[1].reason
+    # the lines as they are in the file, the reasons beside them
+    assert [s.text for s in run.skipped] == text.splitlines()[1:]
+    assert run.skipped[0].reason == "expected COCOeval.stats lists: expected 12 COCO numbers, got 2"
+    assert run.skipped[1].reason.startswith("not JSON: ")
 
 
 def test_not_taken_for_mmdet_or_detectron2_json() -> None:
@@ -101,3 +103,20 @@ def test_not_taken_for_mmdet_or_detectron2_json() -> None:
     assert detr.sniff(_line(0, 1.0) * 3) == 3
     assert detr.sniff('{"mode": "train", "epoch": 1, "train_loss": 1.0}\n') == 0
     assert detr.sniff('{"iteration": 19, "total_loss": 1.0}\n') == 0
+
+
+def test_wrong_typed_epochs_are_read_or_skipped_glued_records_kept(tmp_path: Path) -> None:
+    # "2" and 3.0 are the integers 2 and 3 (as in the other JSON formats); 4.5, [5], null,
+    # true and 2**63 are no epoch; two records glued on one line are both kept
+    lines = [_line(0, 9.0)]
+    for bad in ("1", 2.0, 4.5, [5], None, True, 2**63):
+        epoch = f'"epoch": {json.dumps(bad)}, "n_parameters"'
+        lines.append(_line(None, 8.0).replace('"n_parameters"', epoch))
+    lines += [_line(7, 7.0).rstrip("\n") + _line(8, 6.0)]
+    run = _load(tmp_path, "".join(lines))
+    assert run.train["epoch"].tolist() == [1, 2, 3, 8, 9]
+    assert run.train["train_loss"].tolist() == [9.0, 8.0, 8.0, 7.0, 6.0]
+    assert run.train["line_no"].tolist() == [1, 2, 3, 9, 9]
+    assert [s.line_no for s in run.skipped] == [4, 5, 6, 7, 8]
+    assert run.skipped[0].reason == "epoch is 4.5, expected an integer below 2**63"
+    assert run.skipped[4].reason == f"epoch is {2**63}, expected an integer below 2**63"

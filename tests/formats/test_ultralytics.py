@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import losslens
+from losslens.axes import lr_schedule
+from tests.conftest import CORPUS
 
 PLAIN = (
     "epoch,time,train/box_loss,train/seg_loss,metrics/mAP50(B),metrics/mAP50(M),"
@@ -99,8 +101,9 @@ def test_bad_rows_are_skipped_with_their_line_and_reason(tmp_path: Path) -> None
     run = _load(tmp_path, text)
     assert len(run.train) == 3
     assert [s.line_no for s in run.skipped] == [5, 6]
-    assert "expected 9 cells as in the header on line 1, got 3" in run.skipped[0].reason
-    assert "expected a number in column 'train/box_loss', got 'oops'" in run.skipped[1].reason
+    assert [s.text for s in run.skipped] == text.splitlines()[4:]  # the lines as they are
+    assert run.skipped[0].reason == "expected 9 cells as in the header on line 1, got 3"
+    assert run.skipped[1].reason == "expected a number in column 'train/box_loss', got 'oops'"
 
 
 def test_empty_metric_cells_make_no_eval_row(tmp_path: Path) -> None:
@@ -108,3 +111,49 @@ def test_empty_metric_cells_make_no_eval_row(tmp_path: Path) -> None:
     run = _load(tmp_path, text)
     assert run.train["train/box_loss"].tolist() == [1.5, 1.25]
     assert run.evals["epoch"].tolist() == [2]
+
+
+def test_epochs_that_are_no_integers_are_skipped(tmp_path: Path) -> None:
+    rows = PLAIN.splitlines(keepends=True)
+    bad = [rows[1].replace("1,", epoch + ",", 1) for epoch in ("1.5", "nan", "1e400", "1" * 20)]
+    run = _load(tmp_path, "".join(rows[:2] + bad + rows[2:]))
+    assert run.train["epoch"].tolist() == [1, 2, 2]
+    assert [s.line_no for s in run.skipped] == [3, 4, 5, 6]
+    assert run.skipped[0].reason == "epoch is 1.5, expected an integer below 2**63"
+    assert run.skipped[2].reason == "epoch is Infinity, expected an integer below 2**63"
+    assert (
+        run.skipped[3].reason == "epoch is 1.111111111111111e+19, expected an integer below 2**63"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "group0", "first_group0", "group1"),
+    [
+        # ultralytics 8.0: lr/pg0 (biases) falls from warmup_bias_lr, lr/pg1 rises from 0
+        ("alviento_rps_yolov8n_results.csv", "lr/pg0", 0.070032, "lr/pg1"),
+        # YOLOv5: the same groups as x/lr0 .. x/lr2
+        ("benny0323_yolov5m_well_results.csv", "x/lr0", 0.070167, "x/lr1"),
+    ],
+)
+def test_lr_is_param_group_1_and_the_logged_columns_stay(
+    name: str, group0: str, first_group0: float, group1: str
+) -> None:
+    path = CORPUS / "ultralytics_csv" / name
+    if not path.exists():
+        pytest.skip(f"../shared/corpus is absent (looked for {path})")
+    run = losslens.load(path, cache=False)
+    first = {
+        "lr/pg1": [0.0033298, 0.0065971, 0.0097985],
+        "x/lr1": [0.0033148, 0.0066262, 0.0099156],
+    }
+    assert run.train["lr"].head(3).tolist() == first[group1]
+    assert run.train["lr"].tolist() == run.train[group1].tolist()
+    assert run.train[group0].iloc[0] == first_group0  # the bias group, kept as logged
+    schedule = lr_schedule(run)  # a warmup, then a smooth decay: no lr step
+    assert schedule.peak == run.train["lr"].max() and schedule.warmup_steps == 3
+    assert schedule.changes == ()
+
+
+def test_no_lr_without_param_group_1(tmp_path: Path) -> None:
+    run = _load(tmp_path, PLAIN)  # only lr/pg0: no group to copy, nothing made up
+    assert "lr" not in run.train and run.train["lr/pg0"].tolist() == [0.001, 0.002, 0.002]

@@ -132,5 +132,55 @@ def test_broken_lines_are_skipped(tmp_path: Path) -> None:
     assert run.train["total_loss"].tolist() == [7.5]
     assert run.evals.empty
     assert [s.line_no for s in run.skipped] == [2, 5, 6, 7]
-    assert "expected 'key: value', got 'iter_time 0.671s'" in run.skipped[0].reason
-    assert "expected the 12 COCO summary lines" in run.skipped[1].reason
+    assert run.skipped[0].text == cut.rstrip("\n")  # the line as it is, the reason beside it
+    assert run.skipped[0].reason == "expected 'key: value', got 'iter_time 0.671s'"
+    assert run.skipped[1].reason.startswith("expected the 12 COCO summary lines")
+
+
+def test_damaged_lines_are_skipped_not_passed_over(tmp_path: Path) -> None:
+    # a training line glued after a message and after a record cut off by a crash, a training
+    # line whose loguru prefix is damaged, a summary line that does not read, counters that do
+    # not fit the step column
+    message = TRAINER.format(stamp="2023-01-13 19:36:10.000").replace("after_iter", "before_epoch")
+    cut = _iter(1, 30, 14, 5.0)[:150]
+    bad_prefix = _iter(1, 40, 14, 4.0).replace("2023-01-13", "2023-01-1x")
+    huge = _iter(99999999999999999, 10, 999, 3.0)
+    broken = SUMMARY.splitlines(keepends=True)
+    broken[4] = broken[4].replace("0.990", "0.9.90")
+    text = (
+        message
+        + "---> No mosaic aug now!"
+        + _iter(1, 10, 14, 7.5)
+        + cut
+        + _iter(1, 20, 14, 6.0)
+        + bad_prefix
+        + huge
+        + "".join(broken)
+    )
+    run = _load(tmp_path, text)
+    assert run.train["iter"].tolist() == [10, 20]
+    assert run.train["total_loss"].tolist() == [7.5, 6.0]
+    assert run.train["line_no"].tolist() == [1, 2]
+    assert run.evals.empty
+    skipped = {(s.line_no, s.reason) for s in run.skipped}
+    assert (
+        2,
+        "a record cut off before its end (the record after it on the line is kept)",
+    ) in skipped
+    assert run.skipped[0].text == cut
+    prefix = "expected loguru's prefix 'YYYY-MM-DD HH:mm:ss.SSS | LEVEL | module:function:line - '"
+    assert (3, prefix) in skipped
+    assert (4, "step of epoch 99999999999999999, iter 10 is too large") in skipped
+    summary_reason = [s for s in run.skipped if s.line_no == 9]
+    assert summary_reason[0].reason.startswith("expected a COCO summary line ' Average Precision")
+    # the two summary lines before the broken one and the nine after it: a cut summary
+    assert sorted(s.line_no for s in run.skipped if s.line_no > 4) == list(range(7, 19))
+
+
+def test_evaluation_results_on_a_training_line_go_to_evals(tmp_path: Path) -> None:
+    line = _iter(2, 14, 14, 6.5).replace(", lr: ", ", val_mAP: 0.52, val_AR_100: 0.61, lr: ")
+    run = _load(tmp_path, _iter(2, 10, 14, 7.5) + line)
+    assert "val_mAP" not in run.train and run.train["total_loss"].tolist() == [7.5, 6.5]
+    assert run.evals["val_mAP"].tolist() == [0.52] and run.evals["val_AR_100"].tolist() == [0.61]
+    # dated at its own line: epoch 2, iter 14 of 14 -> step 28
+    assert run.evals["step"].tolist() == [28] and run.evals["line_no"].tolist() == [2]
