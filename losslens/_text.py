@@ -203,11 +203,37 @@ def to_text(raw: bytes) -> tuple[str, int]:
         return raw.decode("utf-8"), 0
     except UnicodeDecodeError:
         pass
-    try:  # Windows logs in the Chinese code page (YOLOX on Windows: GBK paths and tables)
-        return raw.decode("gbk"), 0
+    text = raw.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    gbk = _as_gbk(raw)
+    if gbk is not None and _non_ascii(text) - text.count("\ufffd") < replaced:
+        return gbk, 0
+    return text, replaced
+
+
+#: Where the non-ASCII text of a Chinese-code-page log lies: CJK ideographs and punctuation,
+#: fullwidth forms and the box drawing of its tables. A UTF-8 log with a stray byte or two can
+#: also decode as GBK (0xA8 0x5C is a GBK character): it must not be read so.
+_GBK_TEXT_RE = re.compile("[\u2500-\u257f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+_MIN_GBK_CHARS = 2
+_MIN_GBK_SHARE = 0.9
+
+
+def _as_gbk(raw: bytes) -> str | None:
+    """``raw`` decoded as GBK (Windows logs in the Chinese code page: YOLOX's paths and
+    tables) when it decodes strictly and reads as such a log; else None."""
+    try:
+        text = raw.decode("gbk")
     except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        return text, text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+        return None
+    wide = len(_GBK_TEXT_RE.findall(text))
+    others = _non_ascii(text)
+    return text if wide >= _MIN_GBK_CHARS and wide >= _MIN_GBK_SHARE * others else None
+
+
+def _non_ascii(text: str) -> int:
+    """How many characters of ``text`` are not ASCII."""
+    return len(text) - len(text.encode("ascii", errors="ignore"))
 
 
 def decode(raw: bytes, name: str) -> tuple[str, int]:

@@ -164,3 +164,16 @@ def test_odd_content_stays_records_or_skipped_lines(
     run = losslens.load(path, cache=False)
     assert run.train["loss"].tolist() == [0.1, 0.2]
     assert len(run.skipped) == n_skipped and {s.line_no for s in run.skipped} == {2}
+
+
+def test_a_stray_byte_does_not_make_a_utf8_log_gbk(tmp_path: Path) -> None:
+    """0xA8 0x5C is a GBK character: read as GBK, a UTF-8 log with that stray byte would lose
+    the backslash after it. Only a log whose non-ASCII text reads as Chinese-code-page text
+    (ideographs, fullwidth forms, box drawing) is taken as GBK."""
+    from losslens._text import to_text
+
+    raw = '{"a\\\\b": "café"}\n'.encode().replace(b"a", b"\xa8", 1)
+    text, replaced = to_text(raw)
+    assert (text, replaced) == ('{"\ufffd\\\\b": "café"}\n', 1)
+    chinese = "路径 D:\\数据\\训练 ─┼─\n".encode("gbk")
+    assert to_text(chinese) == ("路径 D:\\数据\\训练 ─┼─\n", 0)

@@ -97,12 +97,30 @@ def to_float(text: str) -> float:
 MAX_COUNTER = 10**15
 
 
+_INTEGER_TEXT = re.compile(r"-?\d{1,18}")
+
+
 def to_counter(text: str) -> int:
     """A printed counter; ``ValueError`` when it is out of range (see :data:`MAX_COUNTER`)."""
     value = int(text)
     if value > MAX_COUNTER:
         raise ValueError(f"counter {text} is out of range (expected at most {MAX_COUNTER})")
     return value
+
+
+def counter_value(value: object) -> int | None:
+    """A counter from a JSON or CSV value: an int, an integral float (``60.0``) or integer
+    text (``"100"``) within :data:`MAX_COUNTER` either way; None for anything else (``59.5``,
+    ``[60]``, ``null``, ``true``, ``NaN``, ``1e400``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        value = int(value)
+    if isinstance(value, int) and -MAX_COUNTER <= value <= MAX_COUNTER:
+        return value
+    return None
 
 
 def standard_name(key: str) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from losslens._text import normalise
 from losslens.formats import _bytelines as bl
+from losslens.formats._common import MAX_COUNTER
 from losslens.formats._fasttext import FastRead, read_fast
 
 #: New shapes tried per chunk before the remaining lines go to the per-line path.
@@ -140,16 +141,11 @@ class JsonLineReader:
         )
 
 
-#: Counters read here must be exact in float64; larger ones go to the per-line path, which
-#: reads them as Python ints (up to the 2**63 of the Int64 columns).
-_COUNTER_LIMIT = float(2**53)
-
-
 def _is_counter(values: np.ndarray) -> np.ndarray:
-    """Which values are counters this path reads exactly: integral and below 2**53 (see
-    :func:`losslens.formats._jsonlines.check_counters` for the rest)."""
+    """Which values are counters: integral and within :data:`MAX_COUNTER` (exact in float64;
+    :func:`losslens.formats._jsonlines.check_counters` says why the others are skipped)."""
     with np.errstate(invalid="ignore"):
-        return (np.floor(values) == values) & (np.abs(values) < _COUNTER_LIMIT)
+        return (np.floor(values) == values) & (np.abs(values) <= MAX_COUNTER)
 
 
 def _read_shape(

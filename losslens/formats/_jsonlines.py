@@ -11,8 +11,6 @@ records glued onto one line (``{...}{...}``) are still read.
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from losslens._text import LogText
-from losslens.formats._common import SkippedLine
+from losslens.formats._common import MAX_COUNTER, SkippedLine, counter_value
 from losslens.formats._fastjson import JsonShape
 from losslens.formats._fasttext import FastRead
 
@@ -34,8 +32,6 @@ MAX_WRAPPED_CHARS = 1 << 22
 #: A join failing this close to its end may have a token cut in two there (``3.``, ``Infini``).
 _CUT_TOKEN = 16
 #: Counters (``iter``, ``epoch`` ...) beyond this do not fit the Int64 columns of the frames.
-_COUNTER_LIMIT = 2**63
-_INTEGER_TEXT = re.compile(r"-?\d{1,18}")
 CUT_OFF = "a record cut off before its end (the record after it on the line is kept)"
 NOT_AN_OBJECT = "a JSON value that is not an object"
 
@@ -227,31 +223,17 @@ def check_counters(decoded: JsonRecords, log: LogText, counters: tuple[str, ...]
 
 
 def fix_counters(record: dict[str, Any], counters: tuple[str, ...]) -> str:
-    """Turn ``record``'s counters into ints in place; the reason when one is not an integer."""
+    """Turn ``record``'s counters into ints in place; the reason when one is not an integer
+    (:func:`~losslens.formats._common.counter_value`)."""
     for key in counters:
-        value = record.get(key, _ABSENT)
-        if value is _ABSENT or (type(value) is int and -_COUNTER_LIMIT <= value < _COUNTER_LIMIT):
+        if key not in record:
             continue
-        number = _counter_value(value)
+        number = counter_value(record[key])
         if number is None:
-            return f"{key} is {json.dumps(value)[:40]}, expected an integer below 2**63"
+            shown = json.dumps(record[key])[:40]
+            return f"{key} is {shown}, expected an integer of at most {MAX_COUNTER}"
         record[key] = number
     return ""
-
-
-_ABSENT = object()
-
-
-def _counter_value(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
-        value = int(value)
-    if isinstance(value, int) and -_COUNTER_LIMIT <= value < _COUNTER_LIMIT:
-        return value
-    return None
 
 
 def records_frame(records: list[dict[str, Any]], lines: list[int]) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._coco import COCO_STATS_NAMES, SUMMARY_LINE_RE, stats_row
-from losslens.formats._common import Parsed, SkippedLine, parse_eta, to_float
+from losslens.formats._common import MAX_COUNTER, Parsed, SkippedLine, parse_eta, to_float
 from losslens.formats._jsonlines import CUT_OFF, fix_counters
 from losslens.formats._resume import APPEND, LAST, last_line_start
 from losslens.frame import Columns, build_frames
@@ -61,8 +61,6 @@ _EVAL_START = "Average forward time:"
 _SUMMARY_START_RE = re.compile(r"^\s*Average (?:Precision|Recall)\b")
 _SUMMARY_SAMPLE = " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.929"
 _TRAIN_MESSAGE = " - epoch: "
-#: Steps (``(epoch - 1) * N + iter``) must fit the Int64 columns of the frames.
-_STEP_LIMIT = 2**63
 #: The start of a loguru record in the middle of a line: a record glued onto the one before.
 _GLUED_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| ")
 _GLUED_BYTES_RE = re.compile(_GLUED_RE.pattern.encode())
@@ -176,7 +174,7 @@ class _State:
             return
         counters: dict[str, Any] = {k: match[k] for k in ("epoch", "max_epoch", "iter", "n")}
         reason = fix_counters(counters, tuple(counters))
-        if not reason and counters["epoch"] * counters["n"] + counters["iter"] >= _STEP_LIMIT:
+        if not reason and counters["epoch"] * counters["n"] + counters["iter"] > MAX_COUNTER:
             reason = f"step of epoch {counters['epoch']}, iter {counters['iter']} is too large"
         if reason:
             self.skip(index, line, reason)

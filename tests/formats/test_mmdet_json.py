@@ -390,14 +390,20 @@ def test_an_unreadable_counter_skips_its_record(tmp_path: Path, value: str, show
     run = _both(_write(tmp_path, [_train(1, 10), odd, _train(1, 70)]))
     assert run.train["iter"].tolist() == [10, 70]
     assert run.skipped == [
-        losslens.SkippedLine(2, odd, f"iter is {shown}, expected an integer below 2**63")
+        losslens.SkippedLine(
+            2, odd, f"iter is {shown}, expected an integer of at most 1000000000000000"
+        )
     ]
 
 
-def test_a_counter_up_to_int64_is_kept_exactly(tmp_path: Path) -> None:
-    big = 2**62 + 1  # not exact in float64: the fast path leaves it to the per-line path
-    run = _both(_write(tmp_path, [_train(1, 10), _train(1, big)]))
-    assert run.train["iter"].tolist() == [10, big]
+def test_a_counter_up_to_the_limit_is_kept_exactly_and_one_past_it_skipped(tmp_path: Path) -> None:
+    top = 10**15  # MAX_COUNTER: exact in float64, so both paths read it
+    lines = [_train(1, 10), _train(1, top), _train(1, top + 1)]
+    run = _both(_write(tmp_path, lines))
+    assert run.train["iter"].tolist() == [10, top]
+    assert [(s.line_no, s.reason) for s in run.skipped] == [
+        (3, f"iter is {top + 1}, expected an integer of at most {top}")
+    ]
 
 
 @pytest.mark.parametrize("value", ['"x"', "[1, 2]", '{"a": 1}', "null"])
