@@ -7,22 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from losslens.formats import detr as _detr
-from losslens.formats import ultralytics as _ultralytics
-from losslens.formats import yolox as _yolox
+from losslens.formats import FAMILIES
 
-#: Every framework family (the keys of :data:`losslens.terms.FAMILY_TITLES`).
-_ALL_FAMILIES = (
-    "mmdet1",
-    "mmdet2",
-    "mmdet3",
-    "detectron2",
-    "maskrcnn_benchmark",
-    "torchvision",
-    "detectron",
-    "losslens",
-    *(m.FAMILY for m in (_ultralytics, _detr, _yolox)),
-)
+#: Every framework family (see :data:`losslens.formats.FAMILIES`).
+_ALL_FAMILIES = tuple(FAMILIES)
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
 from losslens import _cache_entry as disk
 from losslens.errors import SettingError, UnsafeCacheWarning
+from losslens.formats._contract import LogFormat
 from losslens.formats._resume import Join, add_tallies, has_conflict, join_meta, sub_tallies
 
 #: Bytes hashed at the start and at the end of the content a cache entry was made from.
@@ -184,7 +184,7 @@ def load(path: str, format: str | None, fast: bool) -> Any:
     resume = None
     if _resumable(raw_file):
         part = _Part(raw, 0, 0, sample_text(raw), stat.st_mtime)
-        resume = _cut(_module(run), part, run, fast)
+        resume = _cut(_format(run), part, run, fast)
     _store(entry, _stamp(raw_file, stat), resume, run)
     return run
 
@@ -204,7 +204,7 @@ def usable() -> bool:
     return False
 
 
-def _module(run: Any) -> ModuleType:
+def _format(run: Any) -> LogFormat:
     from losslens import formats
 
     return formats.get(run.format)
@@ -273,30 +273,29 @@ def _load_grown(
         sample_text(first),
         stat.st_mtime,
     )
-    module = _module(head)
+    log_format = _format(head)
     try:
         tail = parse_bytes(part.raw, path, part.mtime, head.format, fast=fast, sample=part.sample)
     except LossLensError:
         return None
-    run = _join(module, head, tail, resume)
+    run = _join(log_format, head, tail, resume)
     if run is None:
         return None
     new_stamp = _Stamp(size, *_times(stat), _hash(first[:BLOCK]), _hash(span[-BLOCK:]))
-    point = getattr(module, "resume_point", None)
-    if point is not None and point(part.raw) == 0:
+    if log_format.resume is not None and log_format.resume.point(part.raw) == 0:
         # the cut has not moved (a .log.json cut stays at an epoch's start until the next
         # epoch): the run is the cached rows before it joined with this very tail, so checking
         # the cut again would redo the join just made
         complete = part.raw.endswith(b"\n")
         return new_stamp, replace(resume, tail_meta=dict(tail.meta), complete=complete), run
-    return new_stamp, _cut(module, part, run, fast), run
+    return new_stamp, _cut(log_format, part, run, fast), run
 
 
-def _cut(module: ModuleType, part: _Part, run: Any, fast: bool) -> _Resume | None:
+def _cut(log_format: LogFormat, part: _Part, run: Any, fast: bool) -> _Resume | None:
     """Where to re-parse from when the file grows; None if the format cannot resume here.
 
     ``part`` is the content from 0 or an earlier cut to the end; ``run`` the parse of the whole
-    content. The cut is the format's ``resume_point``. The content from there is parsed on its
+    content. The cut is the format's :attr:`Resume.point <losslens.formats._contract.Resume>`. The content from there is parsed on its
     own now, and the cut is kept only if the run's rows before it joined with that parse give
     back exactly ``run``: a format whose state before the cut changes what the tail means is
     caught here, on content we have, and is parsed in full when it grows.
@@ -304,9 +303,8 @@ def _cut(module: ModuleType, part: _Part, run: Any, fast: bool) -> _Resume | Non
     from losslens.errors import LossLensError
     from losslens.run import parse_bytes
 
-    point = getattr(module, "resume_point", None)
     raw = part.raw
-    at = point(raw) if point is not None else None
+    at = log_format.resume.point(raw) if log_format.resume is not None else None
     if at is None or part.offset + at == 0:
         return None
     try:
@@ -328,11 +326,11 @@ def _cut(module: ModuleType, part: _Part, run: Any, fast: bool) -> _Resume | Non
     )
     if min(resume.n_train, resume.n_evals, resume.n_per_class, resume.n_skipped) < 0:
         return None
-    joined = _join(module, run, tail, resume, check=True)
+    joined = _join(log_format, run, tail, resume, check=True)
     return resume if joined is not None and _same_run(joined, run, resume) else None
 
 
-def _join(module: ModuleType, head: Any, tail: Any, resume: _Resume, check: bool = False) -> Any:
+def _join(log_format: LogFormat, head: Any, tail: Any, resume: _Resume, check: bool = False) -> Any:
     """The cached run up to the cut followed by the parse from the cut, finished by the format;
     None when the tail disagrees with the cached rows it re-read or the format cannot vouch.
 
@@ -340,11 +338,13 @@ def _join(module: ModuleType, head: Any, tail: Any, resume: _Resume, check: bool
     The join's tables are then ``head``'s if the tail's rows are its rows after the cut, which
     is compared instead of copying every row before the cut into new tables.
     """
+    if log_format.resume is None:
+        return None
     try:
-        run = _merge(head, tail, resume, getattr(module, "RESUME_META", {}), check)
+        run = _merge(head, tail, resume, dict(log_format.resume.meta_rules), check)
         if run is None or not (check or _overlap_same(head, run, resume)):
             return None
-        finish = getattr(module, "finish_resume", None)
+        finish = log_format.resume.finish
         if finish is not None:
             run = finish(Join(head, tail, run, resume.lines_before, resume.n_train, resume.n_evals))
     except (ValueError, KeyError, TypeError, IndexError):

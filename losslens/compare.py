@@ -20,6 +20,7 @@ import pandas as pd
 from losslens import terms
 from losslens.axes import x_values
 from losslens.errors import FormatOptionError
+from losslens.formats import FAMILIES
 from losslens.run import Run, display_names
 
 #: Two runs part where their log-losses are this many combined noise sigmas apart ...
@@ -523,7 +524,7 @@ def _definitions_differ(runs: Sequence[Run], col: str) -> str | None:
     if len(keys) < 2:
         return None
     return "; ".join(
-        f"{terms.FAMILY_TITLES.get(f, f)}: {terms.comparable_key(col, f)}"
+        f"{FAMILIES[f].title if f in FAMILIES else f}: {terms.comparable_key(col, f)}"
         for f in dict.fromkeys(fams)
     )
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -31,11 +30,12 @@ from losslens.errors import (
     UnknownFormatError,
 )
 from losslens.formats._common import Parsed, SkippedLine
+from losslens.formats._contract import LogFormat
 from losslens.frame import INDEX_COLUMNS
 
 Source = str | os.PathLike[str]
-#: File names that are logs whatever their extension, and extensions worth sniffing in a directory.
-_LOG_NAMES = ("log.txt", "metrics.json", "scalars.json", "diagnostics.jsonl")
+#: Extensions worth sniffing in a directory (file names that are logs whatever their extension:
+#: :data:`losslens.formats.LOG_NAMES`).
 _LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".gz")
 _GENERIC_STEMS = {
     "log",
@@ -117,23 +117,20 @@ def parse_text(log: LogText, format: str | None = None, *, fast: bool = True) ->
 
 
 def _parse_log(log: LogText, name: str, format: str | None, fast: bool) -> Run:
-    module = formats.get(name)
-    if not fast and "bulk" in inspect.signature(module.parse).parameters:
-        parsed = module.parse(log, bulk=False)
-    else:
-        parsed = module.parse(log)
-    return _run(log, name, module, parsed, format)
+    log_format = formats.get(name)
+    parse = log_format.parse_each if not fast and log_format.parse_each else log_format.parse
+    return _run(log, log_format, parse(log), format)
 
 
 def _run(
     log: LogText,
-    name: str,
-    module: ModuleType,
+    log_format: LogFormat,
     parsed: Parsed,
     format: str | None,
     *,
     map_line_no: bool = True,
 ) -> Run:
+    name = log_format.name
     if parsed.train.empty and parsed.evals.empty:
         if format is not None:
             raise ParseError(
@@ -147,7 +144,7 @@ def _run(
         if map_line_no and "line_no" in frame.columns:
             frame["line_no"] = _physical_line_numbers(log, frame["line_no"])
     meta = dict(parsed.meta)
-    meta.setdefault("framework", module.FRAMEWORK)
+    meta.setdefault("framework", log_format.framework)
     meta["lines"] = log.n_physical_lines
     meta["n_skipped"] = len(parsed.skipped)
     if log.decode_errors:
@@ -187,7 +184,7 @@ def parse_bytes(
     """Parse a log's unwrapped bytes (see :func:`losslens._text.unwrap`).
 
     The format is sniffed on the cleaned head of the file, then on the whole text if the head
-    shows none. Formats with a byte-level fast path (``parse_bytes`` in their module) read
+    shows none. Formats with a byte-level fast path (:attr:`LogFormat.fast`) read
     their record lines straight from ``raw``; ``fast=False`` reads every line on its own.
     ``sample`` (default: :func:`~losslens._text.sample_text` of ``raw``) is the cleaned head of
     the whole file when ``raw`` is a part of it: what glued records are looked for is decided
@@ -199,12 +196,12 @@ def parse_bytes(
     if name is None:
         log = log_from_bytes(raw, path, mtime, sample)
         name = formats.sniff(log)
-    module = formats.get(name)
-    if fast and not is_utf16(raw) and hasattr(module, "parse_bytes"):
-        got = module.parse_bytes(raw, path, mtime, sample)
+    log_format = formats.get(name)
+    if fast and not is_utf16(raw) and log_format.fast is not None:
+        got = log_format.fast(raw, path, mtime, sample)
         if got is not None:
             parsed, rest = got  # line_no is physical already: the rest log lacks the read lines
-            return _run(rest, name, module, parsed, format, map_line_no=False)
+            return _run(rest, log_format, parsed, format, map_line_no=False)
     if log is None:
         log = log_from_bytes(raw, path, mtime, sample)
     return _parse_log(log, name, format, fast)
@@ -238,7 +235,7 @@ def discover(directory: Path) -> list[Path]:
         if not path.is_file():
             continue
         name = path.name
-        if name in _LOG_NAMES or name.startswith("log.txt") or name.endswith(_LOG_SUFFIXES):
+        if name.endswith(_LOG_SUFFIXES) or any(fnmatch(name, p) for p in formats.LOG_NAMES):
             found.append(path)
     return found
 

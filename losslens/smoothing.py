@@ -1,7 +1,7 @@
 """Smoothing for plots: TensorBoard's debiased EMA (bit-for-bit), rolling median and mean.
 
 Frameworks already smooth before printing (mmcv: mean over the log interval; detectron2 and
-maskrcnn_benchmark: median of 20; see :data:`losslens.terms.SMOOTHING_BY_FAMILY`).
+maskrcnn_benchmark: median of 20; see :data:`losslens.formats.FAMILIES`).
 :func:`describe` says what a plotted curve is, so a plot never re-smooths silently.
 """
 

@@ -29,9 +29,7 @@ from losslens import _family_terms, _side_terms
 from losslens._term_ranges import RANGES
 from losslens._term_table import BASE_TERMS, Term
 from losslens.errors import FormatOptionError
-from losslens.formats import detr as _detr
-from losslens.formats import ultralytics as _ultralytics
-from losslens.formats import yolox as _yolox
+from losslens.formats import FAMILIES, REGISTRY
 from losslens.frame import INDEX_COLUMNS
 
 if TYPE_CHECKING:
@@ -39,49 +37,6 @@ if TYPE_CHECKING:
 
 #: Standard non-loss columns every format shares (already canonical).
 STANDARD_COLUMNS = ("lr", "eta_s", "time_s", "data_time_s", "memory_mb")
-
-#: Framework families: the log formats whose writers share names and normalisation.
-FAMILY_OF_FORMAT = {
-    "mmdet_text": "mmdet2",
-    "mmdet_json": "mmdet2",
-    "mmengine_text": "mmdet3",
-    "mmengine_scalars": "mmdet3",
-    "detectron2_text": "detectron2",
-    "detectron2_metrics": "detectron2",
-    "maskrcnn_benchmark": "maskrcnn_benchmark",
-    "torchvision": "torchvision",
-    "detectron_json_stats": "detectron",
-    "losslens_diagnostics": "losslens",
-}
-#: Families whose facts (name, family, title, smoothing) live in their format module.
-_FAMILY_MODULES = (_ultralytics, _detr, _yolox)
-FAMILY_OF_FORMAT.update({m.NAME: m.FAMILY for m in _FAMILY_MODULES})
-FAMILY_TITLES = {
-    "mmdet1": "mmdetection 1.x",
-    "mmdet2": "mmdetection 2.x",
-    "mmdet3": "mmdetection 3.x",
-    "detectron2": "detectron2",
-    "maskrcnn_benchmark": "maskrcnn_benchmark",
-    "torchvision": "torchvision references",
-    "detectron": "Detectron (Caffe2)",
-    "losslens": "losslens reference model",
-    **{m.FAMILY: m.TITLE for m in _FAMILY_MODULES},
-}
-
-
-# What each framework does to a value before printing it (FORMATS.md 1.2-1.7).
-SMOOTHING_BY_FAMILY = {
-    "mmdet1": "mean over the log interval (mmcv LogBuffer)",
-    "mmdet2": "mean over the log interval (mmcv LogBuffer)",
-    "mmdet3": "mean over the last window_size iterations (mmengine LogProcessor; 10 by default, "
-    "50 in mmdet configs)",
-    "detectron2": "median of the last 20 iterations (text and metrics.json)",
-    "maskrcnn_benchmark": "median of the last 20 iterations (global average in parentheses)",
-    "torchvision": "median of the last 20 iterations (global average in parentheses)",
-    "detectron": "median of the last 20 iterations, per key (so the terms do not sum to the total)",
-    "losslens": "raw value of the logged iteration",
-    **{m.FAMILY: m.SMOOTHING for m in _FAMILY_MODULES},
-}
 
 _SPECS = (
     *_family_terms.TERM_SPECS,
@@ -179,12 +134,12 @@ class CanonicalColumn:
 
 def family(run: Run) -> str:
     """The framework family of a run (``mmdet2``, ``detectron2`` ...), from its format."""
-    fam = FAMILY_OF_FORMAT.get(run.format, "")
+    fam = REGISTRY[run.format].family.name if run.format in REGISTRY else ""
     if fam == "mmdet2" and "1.x" in str(run.meta.get("version_guess", "")):
         return "mmdet1"
     if not fam:
         framework = str(run.meta.get("framework", "")).lower()
-        fam = next((f for f in FAMILY_TITLES if f in framework), "mmdet2")
+        fam = next((f for f in FAMILIES if f in framework), "mmdet2")
     return fam
 
 
@@ -194,7 +149,7 @@ _MMENGINE_DEFAULT_WINDOW = 10
 
 def smoothing_of(run: Run) -> str:
     """What the framework did to ``run``'s values before printing them: its family's rule
-    (:data:`SMOOTHING_BY_FAMILY`), with the actual window of an mmengine run whose log holds
+    (:attr:`Family.smoothing <losslens.formats._contract.Family.smoothing>`), with the actual window of an mmengine run whose log holds
     its config (``log_processor.window_size``, else the LogProcessor default)."""
     fam = family(run)
     if fam == "mmdet3" and run.meta.get("config"):
@@ -205,7 +160,7 @@ def smoothing_of(run: Run) -> str:
             f"mean over the last {window or _MMENGINE_DEFAULT_WINDOW} iterations "
             f"(mmengine LogProcessor, window_size {source})"
         )
-    return SMOOTHING_BY_FAMILY.get(fam, "")
+    return FAMILIES[fam].smoothing if fam in FAMILIES else ""
 
 
 def is_two_stage(columns: Iterable[str]) -> bool:
@@ -481,7 +436,7 @@ def other_meanings(name: str) -> list[Term]:
 
 #: (training prefix, validation prefix) of families that log validation losses per epoch.
 _VALIDATION_PREFIXES: tuple[tuple[str, str], ...] = tuple(
-    m.VALIDATION_PREFIXES for m in _FAMILY_MODULES if hasattr(m, "VALIDATION_PREFIXES")
+    f.validation_prefixes for f in REGISTRY.values() if f.validation_prefixes is not None
 )
 
 

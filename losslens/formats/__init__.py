@@ -1,56 +1,70 @@
-"""Log formats: a plain name -> module registry and content sniffing.
+"""Log formats: a plain name -> :class:`LogFormat` registry and content sniffing.
 
-Each format module exposes ``NAME``, ``FRAMEWORK``, ``sniff(sample: str) -> int`` (how many
-lines of ``sample`` look like its training records; 0 = not this format) and
-``parse(log: LogText) -> Parsed``. Modules are imported on first use.
+Each format module exports one ``FORMAT`` record (:mod:`losslens.formats._contract`): its name,
+family, ``sniff(sample: str) -> int`` (how many lines of ``sample`` look like its training
+records; 0 = not this format), ``parse(log: LogText) -> Parsed`` and its optional abilities.
+Adding a format is one module and one line here.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from types import ModuleType
-
 from losslens._text import LogText
 from losslens.errors import FormatOptionError, UnknownFormatError
+from losslens.formats import (
+    detectron2_metrics,
+    detectron2_text,
+    detectron_json_stats,
+    detr,
+    losslens_diagnostics,
+    maskrcnn_benchmark,
+    mmdet_json,
+    mmdet_text,
+    mmengine_scalars,
+    mmengine_text,
+    torchvision,
+    ultralytics,
+    yolox,
+)
+from losslens.formats._contract import Family, LogFormat
+from losslens.formats._families import MMDET1
 
-#: Format name -> module, in sniffing tie-break order.
-_MODULES: dict[str, str] = {
-    "mmdet_text": "losslens.formats.mmdet_text",
-    "mmdet_json": "losslens.formats.mmdet_json",
-    "mmengine_text": "losslens.formats.mmengine_text",
-    "mmengine_scalars": "losslens.formats.mmengine_scalars",
-    "detectron2_text": "losslens.formats.detectron2_text",
-    "detectron2_metrics": "losslens.formats.detectron2_metrics",
-    "maskrcnn_benchmark": "losslens.formats.maskrcnn_benchmark",
-    "torchvision": "losslens.formats.torchvision",
-    "detectron_json_stats": "losslens.formats.detectron_json_stats",
-    "losslens_diagnostics": "losslens.formats.losslens_diagnostics",
-    "ultralytics": "losslens.formats.ultralytics",
-    "detr": "losslens.formats.detr",
-    "yolox": "losslens.formats.yolox",
+#: Format name -> record, in sniffing tie-break order.
+REGISTRY: dict[str, LogFormat] = {
+    f.name: f
+    for f in (
+        mmdet_text.FORMAT,
+        mmdet_json.FORMAT,
+        mmengine_text.FORMAT,
+        mmengine_scalars.FORMAT,
+        detectron2_text.FORMAT,
+        detectron2_metrics.FORMAT,
+        maskrcnn_benchmark.FORMAT,
+        torchvision.FORMAT,
+        detectron_json_stats.FORMAT,
+        losslens_diagnostics.FORMAT,
+        ultralytics.FORMAT,
+        detr.FORMAT,
+        yolox.FORMAT,
+    )
 }
+FORMATS: tuple[str, ...] = tuple(REGISTRY)
+#: Family name -> family, in registry order (mmdetection 1.x, which writes mmdet 2.x formats, first).
+FAMILIES: dict[str, Family] = {MMDET1.name: MMDET1} | {
+    f.family.name: f.family for f in REGISTRY.values()
+}
+#: File names (``fnmatch`` patterns) that are logs whatever their suffix.
+LOG_NAMES: tuple[str, ...] = tuple(dict.fromkeys(n for f in REGISTRY.values() for n in f.log_names))
+
+
+def get(name: str) -> LogFormat:
+    """The record of format ``name``; a :class:`FormatOptionError` lists the valid names."""
+    if name not in REGISTRY:
+        raise FormatOptionError(f"unknown format {name!r}; expected one of: {', '.join(FORMATS)}")
+    return REGISTRY[name]
+
+
 #: How much of a log the sniffers look at first (the whole text if nothing matches there).
 SNIFF_CHARS = 262_144
-
-
-def available() -> tuple[str, ...]:
-    """The format names whose modules exist in this installation."""
-    names = []
-    for name, module in _MODULES.items():
-        if importlib.util.find_spec(module) is not None:
-            names.append(name)
-    return tuple(names)
-
-
-FORMATS: tuple[str, ...] = available()
-
-
-def get(name: str) -> ModuleType:
-    """The parser module for ``name``; a :class:`FormatOptionError` lists the valid names."""
-    if name not in FORMATS:
-        raise FormatOptionError(f"unknown format {name!r}; expected one of: {', '.join(FORMATS)}")
-    return importlib.import_module(_MODULES[name])
 
 
 #: A first, small look: enough when one format sees this many records in it and clearly more
@@ -74,7 +88,7 @@ def _best(scores: dict[str, int]) -> tuple[str | None, int, int]:
 
 def _scores(sample: str) -> dict[str, int]:
     """Each format's evidence in ``sample``: how many of its record lines it counts there."""
-    return {name: get(name).sniff(sample) for name in FORMATS}
+    return {name: f.sniff(sample) for name, f in REGISTRY.items()}
 
 
 def sniff_sample(sample: str) -> str | None:

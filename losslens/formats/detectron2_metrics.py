@@ -42,6 +42,8 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._contract import LogFormat, Resume
+from losslens.formats._families import DETECTRON2
 from losslens.formats._fastjson import JsonShape, read_json_fast
 from losslens.formats._jsonlines import (
     JsonRecords,
@@ -330,3 +332,15 @@ def _meta(train: pd.DataFrame, partial: list[dict[str, Any]]) -> dict[str, Any]:
         "env": None,
         "partial_records": partial,
     }
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    DETECTRON2,
+    sniff,
+    parse,
+    fast=parse_bytes,
+    resume=Resume(resume_point, RESUME_META, finish_resume),
+    log_names=("metrics.json",),
+)

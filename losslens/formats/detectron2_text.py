@@ -40,7 +40,9 @@ from losslens.formats._common import (
     standard_name,
     to_float,
 )
+from losslens.formats._contract import LogFormat, Resume
 from losslens.formats._evalblocks import EvalCollector
+from losslens.formats._families import DETECTRON2
 from losslens.formats._resume import FIRST, LINES, SEEN, Join, last_line_start
 from losslens.formats._textlog import (
     RecordError,
@@ -451,3 +453,14 @@ def _meta(
     if state.datasets:
         meta["eval_datasets"] = list(dict.fromkeys(state.datasets))
     return meta
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    DETECTRON2,
+    sniff,
+    parse,
+    resume=Resume(resume_point, RESUME_META, finish_resume),
+    log_names=("log.txt*",),
+)

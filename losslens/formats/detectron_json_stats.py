@@ -30,6 +30,7 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, standard_name
+from losslens.formats._contract import Family, LogFormat
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._jsonlines import DECODE_ERRORS, NOT_AN_OBJECT, fix_counters
 from losslens.formats._textlog import RecordError, walk
@@ -221,3 +222,16 @@ def _meta(train: pd.DataFrame, blocks: dict[str, str]) -> dict[str, Any]:
         "config": blocks.get("config"),
         "env": blocks.get("env"),
     }
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family(
+        "detectron",
+        "Detectron (Caffe2)",
+        "median of the last 20 iterations, per key (so the terms do not sum to the total)",
+    ),
+    sniff,
+    parse,
+)

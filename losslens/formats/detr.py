@@ -29,6 +29,7 @@ from typing import Any
 from losslens._text import LogText
 from losslens.formats._coco import stats_row
 from losslens.formats._common import Parsed, SkippedLine
+from losslens.formats._contract import Family, LogFormat
 from losslens.frame import Columns, build_frames
 
 NAME = "detr"
@@ -126,3 +127,14 @@ def parse(log: LogText) -> Parsed:
         state.meta["unexpanded_lists"] = state.unexpanded
     train, evals, per_class = build_frames(state.train, state.evals, Columns())
     return Parsed(train, evals, per_class, state.skipped, state.meta)
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family(FAMILY, TITLE, SMOOTHING),
+    sniff,
+    parse,
+    log_names=LOG_FILE_PATTERNS,
+    validation_prefixes=VALIDATION_PREFIXES,
+)

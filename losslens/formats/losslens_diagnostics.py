@@ -22,6 +22,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, to_float
+from losslens.formats._contract import Family, LogFormat
 from losslens.frame import Columns, build_frames
 
 NAME = "losslens_diagnostics"
@@ -136,3 +137,13 @@ def _smoothing(column: str) -> str:
         if column.startswith("loss") or column in ("acc", "grad_norm")
         else _SIDE_SMOOTHING
     )
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family("losslens", "losslens reference model", "raw value of the logged iteration"),
+    sniff,
+    parse,
+    log_names=("diagnostics.jsonl",),
+)

@@ -29,6 +29,7 @@ import numpy as np
 
 from losslens._text import LogText
 from losslens.formats._common import MAX_COUNTER, Parsed
+from losslens.formats._contract import Family, LogFormat
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._metriclogger import GLOBAL_AVG_SUFFIX, meter_values
 from losslens.formats._textlog import (
@@ -253,3 +254,16 @@ def _meta(
         "config": blocks.get("config"),
         "env": blocks.get("env"),
     }
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family(
+        "maskrcnn_benchmark",
+        "maskrcnn_benchmark",
+        "median of the last 20 iterations (global average in parentheses)",
+    ),
+    sniff,
+    parse,
+)

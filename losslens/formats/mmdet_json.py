@@ -26,6 +26,8 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._contract import LogFormat, Resume
+from losslens.formats._families import MMDET2
 from losslens.formats._fastjson import JsonShape, read_json_fast
 from losslens.formats._jsonlines import (
     JsonRecords,
@@ -395,3 +397,14 @@ def _version_guess(env: Any, has_header: bool) -> str:
     if has_header:
         return "mmdetection 2.x (mmcv json log with a runner.meta header)"
     return "mmdetection 1.x or early 2.x (mmcv json log without a runner.meta header)"
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    MMDET2,
+    sniff,
+    parse,
+    fast=parse_bytes,
+    resume=Resume(resume_point, RESUME_META, finish_resume),
+)

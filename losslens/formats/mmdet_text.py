@@ -32,7 +32,9 @@ from losslens.formats._common import (
     standard_name,
     to_float,
 )
+from losslens.formats._contract import LogFormat, Resume
 from losslens.formats._evalblocks import EvalCollector
+from losslens.formats._families import MMDET2
 from losslens.formats._fasttext import fill_line_no, read_fast
 from losslens.formats._resume import FIRST, Join, last_line_start, most_common, tally
 from losslens.formats._textlog import (
@@ -552,3 +554,20 @@ def _byte_reader() -> bl.StampedLineReader:
         tag_shape=False,
         max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
     )
+
+
+def _parse_each(log: LogText) -> Parsed:
+    """Every line read on its own: the reference the bulk path is tested against."""
+    return parse(log, bulk=False)
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    MMDET2,
+    sniff,
+    parse,
+    parse_each=_parse_each,
+    fast=parse_bytes,
+    resume=Resume(resume_point, RESUME_META, finish_resume),
+)

@@ -29,6 +29,8 @@ import pandas as pd
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, standard_name
+from losslens.formats._contract import LogFormat, Resume
+from losslens.formats._families import MMDET3
 from losslens.formats._fastjson import JsonShape, read_json_fast
 from losslens.formats._jsonlines import (
     JsonTable,
@@ -427,3 +429,15 @@ def _smoothing(columns: Any) -> dict[str, str]:
         else:
             out[name] = _CURRENT
     return out
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    MMDET3,
+    sniff,
+    parse,
+    fast=parse_bytes,
+    resume=Resume(resume_point, RESUME_META, finish_resume),
+    log_names=("scalars.json",),
+)

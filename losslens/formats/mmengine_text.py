@@ -37,7 +37,9 @@ from losslens.formats._common import (
     standard_name,
     to_float,
 )
+from losslens.formats._contract import LogFormat, Resume
 from losslens.formats._evalblocks import EvalCollector
+from losslens.formats._families import MMDET3
 from losslens.formats._fasttext import FastRead, concat_columns, fill_line_no, read_fast
 from losslens.formats._resume import (
     EVAL_ROWS,
@@ -662,3 +664,14 @@ def _byte_reader() -> bl.StampedLineReader:
         tag_shape=True,
         max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
     )
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    MMDET3,
+    sniff,
+    parse,
+    fast=parse_bytes,
+    resume=Resume(resume_point, RESUME_META, finish_resume),
+)

@@ -29,6 +29,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed
+from losslens.formats._contract import Family, LogFormat
 from losslens.formats._evalblocks import EvalCollector
 from losslens.formats._metriclogger import GLOBAL_AVG_SUFFIX, meter_values
 from losslens.formats._textlog import (
@@ -252,3 +253,16 @@ def _meta(state: _State, train: Any) -> dict[str, Any]:
         "config": state.config,
         "env": None,
     }
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family(
+        "torchvision",
+        "torchvision references",
+        "median of the last 20 iterations (global average in parentheses)",
+    ),
+    sniff,
+    parse,
+)

@@ -27,6 +27,7 @@ from typing import Any
 
 from losslens._text import LogText
 from losslens.formats._common import Parsed, SkippedLine, to_float
+from losslens.formats._contract import Family, LogFormat
 from losslens.frame import Columns, build_frames
 
 NAME = "ultralytics"
@@ -164,3 +165,14 @@ def parse(log: LogText) -> Parsed:
             state.on_line(index, line)
     train, evals, per_class = build_frames(state.train, state.evals, Columns())
     return Parsed(train, evals, per_class, state.skipped, state.meta)
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family(FAMILY, TITLE, SMOOTHING),
+    sniff,
+    parse,
+    log_names=LOG_FILE_PATTERNS,
+    validation_prefixes=VALIDATION_PREFIXES,
+)

@@ -28,6 +28,7 @@ from typing import Any
 from losslens._text import LogText
 from losslens.formats._coco import COCO_STATS_NAMES, SUMMARY_LINE_RE, stats_row
 from losslens.formats._common import Parsed, SkippedLine, parse_eta, to_float
+from losslens.formats._contract import Family, LogFormat
 from losslens.frame import Columns, build_frames
 
 NAME = "yolox"
@@ -172,3 +173,13 @@ def _eval_steps(train: Any, evals: Any) -> Any:
     evals.insert(2, "step", steps)
     evals["step"] = evals["step"].astype("Int64")
     return evals
+
+
+FORMAT = LogFormat(
+    NAME,
+    FRAMEWORK,
+    Family(FAMILY, TITLE, SMOOTHING),
+    sniff,
+    parse,
+    log_names=LOG_FILE_PATTERNS,
+)

@@ -8,6 +8,7 @@ import pytest
 
 import losslens
 from losslens import terms
+from losslens.formats import FAMILIES
 from losslens.plotting import plot_runs
 
 CSV = (
@@ -44,7 +45,7 @@ def test_explain_entries_name_each_framework() -> None:
     assert "x2" in giou.normalisation["detr"] and "x7.5" in giou.normalisation["ultralytics"]
     assert "x5" in giou.normalisation["yolox"]
     assert terms.TERMS["dense_cls"].names["yolox"] == ("cls_loss",)
-    assert terms.FAMILY_TITLES["yolox"] == "YOLOX (Megvii)"
+    assert FAMILIES["yolox"].title == "YOLOX (Megvii)"
 
 
 def test_family_and_smoothing_of_a_run(tmp_path: Path) -> None:

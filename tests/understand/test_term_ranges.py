@@ -13,6 +13,7 @@ import losslens
 from losslens import terms
 from losslens._term_ranges import RANGES
 from losslens.cli import app
+from losslens.formats import FAMILIES
 from losslens.term_ranges import (
     columns_of,
     percentile_range,
@@ -103,7 +104,7 @@ def test_recorded_ranges_sit_on_terms_that_their_columns_name() -> None:
         for healthy in ranges:
             assert terms.lookup(healthy.column).term.name == term
             assert healthy.low <= healthy.high
-            assert healthy.family in terms.FAMILY_TITLES
+            assert healthy.family in FAMILIES
 
 
 def test_settled_values_leave_out_the_first_epoch_and_non_finite_values() -> None:
