@@ -26,7 +26,8 @@ from losslens.errors import (
 if TYPE_CHECKING:
     from losslens.formats import FORMATS
     from losslens.formats._common import SkippedLine
-    from losslens.run import Run, load, load_many
+    from losslens.run import Run
+    from losslens.sources import load, load_many
 
 __version__ = "0.1.0"
 
@@ -35,8 +36,8 @@ _LAZY = {
     "FORMATS": "losslens.formats",
     "SkippedLine": "losslens.formats._common",
     "Run": "losslens.run",
-    "load": "losslens.run",
-    "load_many": "losslens.run",
+    "load": "losslens.sources",
+    "load_many": "losslens.sources",
 }
 
 

@@ -155,7 +155,7 @@ def _resumable(raw: bytes) -> bool:
 def load(path: str, format: str | None, fast: bool) -> Any:
     """:func:`losslens.load` through the cache (``path`` is a file, not stdin)."""
     from losslens._text import read_bytes, sample_text, unwrap
-    from losslens.run import parse_bytes
+    from losslens.read import parse_bytes
 
     file = Path(path)
     if not usable():
@@ -246,7 +246,7 @@ def _load_grown(
     """
     from losslens._text import SAMPLE_BYTES, sample_text
     from losslens.errors import LossLensError
-    from losslens.run import parse_bytes
+    from losslens.read import parse_bytes
 
     size = stat.st_size
     start = min(resume.offset, max(0, size - BLOCK))
@@ -301,7 +301,7 @@ def _cut(log_format: LogFormat, part: _Part, run: Any, fast: bool) -> _Resume | 
     caught here, on content we have, and is parsed in full when it grows.
     """
     from losslens.errors import LossLensError
-    from losslens.run import parse_bytes
+    from losslens.read import parse_bytes
 
     raw = part.raw
     at = log_format.resume.point(raw) if log_format.resume is not None else None

@@ -168,7 +168,7 @@ def make_frame(data: Mapping[str, Any], lead: Iterable[str], n: int | None = Non
     """Build a DataFrame with the shared dtypes and column order from column data.
 
     A private ``_line`` column (logical line index) becomes the last column, ``line_no``; the
-    loader maps it to physical line numbers (:func:`losslens.run.parse_text`).
+    loader maps it to physical line numbers (:func:`losslens.read.parse_text`).
     """
     if "_line" in data and "line_no" not in data:
         data = {**data, "line_no": data["_line"]}

@@ -36,7 +36,8 @@ from losslens import compare, terms
 from losslens.axes import images_per_step
 from losslens.config import flatten_config
 from losslens.errors import FormatOptionError, NoLogsFoundError
-from losslens.run import Run, load
+from losslens.run import Run
+from losslens.sources import load
 
 #: The reference's diagnostics file (see :mod:`losslens.formats.losslens_diagnostics`).
 DIAGNOSTICS_NAME = "diagnostics.jsonl"

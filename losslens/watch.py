@@ -24,7 +24,8 @@ import numpy as np
 from losslens._text import decode, normalise
 from losslens.diagnostics import Finding, diagnose
 from losslens.errors import EmptyLogError, UnknownFormatError
-from losslens.run import Run, load
+from losslens.run import Run
+from losslens.sources import load
 from losslens.summary import duration_text
 
 _BARS = "▁▂▃▄▅▆▇█"

@@ -544,7 +544,7 @@ def test_a_cache_folder_of_another_user_is_not_used(log: Path) -> None:
 def test_many_logs_warn_once_about_an_unsafe_cache_folder(log: Path, tmp_path: Path) -> None:
     import warnings
 
-    from losslens.run import load_each
+    from losslens.sources import load_each
 
     logs = _cached_logs(tmp_path, 2)
     cache.cache_dir().chmod(0o777)

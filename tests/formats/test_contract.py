@@ -9,7 +9,7 @@ from pathlib import Path
 import losslens.formats
 from losslens.formats import FAMILIES, LOG_NAMES, REGISTRY
 from losslens.formats._contract import LogFormat
-from losslens.run import discover
+from losslens.sources import discover
 
 
 def test_every_public_format_module_is_registered_under_its_own_name() -> None:

@@ -14,7 +14,7 @@ from losslens._text import normalise, read_log
 from losslens.diagnostics import CODES, diagnose, lr_schedule
 from losslens.formats import sniff
 from losslens.formats._common import SkippedLine
-from losslens.run import parse_text
+from losslens.read import parse_text
 from tests.conftest import CORPUS, SHARED
 from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 
