@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _gen
 
 import losslens
-from losslens import sources
-from losslens._parallel import usable_cores
+from losslens.reading import sources
+from losslens.reading._parallel import usable_cores
 
 
 def write_sweep(directory: Path, runs: int, records: int) -> Path:

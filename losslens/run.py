@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from losslens.formats._common import SkippedLine
-from losslens.frame import INDEX_COLUMNS
 from losslens.log_names import GENERIC_STEMS, LOG_SUFFIXES
+from losslens.reading.formats._common import SkippedLine
+from losslens.reading.frame import INDEX_COLUMNS
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Run:
         ``frame.attrs['original_names']`` maps each canonical column to the logged names it
         came from; ``frame.attrs['columns']`` holds the full provenance (scale, stage).
         """
-        from losslens import terms
+        from losslens.analysis import terms
 
         return terms.canonical_frame(self)
 

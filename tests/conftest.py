@@ -44,7 +44,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """From now on, the size of the bytes every parse (full, tail or cut check) is given."""
-    from losslens import read as read_module
+    from losslens.reading import read as read_module
 
     sizes: list[int] = []
     real = read_module.parse_bytes

@@ -104,7 +104,7 @@ _MMENGINE_LINE = (
 
 def test_sniffing_weighs_the_evidence_of_every_line() -> None:
     """Scores are counts: one line of another format neither vetoes nor flips the result."""
-    from losslens import formats
+    from losslens.reading import formats
 
     mostly_mmcv = _MMENGINE_LINE.format(i=5) + "".join(_MMCV_LINE.format(i=i) for i in range(3))
     assert formats.sniff_sample(mostly_mmcv) == "mmdet_text"

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import losslens
-from losslens._text import read_log
-from losslens.read import parse_text
+from losslens.reading.read import parse_text
+from losslens.reading.text import read_log
 from tests.conftest import CORPUS, SHARED
 
 _FAMILIES = ("mmdet2_text", "mmdet3_text", "detectron2_text", "maskrcnn_benchmark")

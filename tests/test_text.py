@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from losslens._text import decode, normalise, read_log
 from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
+from losslens.reading.text import decode, normalise, read_log
 
 MMCV = "2022-02-27 12:45:27,667 - mmdet - INFO - Epoch [11][10/25]\tlr: 2.500e-04, loss: 0.2179"
 

@@ -14,8 +14,8 @@ from losslens.errors import LossLensError, NoLogsFoundError
 from losslens.log_names import LOG_SUFFIXES
 
 if TYPE_CHECKING:
+    from losslens.reading.sources import LoadFailure
     from losslens.run import Run
-    from losslens.sources import LoadFailure
 
 
 @dataclass
@@ -44,10 +44,10 @@ def load_runs(
     command shows the good runs and ends with :meth:`Loaded.finish` (exit 2). With no good run
     at all, the command ends here.
     """
-    from losslens.sources import expand_batch, load_each, sort_results
+    from losslens.reading.sources import expand_batch, load_each, sort_results
 
     if format is not None:
-        from losslens import formats
+        from losslens.reading import formats
 
         formats.get(format)  # a bad --format is one error, not one per file
     files, discovered, failures = expand_batch([str(p) for p in logs])
@@ -71,7 +71,7 @@ def load_runs(
 
 def log_lines(run: Run) -> list[str] | None:
     """The text lines of a run's log, for message-level checks (None for stdin)."""
-    from losslens._text import read_log
+    from losslens.reading.text import read_log
 
     if run.path in ("-", "<stdin>"):
         return None

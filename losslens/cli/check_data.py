@@ -98,7 +98,7 @@ def _coverage_table(report: DataReport) -> Table | None:
 
 def to_findings(report: DataReport) -> list[Any]:
     """The check's findings as ``losslens diagnose`` findings (rendered the same way)."""
-    from losslens.diagnostics import Finding
+    from losslens.analysis.diagnostics import Finding
 
     name = str(report.root)
     return [

@@ -10,8 +10,8 @@ from rich.table import Table
 from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
-    from losslens._term_table import HealthyRange
-    from losslens.terms import Term
+    from losslens.analysis._term_table import HealthyRange
+    from losslens.analysis.terms import Term
 
 
 @cli_errors
@@ -24,7 +24,7 @@ def explain(
     ] = None,
 ) -> None:
     """What a loss term measures, each framework's name and normalisation, what odd values mean."""
-    from losslens.terms import TERMS, lookup, other_meanings
+    from losslens.analysis.terms import TERMS, lookup, other_meanings
 
     if term is None:
         table = Table(title="terms (losslens explain TERM for details)", title_justify="left")
@@ -46,7 +46,7 @@ def explain(
 
 
 def _render(t: Term, asked: str, note: str) -> None:
-    from losslens.formats import FAMILIES
+    from losslens.reading.formats import FAMILIES
 
     asked_text = f"{asked}: {note}" if note else asked
     console.rule(

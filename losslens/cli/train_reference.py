@@ -274,7 +274,7 @@ def resolve_settings(
     of the ``--like`` run, then ``options`` (names in ``reference_model.engine.settings.OPTIONS``).
     ``num_classes=None``: the run's class count (a dry run without data). The data engineer's
     ``check-data`` calls this for the resolved anchors, assigner thresholds and image scale."""
-    from losslens.run_settings import read_run_settings
+    from losslens.analysis.run_settings import read_run_settings
     from reference_model.engine import recipe_for
     from reference_model.engine.options import RunOptions
     from reference_model.engine.settings import resolve
@@ -324,7 +324,7 @@ def write_plot(result: TrainResult) -> Path | None:
     """``losslens plot`` of the loss terms, written next to the log as ``<timestamp>.png``;
     None when the run was shorter than one log interval (nothing to plot)."""
     import losslens
-    from losslens.plotting import plot_runs
+    from losslens.showing.plotting import plot_runs
 
     run = losslens.load(result.log_path, format=LOG_FORMAT)
     terms = [t for t in PLOT_TERMS if t in run.train.columns]
@@ -338,8 +338,8 @@ def write_plot(result: TrainResult) -> Path | None:
 def show_findings(log_path: Path) -> None:
     """``losslens diagnose`` on the run's own log."""
     import losslens
+    from losslens.analysis.diagnostics import diagnose
     from losslens.cli.diagnose import _render
-    from losslens.diagnostics import diagnose
 
     run = losslens.load(log_path, format=LOG_FORMAT)
     _render(diagnose(run, log_lines(run)), [run.name])

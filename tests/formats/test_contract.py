@@ -6,21 +6,21 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-import losslens.formats
-from losslens.formats import FAMILIES, LOG_NAMES, REGISTRY
-from losslens.formats._contract import LogFormat
-from losslens.sources import discover
+import losslens.reading.formats
+from losslens.reading.formats import FAMILIES, LOG_NAMES, REGISTRY
+from losslens.reading.formats._contract import LogFormat
+from losslens.reading.sources import discover
 
 
 def test_every_public_format_module_is_registered_under_its_own_name() -> None:
     modules = [
         m.name
-        for m in pkgutil.iter_modules(losslens.formats.__path__)
+        for m in pkgutil.iter_modules(losslens.reading.formats.__path__)
         if not m.name.startswith("_")
     ]
     assert sorted(modules) == sorted(REGISTRY)
     for name in modules:
-        record = importlib.import_module(f"losslens.formats.{name}").FORMAT
+        record = importlib.import_module(f"losslens.reading.formats.{name}").FORMAT
         assert isinstance(record, LogFormat)
         assert REGISTRY[name] is record and record.name == name
 

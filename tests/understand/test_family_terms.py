@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens import terms
-from losslens.formats import FAMILIES
-from losslens.plotting import plot_runs
+from losslens.analysis import terms
+from losslens.reading.formats import FAMILIES
+from losslens.showing.plotting import plot_runs
 
 CSV = (
     "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),"
@@ -76,7 +76,7 @@ def test_plot_draws_val_loss_on_the_training_axes(tmp_path: Path) -> None:
 
 
 def test_diagnose_sees_ultralytics_overfitting(tmp_path: Path) -> None:
-    from losslens.diagnostics import diagnose
+    from losslens.analysis.diagnostics import diagnose
 
     rows = [
         # epoch, train/box_loss, metrics/mAP50-95(B): mAP peaks at epoch 4, then falls

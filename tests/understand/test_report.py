@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens.frame import PER_CLASS_COLUMNS
-from losslens.interactive import SMOOTHING_WEIGHTS
-from losslens.report import EVAL_CHART_ID, LOSS_CHART_ID, render_report
-from losslens.smoothing import tensorboard_ema
+from losslens.reading.frame import PER_CLASS_COLUMNS
+from losslens.showing.interactive import SMOOTHING_WEIGHTS
+from losslens.showing.report import EVAL_CHART_ID, LOSS_CHART_ID, render_report
+from losslens.showing.smoothing import tensorboard_ema
 from tests.understand._runs import decaying, make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,17 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
-from losslens import terms
-from losslens._term_ranges import RANGES
-from losslens.cli import app
-from losslens.formats import FAMILIES
-from losslens.term_ranges import (
+from losslens.analysis import terms
+from losslens.analysis._term_ranges import RANGES
+from losslens.analysis.term_ranges import (
     columns_of,
     percentile_range,
     recompute,
     round_significant,
     settled_values,
 )
+from losslens.cli import app
+from losslens.reading.formats import FAMILIES
 from tests.conftest import CORPUS
 from tests.understand._runs import make_run
 
