@@ -20,7 +20,8 @@ CSV = (
 
 
 def _csv_run(tmp_path: Path) -> losslens.Run:
-    path = tmp_path / "results.csv"
+    path = tmp_path / "exp3" / "results.csv"
+    path.parent.mkdir()
     path.write_text(CSV)
     return losslens.load(path, cache=False)
 
@@ -68,7 +69,7 @@ def test_plot_draws_val_loss_on_the_training_axes(tmp_path: Path) -> None:
     fig = plot_runs([run], ["train/box_loss"])
     ax = fig.axes[0]
     lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
-    assert [line.get_label() for line in lines] == ["results.csv", "results.csv (val)"]
+    assert [line.get_label() for line in lines] == ["exp3", "exp3 (val)"]
     assert [line.get_linestyle() for line in lines] == ["-", "--"]
     # the raw (unsmoothed) values of both series are drawn on the same axes
     raw = [list(line.get_ydata()) for line in ax.get_lines()]
