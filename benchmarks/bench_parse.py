@@ -135,7 +135,7 @@ GROWTH = 0.01
 
 def grown_reload(kind: str, path: Path, records: int) -> float:
     """Seconds to load a copy of ``path`` that grew by :data:`GROWTH` since it was cached."""
-    from losslens import cache
+    from losslens.reading import cache
 
     copy = path.with_name(f"grown_{path.name}")
     shutil.copyfile(path, copy)

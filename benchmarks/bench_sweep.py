@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _gen
 
 import losslens
-from losslens import run as run_module
-from losslens._parallel import usable_cores
+from losslens.reading import sources
+from losslens.reading._parallel import usable_cores
 
 
 def write_sweep(directory: Path, runs: int, records: int) -> Path:
@@ -60,11 +60,11 @@ def main() -> None:
     root = write_sweep(args.dir, args.runs, args.records)
     files = sorted(str(p) for p in root.rglob("*.log"))
     total = sum(os.path.getsize(f) for f in files)
-    pooled = run_module._pool_workers(files, None)
+    pooled = sources._pool_workers(files, None)
     cores = usable_cores()
     print(
         f"{len(files)} logs, {total / 1e6:.0f} MB, {cores} cores; the default uses {pooled} "
-        f"process(es) (pool threshold {run_module._POOL_MIN_BYTES >> 20} MB)"
+        f"process(es) (pool threshold {sources._POOL_MIN_BYTES >> 20} MB)"
     )
     times: dict[str, list[float]] = {"workers=1": [], "default": []}
     for _ in range(args.repeat):

@@ -24,19 +24,20 @@ from losslens.errors import (
 )
 
 if TYPE_CHECKING:
-    from losslens.formats import FORMATS
-    from losslens.formats._common import SkippedLine
-    from losslens.run import Run, load, load_many
+    from losslens.reading.formats import FORMATS
+    from losslens.reading.formats._common import SkippedLine
+    from losslens.reading.sources import load, load_many
+    from losslens.run import Run
 
 __version__ = "0.1.0"
 
 #: Imported on first use, so that ``losslens --help`` does not wait for pandas.
 _LAZY = {
-    "FORMATS": "losslens.formats",
-    "SkippedLine": "losslens.formats._common",
+    "FORMATS": "losslens.reading.formats",
+    "SkippedLine": "losslens.reading.formats._common",
     "Run": "losslens.run",
-    "load": "losslens.run",
-    "load_many": "losslens.run",
+    "load": "losslens.reading.sources",
+    "load_many": "losslens.reading.sources",
 }
 
 

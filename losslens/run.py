@@ -1,56 +1,22 @@
-"""The parsed run and the public way in: :func:`load` and :func:`load_many`."""
+"""The parsed run: one training log read into typed DataFrames, and its display name."""
 
 from __future__ import annotations
 
-import inspect
-import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
-from losslens import formats
-from losslens._parallel import usable_cores
-from losslens._text import (
-    LogText,
-    is_utf16,
-    log_from_bytes,
-    normalise,
-    read_bytes,
-    sample_text,
-    unwrap,
-)
-from losslens.errors import (
-    LogReadError,
-    LossLensError,
-    NoLogsFoundError,
-    ParseError,
-    UnknownFormatError,
-)
-from losslens.formats._common import Parsed, SkippedLine
-from losslens.frame import INDEX_COLUMNS
-
-Source = str | os.PathLike[str]
-#: File names that are logs whatever their extension, and extensions worth sniffing in a directory.
-_LOG_NAMES = ("log.txt", "metrics.json", "scalars.json", "diagnostics.jsonl")
-_LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".gz")
-_GENERIC_STEMS = {
-    "log",
-    "metrics",
-    "scalars",
-    "diagnostics",
-    "log.txt",
-    "metrics.json",
-    "scalars.json",
-}
+from losslens.log_names import GENERIC_STEMS, LOG_SUFFIXES
+from losslens.reading.formats._common import SkippedLine
+from losslens.reading.frame import INDEX_COLUMNS
 
 
 @dataclass
 class Run:
-    """One training log, read into typed DataFrames (schema in :mod:`losslens.frame`)."""
+    """One training log, read into typed DataFrames (schema in :mod:`losslens.reading.frame`)."""
 
     path: str
     format: str
@@ -62,7 +28,7 @@ class Run:
     #: The work dir's ``diagnostics.jsonl``, read as its own run, when it was joined into this
     #: one (see :func:`group_work_dirs`); its extra columns are in :attr:`train` by step.
     diagnostics: Run | None = field(default=None, repr=False, compare=False)
-    #: The parser's tallies (:attr:`losslens.formats._common.Parsed.tallies`), for the cache.
+    #: The parser's tallies (:attr:`losslens.reading.formats._common.Parsed.tallies`), for the cache.
     _tallies: dict[str, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -72,9 +38,9 @@ class Run:
         like log.txt."""
         path = Path(self.path)
         stem = path.name
-        while suffix := next((s for s in _LOG_SUFFIXES if stem.endswith(s) and stem != s), ""):
+        while suffix := next((s for s in LOG_SUFFIXES if stem.endswith(s) and stem != s), ""):
             stem = stem[: -len(suffix)]
-        if stem in _GENERIC_STEMS or stem.startswith("log.txt"):
+        if stem in GENERIC_STEMS or stem.startswith("log.txt"):
             parent = path.parent.name
             if parent == "vis_data":
                 parent = path.parent.parent.name
@@ -90,12 +56,12 @@ class Run:
         return [c for c in self.train.columns if c not in INDEX_COLUMNS]
 
     def canonical(self) -> pd.DataFrame:
-        """The train table with canonical term names (see :mod:`losslens.terms`).
+        """The train table with canonical term names (see :mod:`losslens.analysis.terms`).
 
         ``frame.attrs['original_names']`` maps each canonical column to the logged names it
         came from; ``frame.attrs['columns']`` holds the full provenance (scale, stage).
         """
-        from losslens import terms
+        from losslens.analysis import terms
 
         return terms.canonical_frame(self)
 
@@ -105,340 +71,6 @@ class Run:
             f"evals={len(self.evals)} rows, per_class={len(self.per_class)} rows, "
             f"skipped={len(self.skipped)})"
         )
-
-
-def parse_text(log: LogText, format: str | None = None, *, fast: bool = True) -> Run:
-    """Parse an already-read :class:`LogText` (``format`` forces a parser).
-
-    ``fast=False`` makes the parser read every line on its own (the reference the fast paths
-    are tested against).
-    """
-    return _parse_log(log, format or formats.sniff(log), format, fast)
-
-
-def _parse_log(log: LogText, name: str, format: str | None, fast: bool) -> Run:
-    module = formats.get(name)
-    if not fast and "bulk" in inspect.signature(module.parse).parameters:
-        parsed = module.parse(log, bulk=False)
-    else:
-        parsed = module.parse(log)
-    return _run(log, name, module, parsed, format)
-
-
-def _run(
-    log: LogText,
-    name: str,
-    module: ModuleType,
-    parsed: Parsed,
-    format: str | None,
-    *,
-    map_line_no: bool = True,
-) -> Run:
-    if parsed.train.empty and parsed.evals.empty:
-        if format is not None:
-            raise ParseError(
-                f"no {name} records found; is this really a {name} log?", path=log.path
-            )
-        if not parsed.recognised:
-            # the sniffer saw something like a record (a README quoting log lines) but the
-            # parser found no log record of the format: that is not a log
-            raise formats.unknown_format(log.path)
-    for frame in (parsed.train, parsed.evals):
-        if map_line_no and "line_no" in frame.columns:
-            frame["line_no"] = _physical_line_numbers(log, frame["line_no"])
-    meta = dict(parsed.meta)
-    meta.setdefault("framework", module.FRAMEWORK)
-    meta["lines"] = log.n_physical_lines
-    meta["n_skipped"] = len(parsed.skipped)
-    if log.decode_errors:
-        meta["decode_errors"] = log.decode_errors
-    meta.update({f"n_{k}": v for k, v in log.notes.items()})
-    return Run(
-        log.path,
-        name,
-        parsed.train,
-        parsed.evals,
-        parsed.per_class,
-        parsed.skipped,
-        meta,
-        _tallies=parsed.tallies,
-    )
-
-
-def _physical_line_numbers(log: LogText, logical: pd.Series) -> pd.Series:
-    """Logical line indices (0-based) -> the 1-based line numbers an editor shows."""
-    if log.line_nos is None:
-        return logical + 1
-    mapping = pd.array(log.line_nos, dtype="Int64")
-    index = logical.to_numpy(dtype="int64", na_value=0)
-    out = pd.Series(mapping[index], index=logical.index, dtype="Int64")
-    return out.where(logical.notna())
-
-
-def parse_bytes(
-    raw: bytes,
-    path: str,
-    mtime: float | None = None,
-    format: str | None = None,
-    *,
-    fast: bool = True,
-    sample: str | None = None,
-) -> Run:
-    """Parse a log's unwrapped bytes (see :func:`losslens._text.unwrap`).
-
-    The format is sniffed on the cleaned head of the file, then on the whole text if the head
-    shows none. Formats with a byte-level fast path (``parse_bytes`` in their module) read
-    their record lines straight from ``raw``; ``fast=False`` reads every line on its own.
-    ``sample`` (default: :func:`~losslens._text.sample_text` of ``raw``) is the cleaned head of
-    the whole file when ``raw`` is a part of it: what glued records are looked for is decided
-    on it, as for the whole file.
-    """
-    sample = sample_text(raw) if sample is None else sample
-    name = format or formats.quick_sniff(normalise(sample, glue_sample=sample).text)
-    log = None
-    if name is None:
-        log = log_from_bytes(raw, path, mtime, sample)
-        name = formats.sniff(log)
-    module = formats.get(name)
-    if fast and not is_utf16(raw) and hasattr(module, "parse_bytes"):
-        got = module.parse_bytes(raw, path, mtime, sample)
-        if got is not None:
-            parsed, rest = got  # line_no is physical already: the rest log lacks the read lines
-            return _run(rest, name, module, parsed, format, map_line_no=False)
-    if log is None:
-        log = log_from_bytes(raw, path, mtime, sample)
-    return _parse_log(log, name, format, fast)
-
-
-def load(
-    source: Source, format: str | None = None, *, cache: bool = True, fast: bool = True
-) -> Run:
-    """Read one training log (path, ``Path``, ``-`` for stdin; gzip is detected) into a :class:`Run`.
-
-    The format is detected from the content; ``format`` (one of :data:`losslens.FORMATS`)
-    overrides detection. With ``cache`` (the default), a file read before and unchanged since
-    comes back from the parse cache, and a file that only grew is parsed from where it was
-    (see :mod:`losslens.cache`). ``fast=False`` reads every line on its own (slow; the reference
-    the fast paths are tested against).
-    """
-    if format is not None:
-        formats.get(format)  # fail early, listing the valid names
-    if cache and str(source) != "-" and Path(source).is_file():
-        from losslens import cache as parse_cache
-
-        return parse_cache.load(str(source), format, fast)  # type: ignore[no-any-return]
-    raw, name, mtime = read_bytes(source)
-    return parse_bytes(unwrap(raw, name), name, mtime, format, fast=fast)
-
-
-def discover(directory: Path) -> list[Path]:
-    """Candidate log files under ``directory`` (recursive, sorted)."""
-    found = []
-    for path in sorted(directory.rglob("*")):
-        if not path.is_file():
-            continue
-        name = path.name
-        if name in _LOG_NAMES or name.startswith("log.txt") or name.endswith(_LOG_SUFFIXES):
-            found.append(path)
-    return found
-
-
-def expand_sources(sources: Source | Iterable[Source]) -> tuple[list[str], set[str]]:
-    """Files to load, and which of them were discovered in a directory (those may be non-logs)."""
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    files: list[str] = []
-    discovered: set[str] = set()
-    for source in sources:
-        path = Path(source)
-        if str(source) != "-" and path.is_dir():
-            inside = [str(p) for p in discover(path)]
-            if not inside:
-                raise NoLogsFoundError(
-                    "no training logs in this directory (looked for *.log, *.json, log.txt ...)",
-                    path=str(source),
-                )
-            files.extend(inside)
-            discovered.update(inside)
-        else:
-            files.append(str(source))
-    return files, discovered
-
-
-#: Below this many bytes in all, a pool is not worth starting: a worker process takes ~0.5 s
-#: to import pandas and pyarrow, while the fast path reads ~80 MB/s (benchmarks/bench_parse.py).
-_POOL_MIN_BYTES = 16 << 20
-
-
-@dataclass
-class _Failure:
-    """A :class:`LossLensError` carried back from a worker (exceptions lose ``path`` in pickles)."""
-
-    kind: type[LossLensError]
-    message: str
-    path: str | None
-    line_no: int | None
-    line: str | None
-
-    def error(self) -> LossLensError:
-        return self.kind(self.message, self.path, self.line_no, self.line)
-
-
-def _load_or_fail(path: str, format: str | None, cache: bool, fast: bool) -> Run | _Failure:
-    try:
-        return load(path, format, cache=cache, fast=fast)
-    except LossLensError as err:
-        return _Failure(type(err), err.message, err.path, err.line_no, err.line)
-    except OSError as err:  # the file changed under us (e.g. made unreadable after a cache hit)
-        return _Failure(LogReadError, f"cannot read: {err.strerror or err}", path, None, None)
-
-
-def _pool_workers(files: list[str], workers: int | None) -> int:
-    """How many processes to load ``files`` with (1: in this process)."""
-    if workers is not None:
-        return max(1, min(workers, len(files)))
-    try:
-        total = sum(os.path.getsize(f) for f in files if f != "-")
-    except OSError:
-        return 1
-    if "-" in files or total < _POOL_MIN_BYTES:
-        return 1
-    return max(1, min(usable_cores(), len(files)))
-
-
-def _one_thread_per_worker() -> None:
-    """Pool workers already share the cores: each reads its file's chunks on one thread."""
-    os.environ["LOSSLENS_THREADS"] = "1"
-
-
-def load_each(
-    files: list[str],
-    format: str | None = None,
-    *,
-    cache: bool = True,
-    fast: bool = True,
-    workers: int | None = None,
-    on_done: Callable[[], None] | None = None,
-) -> list[Run | LossLensError]:
-    """Load every file, in order: a :class:`Run` or the :class:`LossLensError` it raised.
-
-    Uses a process pool over the machine's cores when there is enough to read (``workers``
-    overrides: 1 loads in this process). ``on_done`` is called once per file as it finishes.
-    """
-    if cache:
-        from losslens import cache as parse_cache
-
-        cache = parse_cache.usable()  # asked here once: pool workers would each warn
-    n_workers = _pool_workers(files, workers)
-    results: list[Run | _Failure | None] = [None] * len(files)
-    if n_workers == 1:
-        for i, path in enumerate(files):
-            results[i] = _load_or_fail(path, format, cache, fast)
-            if on_done is not None:
-                on_done()
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # fork: workers start at once and never re-run the caller's unguarded __main__
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(
-            n_workers, mp_context=context, initializer=_one_thread_per_worker
-        ) as pool:
-            futures = {
-                pool.submit(_load_or_fail, path, format, cache, fast): i
-                for i, path in enumerate(files)
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if on_done is not None:
-                    on_done()
-    return [r.error() if isinstance(r, _Failure) else r for r in results if r is not None]
-
-
-def load_many(
-    sources: Source | Iterable[Source],
-    format: str | None = None,
-    *,
-    cache: bool = True,
-    fast: bool = True,
-    workers: int | None = None,
-    on_done: Callable[[], None] | None = None,
-) -> list[Run]:
-    """Load several logs, in order; a directory stands for every log under it.
-
-    Files found by walking a directory that turn out not to be training logs (a config dump, a
-    results file) are left out; files named explicitly must load, or the first error (in the
-    order given) is raised. Big sets of files are read by a process pool over all cores
-    (``workers=1`` keeps it in this process).
-    """
-    files, discovered = expand_sources(sources)
-    results = load_each(files, format, cache=cache, fast=fast, workers=workers, on_done=on_done)
-    return keep_runs(files, discovered, results)
-
-
-@dataclass(frozen=True)
-class LoadFailure:
-    """A source that gave no run: the path, and the error that says why."""
-
-    path: str
-    error: LossLensError
-
-
-def load_batch(
-    sources: Source | Iterable[Source],
-    format: str | None = None,
-    *,
-    cache: bool = True,
-    fast: bool = True,
-    workers: int | None = None,
-    on_done: Callable[[], None] | None = None,
-) -> tuple[list[Run], list[LoadFailure]]:
-    """Load what can be loaded: every good run (in order), and one failure per bad source.
-
-    Unlike :func:`load_many`, a bad file does not stop the batch. A directory with no log in it
-    is a failure; files found in a directory that are simply not training logs (a config dump)
-    are left out, as in :func:`load_many`, but empty, binary or unreadable ones are failures.
-    """
-    files, discovered, failures = expand_batch(sources)
-    results = load_each(files, format, cache=cache, fast=fast, workers=workers, on_done=on_done)
-    runs, failed = sort_results(files, discovered, results)
-    return runs, failures + failed
-
-
-def expand_batch(
-    sources: Source | Iterable[Source],
-) -> tuple[list[str], set[str], list[LoadFailure]]:
-    """:func:`expand_sources` that records a directory without logs as a failure, not raising."""
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    files: list[str] = []
-    discovered: set[str] = set()
-    failures: list[LoadFailure] = []
-    for source in sources:
-        try:
-            found, inside = expand_sources(source)
-        except NoLogsFoundError as err:
-            failures.append(LoadFailure(str(source), err))
-            continue
-        files.extend(found)
-        discovered.update(inside)
-    return files, discovered, failures
-
-
-def sort_results(
-    files: list[str], discovered: set[str], results: list[Run | LossLensError]
-) -> tuple[list[Run], list[LoadFailure]]:
-    """:func:`load_each`'s results as (runs, failures); discovered non-logs are left out."""
-    runs: list[Run] = []
-    failures: list[LoadFailure] = []
-    for path, result in zip(files, results, strict=True):
-        if isinstance(result, Run):
-            runs.append(result)
-        elif not (path in discovered and isinstance(result, UnknownFormatError)):
-            failures.append(LoadFailure(path, result))
-    return group_work_dirs(runs, discovered), failures
 
 
 def display_names(runs: Sequence[Run]) -> list[str]:
@@ -478,86 +110,3 @@ def display_names(runs: Sequence[Run]) -> list[str]:
         if seen[name] > 1:
             out[i] = f"{name}#{seen[name]}"
     return out
-
-
-def keep_runs(
-    files: list[str], discovered: set[str], results: list[Run | LossLensError]
-) -> list[Run]:
-    """The runs of :func:`load_each`; an error of a file that was named (not discovered) raises."""
-    runs: list[Run] = []
-    for path, result in zip(files, results, strict=True):
-        if isinstance(result, LossLensError):
-            if path not in discovered:
-                raise result
-        else:
-            runs.append(result)
-    if not runs:
-        raise NoLogsFoundError(
-            "none of these files is a training log we can read", path=", ".join(files[:3])
-        )
-    return group_work_dirs(runs, discovered)
-
-
-#: The format of the side file the reference model writes into its work dir.
-_DIAGNOSTICS_FORMAT = "losslens_diagnostics"
-
-
-def group_work_dirs(runs: Sequence[Run], discovered: set[str] | Iterable[str]) -> list[Run]:
-    """One run per work dir among the files found by walking a directory.
-
-    mmdet 2.x writes ``<stamp>.log`` and its twin ``<stamp>.log.json``; the reference model
-    also writes ``diagnostics.jsonl``. Of a text log and its twin, the text log is the run and
-    the twin is left out (its path kept in ``meta["twin"]``). A ``diagnostics.jsonl`` beside
-    exactly one run is joined into it: the whole diagnostics run is kept as
-    :attr:`Run.diagnostics`, and its columns the run's train table lacks (``rpn.num_pos``,
-    ``grad_norm.backbone`` ...) are added to ``train`` by ``step``; ``meta["n_diagnostics_unmatched"]``
-    counts its training records whose step the run does not have (they stay in
-    :attr:`Run.diagnostics`). Files named one by one are never grouped.
-    """
-    found = set(discovered)
-    paths = {run.path for run in runs if run.path in found}
-    twins = {
-        run.path
-        for run in runs
-        if run.path in found and run.path.endswith(".log.json") and run.path[:-5] in paths
-    }
-    side = {
-        run.path: run for run in runs if run.path in found and run.format == _DIAGNOSTICS_FORMAT
-    }
-    folder_of = {run.path: str(Path(run.path).parent) for run in runs}
-    primaries: dict[str, list[int]] = {}
-    for i, run in enumerate(runs):
-        if run.path in found and run.path not in twins and run.path not in side:
-            primaries.setdefault(folder_of[run.path], []).append(i)
-    joined: dict[int, Run] = {}
-    for path, diag in side.items():
-        owners = primaries.get(folder_of[path], [])
-        if len(owners) == 1:
-            joined[owners[0]] = diag
-    joined_paths = {diag.path for diag in joined.values()}
-    out: list[Run] = []
-    for i, run in enumerate(runs):
-        if run.path in twins or run.path in joined_paths:
-            continue
-        twin = run.path + ".json"
-        if twin in twins:
-            run = replace(run, meta={**run.meta, "twin": twin})
-        out.append(_join_diagnostics(run, joined[i]) if i in joined else run)
-    return out
-
-
-def _join_diagnostics(run: Run, diag: Run) -> Run:
-    """``run`` with ``diag``'s extra train columns joined by step (see :func:`group_work_dirs`)."""
-    extra = [c for c in diag.terms() if c not in run.train.columns]
-    meta = {**run.meta, "diagnostics": diag.path}
-    if "step" not in run.train or "step" not in diag.train or not extra:
-        meta["n_diagnostics_unmatched"] = len(diag.train)
-        return replace(run, meta=meta, diagnostics=diag)
-    side = diag.train[["step", *extra]].drop_duplicates("step", keep="last")
-    train = run.train.merge(side, on="step", how="left", validate="many_to_one")
-    train.index = run.train.index
-    meta["n_diagnostics_unmatched"] = int((~side["step"].isin(run.train["step"])).sum())
-    smoothing = {**run.meta.get("smoothing", {})}
-    smoothing.update({c: s for c, s in diag.meta.get("smoothing", {}).items() if c in extra})
-    meta["smoothing"] = smoothing
-    return replace(run, train=train, meta=meta, diagnostics=diag)

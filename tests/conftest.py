@@ -44,14 +44,14 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """From now on, the size of the bytes every parse (full, tail or cut check) is given."""
-    from losslens import run as run_module
+    from losslens.reading import read as read_module
 
     sizes: list[int] = []
-    real = run_module.parse_bytes
+    real = read_module.parse_bytes
 
     def counting(raw: bytes, *args: object, **kwargs: object) -> object:
         sizes.append(len(raw))
         return real(raw, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(run_module, "parse_bytes", counting)
+    monkeypatch.setattr(read_module, "parse_bytes", counting)
     return sizes

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import losslens
@@ -103,7 +104,7 @@ _MMENGINE_LINE = (
 
 def test_sniffing_weighs_the_evidence_of_every_line() -> None:
     """Scores are counts: one line of another format neither vetoes nor flips the result."""
-    from losslens import formats
+    from losslens.reading import formats
 
     mostly_mmcv = _MMENGINE_LINE.format(i=5) + "".join(_MMCV_LINE.format(i=i) for i in range(3))
     assert formats.sniff_sample(mostly_mmcv) == "mmdet_text"
@@ -130,3 +131,18 @@ def test_a_readme_is_no_known_format(tmp_path: Path) -> None:
     with pytest.raises(losslens.UnknownFormatError) as info:
         losslens.load(readme, cache=False)
     assert "no known training-log format found; expected one of: mmdet_text" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("runs/train/exp3/results.csv", "exp3"),
+        ("YOLOX_outputs/yolox_s/train_log.txt", "yolox_s"),
+        ("out/metrics.json", "out"),
+        ("work/20220227_124437.log.json", "20220227_124437"),
+        ("a/retina.txt.gz", "retina"),
+    ],
+)
+def test_generic_log_names_take_the_folder_name(path: str, name: str) -> None:
+    empty = pd.DataFrame()
+    assert losslens.Run(path, "mmdet_text", empty, empty, empty).name == name

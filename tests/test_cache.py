@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens import cache
+from losslens.reading import cache
 from tests.conftest import count_parses
 from tests.test_fast_path import MMCV, _train, assert_same_run
 
@@ -124,11 +124,11 @@ def test_corpus_growth_matches_a_full_parse(
         assert_same_run(losslens.load(path), losslens.load(path, cache=False))
 
 
-# -- the shared resume pieces (losslens.formats._resume) ------------------------------------------
+# -- the shared resume pieces (losslens.reading.formats._speed.resume) ------------------------------------------
 
 
 def test_lines_back_yields_complete_lines_last_first() -> None:
-    from losslens.formats._resume import lines_back
+    from losslens.reading.formats._speed.resume import lines_back
 
     assert list(lines_back(b"a\nbb\r\nccc")) == [(2, b"bb\r"), (0, b"a")]
     assert list(lines_back(b"a\nbb\n", max_bytes=2)) == [(2, b"bb")]  # "a" lies beyond the budget
@@ -136,7 +136,7 @@ def test_lines_back_yields_complete_lines_last_first() -> None:
 
 
 def test_epoch_group_start() -> None:
-    from losslens.formats import _resume
+    from losslens.reading.formats._speed import resume as _resume
 
     lines = [b"h", b"1", b"1", b"x", b"2", b"2", b"3", b"3"]
     raw = b"\n".join(lines) + b"\n"
@@ -155,7 +155,7 @@ def test_epoch_group_start() -> None:
 
 
 def test_epoch_group_start_out_of_reach(monkeypatch: pytest.MonkeyPatch) -> None:
-    from losslens.formats import _resume
+    from losslens.reading.formats._speed import resume as _resume
 
     monkeypatch.setattr(_resume, "LOOKBACK_BYTES", 6)
     raw = b"1\n1\n2\n2\n2\n"  # the second-last run starts 10 bytes from the end
@@ -165,7 +165,7 @@ def test_epoch_group_start_out_of_reach(monkeypatch: pytest.MonkeyPatch) -> None
 def test_tallies_count_in_order_of_first_appearance() -> None:
     import numpy as np
 
-    from losslens.formats._resume import add_tallies, most_common, sub_tallies, tally
+    from losslens.reading.formats._speed.resume import add_tallies, most_common, sub_tallies, tally
 
     counts = tally(np.array([6.0, 4.0, np.nan, 4.0, 6.0]))
     assert list(counts.items()) == [(6, 2), (4, 2)]
@@ -176,7 +176,7 @@ def test_tallies_count_in_order_of_first_appearance() -> None:
 
 
 def test_join_meta_rules() -> None:
-    from losslens.formats import _resume as r
+    from losslens.reading.formats._speed import resume as r
 
     head = {
         "lines": 10,
@@ -226,7 +226,7 @@ def test_join_meta_rules() -> None:
 def test_grew_dict_columns() -> None:
     import pandas as pd
 
-    from losslens.formats._resume import grew_dict_columns
+    from losslens.reading.formats._speed.resume import grew_dict_columns
 
     head = pd.DataFrame(columns=["lr_backbone", "loss"])
     assert grew_dict_columns(head, pd.DataFrame(columns=["lr_backbone", "loss", "lr_head"]))
@@ -544,7 +544,7 @@ def test_a_cache_folder_of_another_user_is_not_used(log: Path) -> None:
 def test_many_logs_warn_once_about_an_unsafe_cache_folder(log: Path, tmp_path: Path) -> None:
     import warnings
 
-    from losslens.run import load_each
+    from losslens.reading.sources import load_each
 
     logs = _cached_logs(tmp_path, 2)
     cache.cache_dir().chmod(0o777)
@@ -570,7 +570,7 @@ def test_an_entry_gives_back_dtypes_attrs_skipped_lines_and_meta_exactly(
     import pandas as pd
     from pandas.testing import assert_frame_equal
 
-    from losslens.formats._common import SkippedLine
+    from losslens.reading.formats._common import SkippedLine
 
     train = pd.DataFrame(
         {
@@ -622,7 +622,7 @@ def test_an_entry_gives_back_dtypes_attrs_skipped_lines_and_meta_exactly(
 def test_a_value_json_cannot_give_back_is_not_cached(log: Path) -> None:
     import numpy as np
 
-    from losslens import _cache_entry
+    from losslens.reading import _cache_entry
 
     with pytest.raises(_cache_entry.Unstorable, match="cannot store a float64"):
         _cache_entry.encode({"x": [np.float64(1.0)]})

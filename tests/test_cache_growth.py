@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens import cache
+from losslens.reading import cache
 from tests.conftest import CORPUS, count_parses
 from tests.test_fast_path import ENGINE_MESSY, MESSY, _engine, _train, assert_same_run
 
@@ -367,7 +367,7 @@ def test_grown_file_is_read_from_the_cut_only(
 ) -> None:
     """A resumed load reads the first block, the old last block and the bytes from the cut:
     never the whole file (``read_bytes``)."""
-    from losslens import _text
+    from losslens.reading import text as _text
 
     path = tmp_path / "run.log"
     lines = [_train(1, i) for i in range(1, 5)]

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
-from losslens import cache
 from losslens.cli import app
+from losslens.reading import cache
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
 runner = CliRunner()
@@ -89,7 +89,7 @@ def test_help_lists_the_cache_command_without_importing_the_cache() -> None:
         "r = CliRunner().invoke(app, ['--help'], terminal_width=200); "
         "assert 'cache' in r.output, r.output; "
         "CliRunner().invoke(app, ['cache', '--help']); "
-        "print('losslens.cache' in sys.modules)"
+        "print('losslens.reading.cache' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -71,7 +71,7 @@ def test_file_name_with_brackets_keeps_them(
 def test_dollar_signs_in_names_are_drawn_literally(tmp_path: Path) -> None:
     """Two ``$`` make matplotlib parse mathtext: ``$_$`` used to crash ``plot`` and cost the
     report its plot."""
-    from losslens.plotting import plot_runs
+    from losslens.showing.plotting import plot_runs
 
     log = _copy(tmp_path / "lr$_$0.02.log")
     out = tmp_path / "p.png"
@@ -305,7 +305,7 @@ def test_compare_scales_ap_but_not_inference_timings() -> None:
     """detectron2's last evaluation (lines 3083 and 3136 of the log): copypaste
     ``14.2124,27.5222,...`` and ``Total inference time: 0:02:19.710658 (0.041968 s / iter``."""
     import losslens
-    from losslens.compare import final_metrics, is_ap_metric
+    from losslens.analysis.compare import final_metrics, is_ap_metric
 
     path = CORPUS / "detectron2_text" / "faster_rcnn_lr0.02_partial.log.txt"
     if not path.exists():

@@ -32,7 +32,7 @@ FORMAT_NAMES = {
     "detr_log": "detr",
     "yolox": "yolox",
 }
-#: Logged key -> our column (see losslens.formats._common.STANDARD_NAMES).
+#: Logged key -> our column (see losslens.reading.formats._common.STANDARD_NAMES).
 COLUMN = {
     "iteration": "iter",
     "eta": "eta_s",

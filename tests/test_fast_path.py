@@ -15,7 +15,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import losslens
-from losslens.formats import _bytelines as bytelines
+from losslens.reading.formats._speed import bytelines
 from tests.conftest import CORPUS, corpus_manifest
 
 ENTRIES = corpus_manifest()

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import losslens
-from losslens.formats.ultralytics import RESULTS_TXT_COLUMNS
+from losslens.reading.formats.ultralytics import RESULTS_TXT_COLUMNS
 from tests.conftest import CORPUS
 from tests.test_fuzz_json import _apply, _damage, _signature
 

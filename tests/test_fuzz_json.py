@@ -45,7 +45,7 @@ LOSS = {
     "detectron2_metrics": "total_loss",
     "losslens_diagnostics": "loss",
 }
-#: Keys of mmcv's runner.meta header line (see losslens.formats.mmdet_json).
+#: Keys of mmcv's runner.meta header line (see losslens.reading.formats.mmdet_json).
 HEADER_KEYS = {"env_info", "config", "seed", "exp_name"}
 WRONG_VALUES = (
     '"100"',

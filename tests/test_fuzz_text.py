@@ -3,7 +3,7 @@
 Each example takes a window of a real log, mutates it the ways real logs break (truncation,
 lost, repeated and swapped lines, stray bytes and NULs, lines split or glued, wrapped long
 lines, huge counters, ``\\r`` progress bars, junk lines) and reads it back through the fast
-path (:func:`losslens.load`) and the line-by-line path (:func:`losslens.run.parse_text`).
+path (:func:`losslens.load`) and the line-by-line path (:func:`losslens.read.parse_text`).
 
 Properties:
 
@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import losslens
-from losslens._text import read_log
-from losslens.run import parse_text
+from losslens.reading.read import parse_text
+from losslens.reading.text import read_log
 from tests.conftest import CORPUS, SHARED
 
 _FAMILIES = ("mmdet2_text", "mmdet3_text", "detectron2_text", "maskrcnn_benchmark")

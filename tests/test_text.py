@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from losslens._text import decode, normalise, read_log
 from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
+from losslens.reading.text import decode, normalise, read_log
 
 MMCV = "2022-02-27 12:45:27,667 - mmdet - INFO - Epoch [11][10/25]\tlr: 2.500e-04, loss: 0.2179"
 
@@ -170,7 +170,7 @@ def test_a_stray_byte_does_not_make_a_utf8_log_gbk(tmp_path: Path) -> None:
     """0xA8 0x5C is a GBK character: read as GBK, a UTF-8 log with that stray byte would lose
     the backslash after it. Only a log whose non-ASCII text reads as Chinese-code-page text
     (ideographs, fullwidth forms, box drawing) is taken as GBK."""
-    from losslens._text import to_text
+    from losslens.reading.text import to_text
 
     raw = '{"a\\\\b": "café"}\n'.encode().replace(b"a", b"\xa8", 1)
     text, replaced = to_text(raw)

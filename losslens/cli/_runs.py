@@ -11,9 +11,11 @@ import typer
 
 from losslens.cli._common import error_line, progress
 from losslens.errors import LossLensError, NoLogsFoundError
+from losslens.log_names import LOG_SUFFIXES
 
 if TYPE_CHECKING:
-    from losslens.run import LoadFailure, Run
+    from losslens.reading.sources import LoadFailure
+    from losslens.run import Run
 
 
 @dataclass
@@ -42,10 +44,10 @@ def load_runs(
     command shows the good runs and ends with :meth:`Loaded.finish` (exit 2). With no good run
     at all, the command ends here.
     """
-    from losslens.run import expand_batch, load_each, sort_results
+    from losslens.reading.sources import expand_batch, load_each, sort_results
 
     if format is not None:
-        from losslens import formats
+        from losslens.reading import formats
 
         formats.get(format)  # a bad --format is one error, not one per file
     files, discovered, failures = expand_batch([str(p) for p in logs])
@@ -69,7 +71,7 @@ def load_runs(
 
 def log_lines(run: Run) -> list[str] | None:
     """The text lines of a run's log, for message-level checks (None for stdin)."""
-    from losslens._text import read_log
+    from losslens.reading.text import read_log
 
     if run.path in ("-", "<stdin>"):
         return None
@@ -87,8 +89,6 @@ def split_names(values: Sequence[str] | None) -> list[str]:
     return out
 
 
-#: Suffixes that make a missing argument a log file (reported missing), never a term name.
-LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".csv", ".gz")
 #: The rule, shown in the ``--help`` of every command with ``--terms``.
 NAMES_RULE = (
     "Several names may follow the flag (--terms a b c): after --terms/--metrics, an argument "

@@ -23,7 +23,7 @@ app = typer.Typer(
 @cli_errors
 def info() -> None:
     """Where the parse cache is, how many entries it holds, their size and last uses."""
-    from losslens import cache
+    from losslens.reading import cache
 
     found = cache.info()
     table = Table(title="parse cache", title_justify="left", show_header=False)
@@ -52,7 +52,7 @@ def clear(
 ) -> None:
     """Remove every cache entry, or those of the given logs (only entries losslens wrote:
     datasets and other folders in the cache folder stay)."""
-    from losslens import cache
+    from losslens.reading import cache
 
     removed = cache.clear(logs or None)
     noun = "entry" if removed == 1 else "entries"

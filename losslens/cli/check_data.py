@@ -3,7 +3,7 @@ training (also run at the start of ``train-reference``).
 
 Thin: read the layout and check it (:func:`reference_model.data.read_dataset`,
 :func:`reference_model.data.check_dataset`; the anchor coverage uses the model config of
-:func:`losslens.reference_settings.model_config`: the preset, the ``--like`` run's settings and
+:func:`losslens.analysis.reference_settings.model_config`: the preset, the ``--like`` run's settings and
 ``--img-scale``, resolved as ``train-reference`` resolves them), then render: per split
 images, images without boxes and boxes per class; the anchor coverage per FPN level; the findings as ``diagnose`` shows them. ``--json`` prints the
 report as one JSON object. Exit 2 when an error finding stops training.
@@ -20,9 +20,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from losslens.analysis.reference_settings import model_config
 from losslens.cli._common import cli_errors, console
 from losslens.errors import LossLensError
-from losslens.reference_settings import model_config
 
 if TYPE_CHECKING:
     from reference_model.config import Config
@@ -100,7 +100,7 @@ def _coverage_table(report: DataReport) -> Table | None:
 
 def to_findings(report: DataReport) -> list[Any]:
     """The check's findings as ``losslens diagnose`` findings (rendered the same way)."""
-    from losslens.diagnostics import Finding
+    from losslens.analysis.diagnostics import Finding
 
     name = str(report.root)
     return [

@@ -16,8 +16,8 @@ from losslens.cli._runs import load_runs, names_after_option, split_names
 from losslens.errors import FormatOptionError
 
 if TYPE_CHECKING:
-    from losslens.compare import Comparison, Divergence
-    from losslens.side_by_side import SideBySide
+    from losslens.analysis.compare import Comparison, Divergence
+    from losslens.showing.side_by_side import SideBySide
 
 
 @cli_errors
@@ -86,7 +86,9 @@ def compare(
     runs = loaded.runs
     if len(runs) < 2 and loaded.failures:
         loaded.finish()  # nothing left to compare: the failures said why
-    from losslens.compare import compare as compare_runs  # here: keeps `losslens parse` light
+    from losslens.analysis.compare import (
+        compare as compare_runs,  # here: keeps `losslens parse` light
+    )
 
     result = compare_runs(runs, term_names or None, x=x, batch_size=batch_size, names=name)
     _render(result, all_config)
@@ -101,8 +103,8 @@ def _side_by_side(
             f"--reference takes two paths, THEIRS (your log) and OURS (the reference's work "
             f"dir), got {len(logs)}"
         )
-    from losslens.side_by_side import side_by_side
-    from losslens.side_by_side_page import write_page
+    from losslens.showing.side_by_side import side_by_side
+    from losslens.showing.side_by_side_page import write_page
 
     loaded = load_runs([logs[0]], format)
     loaded.finish()  # THEIRS did not load: its line is printed, exit 2
@@ -116,7 +118,7 @@ def _side_by_side(
 
 def render_side_by_side(sbs: SideBySide) -> None:
     """The side-by-side table, explanations and warnings (also used after train-reference)."""
-    from losslens.side_by_side_page import caption, shown_table
+    from losslens.showing.side_by_side_page import caption, shown_table
 
     frame = shown_table(sbs)
     table = Table(title=caption(sbs), title_justify="left")
@@ -167,7 +169,7 @@ def _render(c: Comparison, all_config: bool = False) -> None:
 def _render_differences(c: Comparison, all_config: bool) -> None:
     """Run facts, then the config differences that change the losses, grouped; the rest are
     counted (``--all-config`` shows them)."""
-    from losslens.compare import config_groups
+    from losslens.analysis.compare import config_groups
 
     groups, others = config_groups(c.meta)
     facts = [k for k in c.meta.index if not str(k).startswith("config: ")]

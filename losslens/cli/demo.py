@@ -30,7 +30,7 @@ def demo(
     import losslens
     from losslens.cli import parse as parse_cli
     from losslens.cli.train_reference import report, run_training, show_findings, show_plot
-    from losslens.summary import summarize
+    from losslens.showing.summary import summarize
 
     out = work_dir or Path(tempfile.mkdtemp(prefix="losslens-demo-"))
     from reference_model.engine.options import RunOptions

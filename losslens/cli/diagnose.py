@@ -14,7 +14,7 @@ from losslens.cli._runs import load_runs, log_lines
 from losslens.errors import FormatOptionError
 
 if TYPE_CHECKING:
-    from losslens.diagnostics import Finding
+    from losslens.analysis.diagnostics import Finding
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
@@ -38,8 +38,11 @@ def diagnose(
 
     Exit code 1 when any error-level finding exists (for CI gates), 0 otherwise.
     """
-    from losslens.diagnostics import SEVERITIES, worst_severity  # here: keeps `parse` light
-    from losslens.diagnostics import diagnose as run_checks
+    from losslens.analysis.diagnostics import (  # here: keeps `parse` light
+        SEVERITIES,
+        worst_severity,
+    )
+    from losslens.analysis.diagnostics import diagnose as run_checks
     from losslens.run import display_names
 
     if min_severity not in SEVERITIES:
@@ -66,7 +69,7 @@ def diagnose(
 
 
 def _render(findings: list[Finding], names: list[str]) -> None:
-    from losslens.diagnostics import SEVERITIES
+    from losslens.analysis.diagnostics import SEVERITIES
 
     if not findings:
         console.print(f"[green]no findings[/green] for {lit(', '.join(names))}")

@@ -10,8 +10,8 @@ from rich.table import Table
 from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
-    from losslens._term_table import HealthyRange
-    from losslens.terms import Term
+    from losslens.analysis._term_table import HealthyRange
+    from losslens.analysis.terms import Term
 
 
 @cli_errors
@@ -24,7 +24,7 @@ def explain(
     ] = None,
 ) -> None:
     """What a loss term measures, each framework's name and normalisation, what odd values mean."""
-    from losslens.terms import TERMS, lookup, other_meanings
+    from losslens.analysis.terms import TERMS, lookup, other_meanings
 
     if term is None:
         table = Table(title="terms (losslens explain TERM for details)", title_justify="left")
@@ -46,7 +46,7 @@ def explain(
 
 
 def _render(t: Term, asked: str, note: str) -> None:
-    from losslens.terms import FAMILY_TITLES, SMOOTHING_BY_FAMILY
+    from losslens.reading.formats import FAMILIES
 
     asked_text = f"{asked}: {note}" if note else asked
     console.rule(
@@ -58,7 +58,8 @@ def _render(t: Term, asked: str, note: str) -> None:
     table = Table(title="per framework", title_justify="left")
     for col in ("framework", "logged as", "loss and normalisation", "smoothing before printing"):
         table.add_column(col, overflow="fold")
-    for fam, title in FAMILY_TITLES.items():
+    titles = {name: fam.title for name, fam in FAMILIES.items()}
+    for fam, title in titles.items():
         names = t.names.get(fam)
         if not names:
             continue
@@ -66,10 +67,10 @@ def _render(t: Term, asked: str, note: str) -> None:
             lit(title),
             lit(", ".join(names)),
             lit(t.normalisation.get(fam, "-")),
-            lit(SMOOTHING_BY_FAMILY.get(fam, "-")),
+            lit(FAMILIES[fam].smoothing),
         )
     console.print(table)
-    _render_ranges(t.ranges, t.unit, FAMILY_TITLES)
+    _render_ranges(t.ranges, t.unit, titles)
     meanings = Table(title="when it looks odd", title_justify="left")
     meanings.add_column("value")
     meanings.add_column("usually means", overflow="fold")

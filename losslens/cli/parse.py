@@ -13,7 +13,7 @@ from losslens.cli._runs import load_runs
 
 if TYPE_CHECKING:
     from losslens.run import Run
-    from losslens.summary import RunSummary
+    from losslens.showing.summary import RunSummary
 
 #: Terms shown in the summary without --all-columns (bookkeeping first, then losses).
 _DEFAULT_TERM_LIMIT = 16
@@ -63,9 +63,9 @@ def parse(
     ] = False,
 ) -> None:
     """Read training logs and summarise them: records, steps, terms, evaluations, skipped lines."""
-    from losslens import export
     from losslens.run import display_names
-    from losslens.summary import summarize
+    from losslens.showing import export
+    from losslens.showing.summary import summarize
 
     if out is not None:  # before parsing: a bad --out must not come after the summary
         output_path(out, export.SUFFIXES, "the tables")
@@ -109,7 +109,7 @@ def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
 
 
 def _render(s: RunSummary, all_columns: bool) -> None:
-    from losslens.summary import duration_text
+    from losslens.showing.summary import duration_text
 
     console.rule(f"[bold]{lit(s.name)}[/bold]")
     facts = Table.grid(padding=(0, 2))

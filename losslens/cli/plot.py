@@ -75,7 +75,7 @@ def plot(
     ] = None,
 ) -> None:
     """Plot loss terms (one panel each), raw faint and smoothed bold, every run in its colour."""
-    from losslens.plotting import PlotOptions, plot_runs
+    from losslens.showing.plotting import PlotOptions, plot_runs
 
     term_names, metric_names = split_names(terms), split_names(metrics)
     if term_names or metric_names:
@@ -104,7 +104,7 @@ def plot(
 
 
 def _is_metric(run: Run, name: str) -> bool:
-    from losslens.plotting import resolve_metric
+    from losslens.showing.plotting import resolve_metric
 
     try:
         resolve_metric(run, name)

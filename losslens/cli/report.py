@@ -25,7 +25,7 @@ def report(
     ] = None,
 ) -> None:
     """Write summary, curves, findings, evaluations and per-class tables into one HTML file."""
-    from losslens.report import render_report
+    from losslens.showing.report import render_report
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise FormatOptionError("the report is HTML; name the output *.html", path=str(out))

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from losslens.cli._common import cli_errors, console, err_console, lit
-from losslens.cli._runs import log_lines
-from losslens.reference_settings import (
+from losslens.analysis.reference_settings import (
     ReferenceRunError,
     is_log,
     reference_errors,
     resolve_settings,
 )
+from losslens.cli._common import cli_errors, console, err_console, lit
+from losslens.cli._runs import log_lines
 
 if TYPE_CHECKING:
     from reference_model.data import DataReport
@@ -302,7 +302,7 @@ def write_plot(result: TrainResult) -> Path | None:
     """``losslens plot`` of the loss terms, written next to the log as ``<timestamp>.png``;
     None when the run was shorter than one log interval (nothing to plot)."""
     import losslens
-    from losslens.plotting import plot_runs
+    from losslens.showing.plotting import plot_runs
 
     run = losslens.load(result.log_path, format=LOG_FORMAT)
     terms = [t for t in PLOT_TERMS if t in run.train.columns]
@@ -316,8 +316,8 @@ def write_plot(result: TrainResult) -> Path | None:
 def show_findings(log_path: Path) -> None:
     """``losslens diagnose`` on the run's own log."""
     import losslens
+    from losslens.analysis.diagnostics import diagnose
     from losslens.cli.diagnose import _render
-    from losslens.diagnostics import diagnose
 
     run = losslens.load(log_path, format=LOG_FORMAT)
     _render(diagnose(run, log_lines(run)), [run.name])
@@ -521,8 +521,8 @@ def show_side_by_side(like: Path, settings: RunSettings) -> None:
     as ``<work_dir>/vs_<run name>.html``."""
     import losslens
     from losslens.cli.compare import render_side_by_side
-    from losslens.side_by_side import DataCheck, side_by_side
-    from losslens.side_by_side_page import write_page
+    from losslens.showing.side_by_side import DataCheck, side_by_side
+    from losslens.showing.side_by_side_page import write_page
 
     coverage = settings.anchor_coverage
     sbs = side_by_side(

@@ -14,9 +14,9 @@ from rich.text import Text
 from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
-    from losslens.diagnostics import Finding
+    from losslens.analysis.diagnostics import Finding
     from losslens.run import Run
-    from losslens.watch import LogFollower, WatchUpdate
+    from losslens.showing.watch import LogFollower, WatchUpdate
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "blue"}
 
@@ -40,8 +40,8 @@ def watch(
     On a terminal the table and the findings are updated in place; piped, the table is printed
     when records arrive and each finding once, when its check first fires.
     """
-    from losslens._text import regular_file
-    from losslens.watch import LogFollower
+    from losslens.reading.text import regular_file
+    from losslens.showing.watch import LogFollower
 
     follower = LogFollower(log, format)
     if once or log.exists():
@@ -105,7 +105,7 @@ def _finding_line(f: Finding) -> Text:
 
 
 def _table(run: Run) -> Table:
-    from losslens.watch import status_rows
+    from losslens.showing.watch import status_rows
 
     last = run.train.iloc[-1]
     where = f"step {int(last['step'])}" if "step" in run.train else ""

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: the preset's defaults (and the dataset recipe's), the settings of the
 run given by ``--like`` (a flat ``{mmdet dotted key: value}`` dict, see
-``losslens.run_settings``), then options on the command line. An explicit ``--preset
+``losslens.analysis.run_settings``), then options on the command line. An explicit ``--preset
 cpu_small`` replaces the run's backbone, widths and image scale and keeps the rest of its
 settings, so a CPU can rehearse a GPU run.
 
@@ -329,7 +329,7 @@ def _take_schedule(out: Resolved, run: dict[str, Any], options: Mapping[str, Any
     )
 
 
-#: What a log shows of its run without a setting to change here (``losslens.log_settings``).
+#: What a log shows of its run without a setting to change here (``losslens.analysis.log_settings``).
 _LOG_FACTS = ("classes", "load_from", "log.iters_per_epoch", "log.lr_by_epoch")
 #: Relative difference below which a logged lr is the schedule's (logs print 4 digits).
 _LR_RTOL = 1e-3

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens.formats import detectron2_metrics
+from losslens.reading.formats import detectron2_metrics
 
 # corpus (custom_dataset_metrics.json, first line, some keys left out)
 FIRST = (

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens._text import normalise
-from losslens.formats import detectron2_text
+from losslens.reading.formats import detectron2_text
+from losslens.reading.text import normalise
 
 # corpus
 TRAIN_19 = (

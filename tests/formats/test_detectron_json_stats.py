@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens.formats import detectron_json_stats
+from losslens.reading.formats import detectron_json_stats
 
 UNQUOTED = (
     'json_stats: {"accuracy_cls": 1.000000, "eta": "0:21:51", "iter": 55080, "loss": 0.024404, '

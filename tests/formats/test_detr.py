@@ -98,7 +98,7 @@ def test_bad_lines_are_skipped_with_reason(tmp_path: Path) -> None:
 
 
 def test_not_taken_for_mmdet_or_detectron2_json() -> None:
-    from losslens.formats import detr
+    from losslens.reading.formats import detr
 
     assert detr.sniff(_line(0, 1.0) * 3) == 3
     assert detr.sniff('{"mode": "train", "epoch": 1, "train_loss": 1.0}\n') == 0

@@ -6,9 +6,9 @@ import json
 import math
 
 import losslens
-from losslens._text import normalise
-from losslens.formats import losslens_diagnostics as fmt
-from losslens.formats import sniff
+from losslens.reading.formats import losslens_diagnostics as fmt
+from losslens.reading.formats import sniff
+from losslens.reading.text import normalise
 
 LINES = [
     {

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens.formats import maskrcnn_benchmark as mrcnn
-from losslens.formats import torchvision as tv
+from losslens.reading.formats import maskrcnn_benchmark as mrcnn
+from losslens.reading.formats import torchvision as tv
 
 P = "maskrcnn_benchmark.trainer INFO: "
 HEADER = """2019-05-27 10:40:01,100 maskrcnn_benchmark INFO: Using 8 GPUs

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import losslens
-from losslens._text import normalise
-from losslens.formats import mmdet_json, mmengine_scalars
+from losslens.reading.formats import mmdet_json, mmengine_scalars
+from losslens.reading.text import normalise
 from tests.conftest import CORPUS
 
 HEADER = json.dumps(
@@ -254,7 +254,7 @@ def test_sniffing() -> None:
     assert mmdet_json.sniff(scalars) == 0
     assert mmdet_json.sniff(ours) == 0
     assert mmengine_scalars.sniff(mine) == 0
-    assert losslens.formats.sniff(normalise(mine)) == "mmdet_json"
+    assert losslens.reading.formats.sniff(normalise(mine)) == "mmdet_json"
 
 
 PAIRS = [

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens.formats._textlog import UNPLACED
-from losslens.frame import INDEX_COLUMNS
+from losslens.reading.formats._textlog import UNPLACED
+from losslens.reading.frame import INDEX_COLUMNS
 
 P = "2020-10-13 20:19:44,317 - mmdet - INFO - "
 L1 = (
@@ -250,7 +250,7 @@ def test_seed_log_pasted_from_a_web_page(shared_dir: Path) -> None:
     ],
 )
 def test_not_sniffed_as_mmdet(other: str) -> None:
-    from losslens.formats import mmdet_text
+    from losslens.reading.formats import mmdet_text
 
     assert mmdet_text.sniff(other) == 0
 

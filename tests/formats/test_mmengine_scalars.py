@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 import losslens
-from losslens._text import normalise
-from losslens.formats import mmdet_json, mmengine_scalars
+from losslens.reading.formats import mmdet_json, mmengine_scalars
+from losslens.reading.text import normalise
 
 # corpus: faster_rcnn_voc_scalars.json, lines 1, 18, 19, 20 (938 iterations per epoch, interval 50)
 VOC = [
@@ -218,7 +218,7 @@ def test_sniffing() -> None:
     assert mmengine_scalars.sniff(mmcv) == 0
     assert mmengine_scalars.sniff(ours) == 0
     assert mmdet_json.sniff(mine) == 0
-    assert losslens.formats.sniff(normalise(mine)) == "mmengine_scalars"
+    assert losslens.reading.formats.sniff(normalise(mine)) == "mmengine_scalars"
 
 
 # -- issue #10: never crash, never lose a record ------------------------------------------------

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens._text import normalise
-from losslens.formats import mmdet_text, mmengine_text
+from losslens.reading.formats import mmdet_text, mmengine_text
+from losslens.reading.text import normalise
 from tests.conftest import CORPUS
 
 P = "2022/12/13 19:00:{:02d} - mmengine - INFO - "
@@ -348,8 +348,8 @@ def test_sniffing() -> None:
     assert mmengine_text.sniff(mmengine) == 6  # 3 train, 2 val progress, 1 evaluation
     assert mmengine_text.sniff(mmcv) == 0
     assert mmdet_text.sniff(mmengine) == 0
-    assert losslens.formats.sniff(normalise(mmengine)) == "mmengine_text"
-    assert losslens.formats.sniff(normalise(mmcv)) == "mmdet_text"
+    assert losslens.reading.formats.sniff(normalise(mmengine)) == "mmengine_text"
+    assert losslens.reading.formats.sniff(normalise(mmcv)) == "mmdet_text"
 
 
 SCALARS_PAIRS = [

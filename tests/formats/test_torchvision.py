@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens.formats import maskrcnn_benchmark as mrcnn
-from losslens.formats import torchvision as tv
+from losslens.reading.formats import maskrcnn_benchmark as mrcnn
+from losslens.reading.formats import torchvision as tv
 
 PREAMBLE = """| distributed init (rank 0): env://
 Namespace(data_path='/datasets01/COCO/022719/', dataset='coco', model='maskrcnn_resnet50_fpn', device='cuda', batch_size=2, epochs=26, workers=4, lr=0.02, print_freq=20, output_dir='.', resume='', start_epoch=0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens.axes import lr_schedule
+from losslens.analysis.axes import lr_schedule
 from tests.conftest import CORPUS
 
 PLAIN = (

@@ -1,6 +1,6 @@
 """``losslens check-data --like RUN --img-scale``: the anchor coverage uses the run's anchors
 and the given image scale, resolved as ``train-reference`` resolves them
-(:func:`losslens.reference_settings.model_config`). Counts by hand on a one-image COCO set."""
+(:func:`losslens.analysis.reference_settings.model_config`). Counts by hand on a one-image COCO set."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from losslens.analysis.reference_settings import model_config
 from losslens.cli import app
-from losslens.reference_settings import model_config
-from losslens.side_by_side import DataCheck
+from losslens.showing.side_by_side import DataCheck
 from reference_model.data import anchor_coverage, check_dataset, read_dataset
 
 runner = CliRunner()

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
+from losslens.analysis.log_settings import log_settings
+from losslens.analysis.run_settings import read_run_settings
 from losslens.cli import app
-from losslens.log_settings import log_settings
-from losslens.run_settings import read_run_settings
 from tests.conftest import SHARED
 
 SEED = SHARED / "seeds" / "000_c9436e3fcff4b54e.txt"

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from losslens.cli import app
-from losslens.config import config_values
+from losslens.reading.config_dump import config_values
 from tests.conftest import CORPUS
 
 FASTER = "mmdet2_text/faster_rcnn_voc0712_12ep_voc_tables.log"

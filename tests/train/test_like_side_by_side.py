@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
-from losslens import terms
+from losslens.analysis import terms
 from losslens.cli import app
 from reference_model.data import SyntheticSpec, resolve_dataset
 

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
-from losslens import compare
+from losslens.analysis import compare
 from losslens.cli import app
 from losslens.errors import FormatOptionError, NoLogsFoundError
-from losslens.side_by_side import SPREAD_SIGMAS, DataCheck, side_by_side
-from losslens.side_by_side_page import page_name, render_page, write_page
+from losslens.showing.side_by_side import SPREAD_SIGMAS, DataCheck, side_by_side
+from losslens.showing.side_by_side_page import page_name, render_page, write_page
 
 runner = CliRunner()
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.frame import PER_CLASS_COLUMNS
+from losslens.reading.frame import PER_CLASS_COLUMNS
 from losslens.run import Run
 
 HEALTHY_FILES = (

@@ -11,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
-from losslens.cli import app
-from losslens.compare import (
+from losslens.analysis.compare import (
     compare,
     config_differences,
     config_groups,
@@ -21,6 +20,7 @@ from losslens.compare import (
     noise_band,
     noise_sigma,
 )
+from losslens.cli import app
 from losslens.errors import FormatOptionError
 from losslens.run import Run
 from tests.understand._runs import decaying, make_run
@@ -257,8 +257,8 @@ def test_the_verdict_line_agrees_with_the_warning_below_it(corpus_pair) -> None:
 
 
 def test_verdict_lines_say_what_the_numbers_say() -> None:
+    from losslens.analysis.compare import Divergence
     from losslens.cli.compare import _verdict_line
-    from losslens.compare import Divergence
 
     parts = Divergence("loss", "a", "b", 1210.0, 1.5, "diverges", 1.05, 1.2)
     assert _verdict_line(parts, "step") == (

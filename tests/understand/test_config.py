@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from losslens.config import flatten_config
+from losslens.reading.config_dump import flatten_config
 
 MMDET = """Config:
 model = dict(

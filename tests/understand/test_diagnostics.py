@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens._text import normalise, read_log
-from losslens.diagnostics import CODES, diagnose, lr_schedule
-from losslens.formats import sniff
-from losslens.formats._common import SkippedLine
-from losslens.run import parse_text
+from losslens.analysis.diagnostics import CODES, diagnose, lr_schedule
+from losslens.reading.formats import sniff
+from losslens.reading.formats._common import SkippedLine
+from losslens.reading.read import parse_text
+from losslens.reading.text import normalise, read_log
 from tests.conftest import CORPUS, SHARED
 from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 import losslens
-from losslens import terms
-from losslens.plotting import plot_runs
+from losslens.analysis import terms
+from losslens.reading.formats import FAMILIES
+from losslens.showing.plotting import plot_runs
 
 CSV = (
     "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/mAP50(B),"
@@ -19,7 +20,8 @@ CSV = (
 
 
 def _csv_run(tmp_path: Path) -> losslens.Run:
-    path = tmp_path / "results.csv"
+    path = tmp_path / "exp3" / "results.csv"
+    path.parent.mkdir()
     path.write_text(CSV)
     return losslens.load(path, cache=False)
 
@@ -44,7 +46,7 @@ def test_explain_entries_name_each_framework() -> None:
     assert "x2" in giou.normalisation["detr"] and "x7.5" in giou.normalisation["ultralytics"]
     assert "x5" in giou.normalisation["yolox"]
     assert terms.TERMS["dense_cls"].names["yolox"] == ("cls_loss",)
-    assert terms.FAMILY_TITLES["yolox"] == "YOLOX (Megvii)"
+    assert FAMILIES["yolox"].title == "YOLOX (Megvii)"
 
 
 def test_family_and_smoothing_of_a_run(tmp_path: Path) -> None:
@@ -67,7 +69,7 @@ def test_plot_draws_val_loss_on_the_training_axes(tmp_path: Path) -> None:
     fig = plot_runs([run], ["train/box_loss"])
     ax = fig.axes[0]
     lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
-    assert [line.get_label() for line in lines] == ["results.csv", "results.csv (val)"]
+    assert [line.get_label() for line in lines] == ["exp3", "exp3 (val)"]
     assert [line.get_linestyle() for line in lines] == ["-", "--"]
     # the raw (unsmoothed) values of both series are drawn on the same axes
     raw = [list(line.get_ydata()) for line in ax.get_lines()]
@@ -75,7 +77,7 @@ def test_plot_draws_val_loss_on_the_training_axes(tmp_path: Path) -> None:
 
 
 def test_diagnose_sees_ultralytics_overfitting(tmp_path: Path) -> None:
-    from losslens.diagnostics import diagnose
+    from losslens.analysis.diagnostics import diagnose
 
     rows = [
         # epoch, train/box_loss, metrics/mAP50-95(B): mAP peaks at epoch 4, then falls

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from losslens.analysis.terms import TermNotFoundError
 from losslens.cli._runs import names_after_option
 from losslens.errors import FormatOptionError
-from losslens.plotting import PlotOptions, decimate, images_per_step, plot_runs, x_values
-from losslens.terms import TermNotFoundError
+from losslens.showing.plotting import PlotOptions, decimate, images_per_step, plot_runs, x_values
 from tests.conftest import CORPUS
 from tests.understand._runs import decaying, make_run
 
@@ -127,7 +127,7 @@ def _vlines(ax) -> list[float]:
 def test_a_warmup_seen_through_two_logged_points_is_no_lr_step(first: float) -> None:
     """mmdet logging every 10 steps of a 15-step linear warmup: lr 0.01 (or 0 at the ramp's
     foot), then 0.02 for good. That rise is the warmup, not an lr step; the x0.1 at step 310 is."""
-    from losslens.diagnostics import lr_schedule
+    from losslens.analysis.diagnostics import lr_schedule
 
     lr = np.r_[first, np.full(29, 0.02), np.full(20, 0.002)]
     run = make_run({"lr": lr, "loss": decaying(50)})

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 import losslens
-from losslens.frame import PER_CLASS_COLUMNS
-from losslens.interactive import SMOOTHING_WEIGHTS
-from losslens.report import EVAL_CHART_ID, LOSS_CHART_ID, render_report
-from losslens.smoothing import tensorboard_ema
+from losslens.reading.frame import PER_CLASS_COLUMNS
+from losslens.showing.interactive import SMOOTHING_WEIGHTS
+from losslens.showing.report import EVAL_CHART_ID, LOSS_CHART_ID, render_report
+from losslens.showing.smoothing import tensorboard_ema
 from tests.understand._runs import decaying, make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -143,7 +143,7 @@ def test_every_evaluation_of_a_real_log_no_line_no_column_and_findings_cite_log_
     run = losslens.load(D2_LOG)
     page = render_report([run])
     assert len(run.evals) == 44
-    caption = "faster_rcnn_6gpu_resumed_percat_ap.log: evaluations (44)"
+    caption = "faster_rcnn_6gpu_resumed_percat_ap: evaluations (44)"
     table = page[page.index(caption) : page.index("</table>", page.index(caption))]
     assert table.count("<tr>") == 45  # the header and every evaluation, not the last 30
     assert "<th>line_no</th>" not in page and "last 30" not in page

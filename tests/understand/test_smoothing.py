@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from losslens.smoothing import describe, smooth, tensorboard_ema, window_for
+from losslens.showing.smoothing import describe, smooth, tensorboard_ema, window_for
 
 
 def _by_hand(ys: list[float], w: float) -> list[float]:

@@ -10,16 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 import losslens
-from losslens import terms
-from losslens._term_ranges import RANGES
-from losslens.cli import app
-from losslens.term_ranges import (
+from losslens.analysis import terms
+from losslens.analysis._term_ranges import RANGES
+from losslens.analysis.term_ranges import (
     columns_of,
     percentile_range,
     recompute,
     round_significant,
     settled_values,
 )
+from losslens.cli import app
+from losslens.reading.formats import FAMILIES
 from tests.conftest import CORPUS
 from tests.understand._runs import make_run
 
@@ -103,7 +104,7 @@ def test_recorded_ranges_sit_on_terms_that_their_columns_name() -> None:
         for healthy in ranges:
             assert terms.lookup(healthy.column).term.name == term
             assert healthy.low <= healthy.high
-            assert healthy.family in terms.FAMILY_TITLES
+            assert healthy.family in FAMILIES
 
 
 def test_settled_values_leave_out_the_first_epoch_and_non_finite_values() -> None:

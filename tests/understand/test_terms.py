@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from losslens import terms
-from losslens.terms import TermNotFoundError, resolve_column, term_for
+from losslens.analysis import terms
+from losslens.analysis.terms import TermNotFoundError, resolve_column, term_for
 from tests.understand._runs import make_run
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from losslens.summary import duration_text
-from losslens.watch import LogFollower, sparkline, status_rows
+from losslens.showing.summary import duration_text
+from losslens.showing.watch import LogFollower, sparkline, status_rows
 from tests.understand._runs import mmdet_lines
 
 
@@ -58,19 +58,19 @@ def test_sparkline_and_status_rows(tmp_path: Path) -> None:
 def test_grown_log_is_parsed_from_the_cache_cut_not_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import losslens.run
+    import losslens.reading.read
 
     log = tmp_path / "train.log"
     lines = mmdet_lines(40)
     log.write_text("".join(lines[:30]))
     parsed_sizes: list[int] = []
-    real = losslens.run.parse_bytes
+    real = losslens.reading.read.parse_bytes
 
     def spy(raw: bytes, *args, **kwargs):  # type: ignore[no-untyped-def]
         parsed_sizes.append(len(raw))
         return real(raw, *args, **kwargs)
 
-    monkeypatch.setattr(losslens.run, "parse_bytes", spy)
+    monkeypatch.setattr(losslens.reading.read, "parse_bytes", spy)
     follower = LogFollower(log)
     assert len(follower.poll().run.train) == 30
     assert parsed_sizes[0] == log.stat().st_size  # the first poll parses the whole file
