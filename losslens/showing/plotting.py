@@ -373,9 +373,24 @@ def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
             list(entries.values()),
             list(entries),
             loc="outside lower center",
-            ncols=min(4, len(entries)),
-            fontsize=8,
+            ncols=_legend_columns(fig, list(entries)),
+            fontsize=LEGEND_FONT_SIZE,
         )
+
+
+LEGEND_FONT_SIZE = 8
+#: Width of one character of the legend's font, in inches (~0.6 em), and of a line handle
+#: with its padding, in characters.
+_LEGEND_CHAR_IN = 0.6 * LEGEND_FONT_SIZE / 72
+_LEGEND_HANDLE_CHARS = 8
+
+
+def _legend_columns(fig: Figure, labels: list[str]) -> int:
+    """As many columns (at most 4) as the longest label lets fit in the figure's width, so a
+    legend of long labels (a run's resumed segments) wraps instead of running off the page."""
+    width_chars = fig.get_figwidth() / _LEGEND_CHAR_IN
+    per_column = max(len(label) for label in labels) + _LEGEND_HANDLE_CHARS
+    return max(1, min(4, len(labels), int(width_chars // per_column)))
 
 
 def _show_literally(fig: Figure) -> None:
@@ -417,14 +432,18 @@ def _suptitle(
     if any(len(_segments(r.train)) > 1 for r in runs):
         lines.append("resumed segments: lighter shades of the run's colour")
     if n_bad:
-        lines.append(f"{n_bad} non-finite values marked x at the bottom")
+        lines.append(f"{_count(n_bad, 'non-finite value')} marked x at the bottom")
     if n_out:
         lines.append(
-            f"{n_out} values beyond the y range of the bulk of the data (robust limits) "
+            f"{_count(n_out, 'value')} beyond the y range of the bulk of the data (robust limits) "
             "marked ^ at the top edge, v at the bottom; --logy shows them all"
         )
     # wrapped so that two runs' smoothing notes fit the figure's width instead of being cut off
     return "\n".join(textwrap.fill(line, _SUPTITLE_WIDTH) for line in lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _plot_metrics(

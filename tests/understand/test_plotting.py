@@ -366,7 +366,7 @@ def test_an_early_spike_does_not_flatten_the_panel_it_is_marked_at_the_edge() ->
     assert arrows.get_offsets().tolist() == [[20.0, 0.985]]
     assert ax.get_ylabel() == "loss"
     fig = ax.figure
-    assert "1 values beyond the y range of the bulk" in fig._suptitle.get_text()
+    assert "1 value beyond the y range of the bulk" in fig._suptitle.get_text()
     # --logy shows every value: no clipping, no arrows
     (ax,) = plot_runs(
         [make_run({"loss": loss})], ["loss"], options=PlotOptions(logy=True)
@@ -405,3 +405,17 @@ def test_per_class_ap_panel_shows_the_lowest_classes_and_says_what_was_left_out(
     assert ax.get_ylabel() == "AP (as logged)"
     with pytest.raises(TermNotFoundError, match="prints no per-class AP table"):
         plot_runs([make_run({"loss": decaying(5)})], options=PlotOptions(per_class=True))
+
+
+def test_a_legend_of_long_labels_wraps_to_the_figure_width() -> None:
+    """7 segments of a resumed run, labels of 47 characters: at 8 pt a character is ~0.067 in,
+    so a 10-inch figure holds 150 characters, two columns of 47 + 8 (the line handle)."""
+    from matplotlib.figure import Figure
+
+    from losslens.showing.plotting import _legend_columns
+
+    labels = [f"faster_rcnn_6gpu_metrics: resumed at step {s:5d}" for s in range(7)]
+    assert len(labels[0]) == 47
+    assert _legend_columns(Figure(figsize=(10, 6)), labels) == 2
+    assert _legend_columns(Figure(figsize=(10, 6)), ["a", "b", "c", "d", "e"]) == 4
+    assert _legend_columns(Figure(figsize=(2, 6)), labels) == 1
