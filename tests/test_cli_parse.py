@@ -156,3 +156,44 @@ def test_piped_output_is_wide_and_time_spans_read_as_minutes(tmp_path: Path) -> 
     header = next(line for line in table.splitlines() if "final metric" in line)
     assert "skipped" in header and "…" not in table and "..." not in table
     assert "copy_with_a_long_name_number_3_of_the_kitti_tiny_example " in table
+
+
+def test_voc_table_and_coco_classwise_table_are_shown_apart(tmp_path: Path) -> None:
+    """The reference logs mmdet's VOC table and its COCO classwise table after one evaluation:
+    the summary titles each by what it holds instead of listing every class twice."""
+    prefix = "2026-12-05 10:00:00,000 - mmdet - INFO - "
+    lines = [
+        prefix + "Epoch [1][10/10]\tlr: 1.000e-02, eta: 0:00:00, time: 0.100, data_time: 0.010, "
+        "memory: 0, loss_rpn_cls: 0.5000, loss: 0.5000",
+        prefix,
+        "+-----+-----+------+--------+-------+",
+        "| class | gts | dets | recall | ap    |",
+        "+-----+-----+------+--------+-------+",
+        "| Car | 19  | 32   | 1.000  | 0.900 |",
+        "| Dog | 16  | 22   | 1.000  | 0.800 |",
+        "+-----+-----+------+--------+-------+",
+        "| mAP |     |      |        | 0.850 |",
+        "+-----+-----+------+--------+-------+",
+        prefix,
+        "+----------+-------+----------+-------+",
+        "| category | AP    | category | AP    |",
+        "+----------+-------+----------+-------+",
+        "| Car      | 0.742 | Dog      | 0.774 |",
+        "+----------+-------+----------+-------+",
+        prefix + "Epoch(val) [1][10]\tAP50: 0.8500, mAP: 0.8500, bbox_mAP: 0.7580",
+    ]
+    log = tmp_path / "20261205_100000.log"
+    log.write_text("\n".join(lines) + "\n")
+    run = losslens.load(log, cache=False)
+    assert run.per_class[["class", "gts", "ap"]].astype(object).where(
+        run.per_class[["class", "gts", "ap"]].notna(), None
+    ).values.tolist() == [
+        ["Car", 19, 0.9],
+        ["Dog", 16, 0.8],
+        ["Car", None, 0.742],
+        ["Dog", None, 0.774],
+    ]
+    result = CliRunner().invoke(app, ["parse", str(log)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "per class (final evaluation, VOC table)" in result.output
+    assert "per class (final evaluation, COCO AP@[.5:.95])" in result.output

@@ -12,6 +12,8 @@ from losslens.cli._common import cli_errors, console, fmt, lit, output_path
 from losslens.cli._runs import load_runs
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from losslens.run import Run
     from losslens.showing.summary import RunSummary
 
@@ -160,22 +162,36 @@ def _render(s: RunSummary, all_columns: bool) -> None:
             ev.add_row(lit(key), fmt(value))
         console.print(ev)
     if len(s.final_per_class):
-        pc = Table(title="per class (final evaluation)", title_justify="left")
-        cols = [
-            c
-            for c in ("task", "iou_thr", "class", "gts", "dets", "recall", "ap")
-            if c in s.final_per_class and s.final_per_class[c].notna().any()
-        ]
-        for col in cols:
-            pc.add_column(col, justify="left" if col in ("class", "task") else "right")
-        shown = s.final_per_class if all_columns else s.final_per_class.head(_DEFAULT_CLASS_LIMIT)
-        for row in shown[cols].itertuples(index=False):
-            pc.add_row(*(fmt(v) if not isinstance(v, str) else lit(v) for v in row))
-        console.print(pc)
-        if len(s.final_per_class) > len(shown):
-            console.print(
-                f"[dim]... {len(s.final_per_class) - len(shown)} more classes (--all-columns)[/dim]"
+        frame = s.final_per_class
+        # mmdet's VOC table (gts, dets, recall, ap) and its COCO classwise table (AP@[.5:.95]
+        # only) can close the same evaluation: one table each, titled by what it holds
+        counted = frame["gts"].notna() if "gts" in frame else None
+        if counted is None or counted.all() or not counted.any():
+            _render_per_class(frame, "per class (final evaluation)", all_columns)
+        else:
+            _render_per_class(
+                frame[counted], "per class (final evaluation, VOC table)", all_columns
             )
+            _render_per_class(
+                frame[~counted], "per class (final evaluation, COCO AP@[.5:.95])", all_columns
+            )
+
+
+def _render_per_class(frame: pd.DataFrame, title: str, all_columns: bool) -> None:
+    pc = Table(title=title, title_justify="left", min_width=len(title))
+    cols = [
+        c
+        for c in ("task", "iou_thr", "class", "gts", "dets", "recall", "ap")
+        if c in frame and frame[c].notna().any()
+    ]
+    for col in cols:
+        pc.add_column(col, justify="left" if col in ("class", "task") else "right")
+    shown = frame if all_columns else frame.head(_DEFAULT_CLASS_LIMIT)
+    for row in shown[cols].itertuples(index=False):
+        pc.add_row(*(fmt(v) if not isinstance(v, str) else lit(v) for v in row))
+    console.print(pc)
+    if len(frame) > len(shown):
+        console.print(f"[dim]... {len(frame) - len(shown)} more classes (--all-columns)[/dim]")
 
 
 def _render_skipped(run: Run) -> None:
