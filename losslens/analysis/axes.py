@@ -160,11 +160,6 @@ def _decay_kind(train: pd.DataFrame, changes: list[LrChange]) -> str:
 
 
 # --------------------------------------------------------------------------- x axes
-def total_batch_from_config(run: Run) -> int | None:
-    """The total batch where the config states it for all GPUs (detectron2-style IMS_PER_BATCH)."""
-    return config.total_batch(str(run.meta.get("config") or ""))
-
-
 def images_per_step(run: Run, batch_size: int | None = None) -> int:
     """Images per training step (all GPUs), from ``batch_size`` or the run's config dump."""
     if batch_size is not None:

@@ -20,7 +20,6 @@ from losslens.analysis.axes import (
     column,
     schedule_of,
     segment_rows,
-    total_batch_from_config,
 )
 from losslens.analysis.diagnostics import triage
 from losslens.analysis.diagnostics._base import (
@@ -35,6 +34,7 @@ from losslens.analysis.diagnostics._base import (
     rolling_median,
     where,
 )
+from losslens.reading.config_dump import total_batch_from_config
 
 #: A spike: log-loss above its running median by this many robust sigmas, and at least x1.5.
 SPIKE_SIGMAS = 8.0
