@@ -16,8 +16,8 @@ from losslens.reading.formats import sniff
 from losslens.reading.formats._common import SkippedLine
 from losslens.reading.read import parse_text
 from losslens.reading.text import normalise, read_log
+from tests._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 from tests.conftest import CORPUS, SHARED
-from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 
 SEED = SHARED / "seeds" / "000_c9436e3fcff4b54e.txt"
 

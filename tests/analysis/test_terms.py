@@ -6,7 +6,7 @@ import pytest
 
 from losslens.analysis import terms
 from losslens.analysis.terms import TermNotFoundError, resolve_column, term_for
-from tests.understand._runs import make_run
+from tests._runs import make_run
 
 
 def test_mmdet1_legacy_names_become_canonical() -> None:
