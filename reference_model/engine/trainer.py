@@ -21,7 +21,6 @@ import math
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -649,6 +648,3 @@ def train(options: TrainOptions, reporter: Reporter | None = None) -> TrainResul
     finally:
         run.close()
         cleanup(dist)
-
-
-TrainFn = Callable[[TrainOptions, Reporter | None], TrainResult]
