@@ -55,16 +55,6 @@ class Run:
         """The logged numeric keys of the train table (everything but the bookkeeping columns)."""
         return [c for c in self.train.columns if c not in INDEX_COLUMNS]
 
-    def canonical(self) -> pd.DataFrame:
-        """The train table with canonical term names (see :mod:`losslens.analysis.terms`).
-
-        ``frame.attrs['original_names']`` maps each canonical column to the logged names it
-        came from; ``frame.attrs['columns']`` holds the full provenance (scale, stage).
-        """
-        from losslens.analysis import terms
-
-        return terms.canonical_frame(self)
-
     def __repr__(self) -> str:
         return (
             f"Run({self.name!r}, format={self.format!r}, train={len(self.train)} rows, "

@@ -13,7 +13,9 @@ Depends on torch only; never imports losslens.
 
 from . import config as presets
 from .build import build_faster_rcnn
-from .checkpoint import (
+from .config import Config, ModelConfig, cpu_small, get_preset, r50_fpn, with_overrides
+from .faster_rcnn import LOSS_KEYS, FasterRCNN, total_loss
+from .weights import (
     LoadReport,
     WeightsError,
     load_backbone_weights,
@@ -21,8 +23,6 @@ from .checkpoint import (
     load_detector_weights,
     load_torchvision_resnet,
 )
-from .config import Config, ModelConfig, cpu_small, get_preset, r50_fpn, with_overrides
-from .faster_rcnn import LOSS_KEYS, FasterRCNN, total_loss
 
 __all__ = [
     "LOSS_KEYS",

@@ -18,8 +18,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-LOSS_BBOX_TYPES = ("L1Loss", "SmoothL1Loss")
-
 
 @dataclass(frozen=True)
 class NormConfig:

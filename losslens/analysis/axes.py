@@ -99,7 +99,7 @@ def schedule_of(train: pd.DataFrame) -> LrSchedule:
         sub = train.iloc[rows]
         lr = column(sub, "lr")
         steps = column(sub, "step") if "step" in sub else np.arange(1.0, len(sub) + 1)
-        start = _warmup_end(lr)
+        start = warmup_end(lr)
         if k == 0 and start > 0:
             warmup_steps = int(steps[start])
             # the last rise is clipped at the peak; with fewer than two left the shape is unknown
@@ -112,7 +112,7 @@ def schedule_of(train: pd.DataFrame) -> LrSchedule:
     return LrSchedule(peak, warmup_steps, warmup_kind, tuple(changes), decay)
 
 
-def _warmup_end(lr: np.ndarray) -> int:
+def warmup_end(lr: np.ndarray) -> int:
     """Index where the initial rising ramp ends (0 when the lr does not rise first).
 
     A warmup is a run of increases from the first log; it ends at the last of them, whether a
@@ -160,11 +160,6 @@ def _decay_kind(train: pd.DataFrame, changes: list[LrChange]) -> str:
 
 
 # --------------------------------------------------------------------------- x axes
-def total_batch_from_config(run: Run) -> int | None:
-    """The total batch where the config states it for all GPUs (detectron2-style IMS_PER_BATCH)."""
-    return config.total_batch(str(run.meta.get("config") or ""))
-
-
 def images_per_step(run: Run, batch_size: int | None = None) -> int:
     """Images per training step (all GPUs), from ``batch_size`` or the run's config dump."""
     if batch_size is not None:

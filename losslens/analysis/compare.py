@@ -141,7 +141,7 @@ def compare(
     if len(runs) < 2:
         raise FormatOptionError("compare needs at least two runs")
     names = _checked_names(names, runs) if names is not None else display_names(runs)
-    frames = [r.canonical() for r in runs]
+    frames = [terms.canonical_frame(r) for r in runs]
     wanted = list(term_names) if term_names else _shared_terms(frames)
     columns = [
         [terms.resolve_column(r, t, f) for t in wanted] for r, f in zip(runs, frames, strict=True)

@@ -33,9 +33,9 @@ SIGNIFICANT_DIGITS = 3
 def settled_values(run: Run, column: str) -> np.ndarray:
     """Finite values of ``column`` (logged, canonical or short name) after the first epoch, or
     after the first :data:`SETTLE_FRACTION` of the records when the log has no epochs."""
-    from losslens.analysis.terms import resolve_column
+    from losslens.analysis.terms import canonical_frame, resolve_column
 
-    frame = run.canonical()
+    frame = canonical_frame(run)
     values = frame[resolve_column(run, column, frame)].to_numpy(dtype="float64")
     epochs = frame["epoch"] if "epoch" in frame.columns else None
     if epochs is not None and epochs.notna().all() and len(epochs):

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from losslens.analysis import _family_terms, _side_terms
@@ -485,8 +484,3 @@ def total_loss_column(frame: pd.DataFrame) -> str | None:
         return "loss"
     losses = loss_columns(frame)
     return losses[0] if losses else None
-
-
-def finite(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Boolean mask of finite values (float conversion included)."""
-    return np.isfinite(np.asarray(values, dtype="float64"))

@@ -111,7 +111,7 @@ def to_findings(report: DataReport) -> list[Any]:
 
 def render(report: DataReport) -> None:
     """The report as tables and findings on stdout."""
-    from losslens.cli.diagnose import _render
+    from losslens.cli.diagnose import render_findings
 
     console.print(
         Text(
@@ -129,7 +129,7 @@ def render(report: DataReport) -> None:
             "of each box's best anchor:"
         )
         console.print(coverage)
-    _render(to_findings(report), [str(report.root)])
+    render_findings(to_findings(report), [str(report.root)])
 
 
 def _img_scale(text: str | None) -> tuple[int, int] | None:

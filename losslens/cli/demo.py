@@ -40,7 +40,7 @@ def demo(
     report(result)
     console.rule("[bold]what losslens reads back[/bold]")
     run = losslens.load(result.log_path, format="mmdet_text")
-    parse_cli._render(summarize(run), all_columns=False)
+    parse_cli.render_summary(summarize(run), all_columns=False)
     show_findings(result.log_path)
     show_plot(result)
     console.print(

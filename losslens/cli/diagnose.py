@@ -62,13 +62,13 @@ def diagnose(
     if as_json:
         typer.echo(json.dumps([f.to_dict() for f in shown], indent=2, default=str))
     else:
-        _render(shown, names)
+        render_findings(shown, names)
     loaded.finish()  # a log that could not be read outranks the findings of the others
     if worst_severity(findings) == "error":
         raise typer.Exit(1)
 
 
-def _render(findings: list[Finding], names: list[str]) -> None:
+def render_findings(findings: list[Finding], names: list[str]) -> None:
     from losslens.analysis.diagnostics import SEVERITIES
 
     if not findings:

@@ -78,7 +78,7 @@ def parse(
         console.print(_runs_table(summaries, display_names(runs)))
     else:
         for run, summary in zip(runs, summaries, strict=True):
-            _render(summary, all_columns)
+            render_summary(summary, all_columns)
             if show_skipped and run.skipped:
                 _render_skipped(run)
     if out is not None:
@@ -110,7 +110,7 @@ def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
     return table
 
 
-def _render(s: RunSummary, all_columns: bool) -> None:
+def render_summary(s: RunSummary, all_columns: bool) -> None:
     from losslens.showing.summary import duration_text
 
     console.rule(f"[bold]{lit(s.name)}[/bold]")

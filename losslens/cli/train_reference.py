@@ -317,10 +317,10 @@ def show_findings(log_path: Path) -> None:
     """``losslens diagnose`` on the run's own log."""
     import losslens
     from losslens.analysis.diagnostics import diagnose
-    from losslens.cli.diagnose import _render
+    from losslens.cli.diagnose import render_findings
 
     run = losslens.load(log_path, format=LOG_FORMAT)
-    _render(diagnose(run, log_lines(run)), [run.name])
+    render_findings(diagnose(run, log_lines(run)), [run.name])
 
 
 def show_plot(result: TrainResult) -> None:

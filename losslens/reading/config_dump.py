@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 #: First lines of a config block that are the logger's words, not config.
 _HEADER_RE = re.compile(
@@ -267,3 +270,8 @@ def images_per_step(text: str) -> int | None:
         size = int(match.group(1))
         return size * max(gpu_count(text) or 1, 1) if per_gpu else size
     return None
+
+
+def total_batch_from_config(run: Run) -> int | None:
+    """The total batch where the config states it for all GPUs (detectron2-style IMS_PER_BATCH)."""
+    return total_batch(str(run.meta.get("config") or ""))

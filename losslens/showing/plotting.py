@@ -24,7 +24,6 @@ from losslens.analysis.axes import (  # x axes live in axes.py; re-exported for 
     x_values,
 )
 from losslens.analysis.axes import images_per_step as images_per_step
-from losslens.analysis.axes import total_batch_from_config as total_batch_from_config
 from losslens.errors import FormatOptionError
 from losslens.run import display_names
 from losslens.showing import _plot_draw as draw
@@ -183,7 +182,7 @@ def _mark_epochs_and_lr(ax: Axes, run: Run, opts: PlotOptions) -> None:
 # --------------------------------------------------------------------------- public
 def default_terms(runs: Sequence[Run]) -> list[str]:
     """Every loss term shared by the runs (canonical), total first (Cascade's ``s1.*`` too)."""
-    frames = [r.canonical() for r in runs]
+    frames = [terms.canonical_frame(r) for r in runs]
     first = terms.loss_columns(frames[0]) if frames else []
     return [t for t in first if all(t in f.columns for f in frames[1:])] or first
 
@@ -215,7 +214,7 @@ def plot_runs(
     opts.check()
     if not runs:
         raise FormatOptionError("nothing to plot: no runs given")
-    frames = [r.canonical() for r in runs]
+    frames = [terms.canonical_frame(r) for r in runs]
     wanted = list(term_names) if term_names else default_terms(runs)
     if not wanted and not metrics and not opts.per_class:
         raise FormatOptionError(

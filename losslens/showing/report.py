@@ -328,7 +328,7 @@ def render_report(
             findings.append(finding)
     shown = []
     for run, name in zip(runs, names, strict=True):
-        frame = run.canonical()
+        frame = terms.canonical_frame(run)
         shown.append(_Shown(run, name, frame, terms.loss_columns(frame)))
     losses, evals, links = _charts(shown, findings)
     parts = [

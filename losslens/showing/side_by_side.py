@@ -314,8 +314,8 @@ def side_by_side(
     """
     refs = reference_runs(Path(ours_work_dir))
     axis = _axis(theirs, x, batch_size)
-    f_theirs = theirs.canonical()
-    f_refs = [r.canonical() for r in refs]
+    f_theirs = terms.canonical_frame(theirs)
+    f_refs = [terms.canonical_frame(r) for r in refs]
     wanted = shared_terms(f_theirs, f_refs[0])
     sides: list[TermSide] = []
     spreads: list[_Spread] = []

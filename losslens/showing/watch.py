@@ -137,7 +137,7 @@ def status_rows(run: Run, width: int = 30) -> list[tuple[str, str, str]]:
     """(name, last value, sparkline) for the main terms, lr, speed and ETA of a run."""
     from losslens.analysis import terms
 
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     names = terms.loss_columns(frame)[:6] + [
         c for c in ("acc", "lr", "time_s", "data_time_s", "memory_mb", "eta_s") if c in frame
     ]

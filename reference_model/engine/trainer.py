@@ -21,7 +21,6 @@ import math
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -174,7 +173,7 @@ def grad_norms(model: nn.Module) -> dict[str, float]:
     return norms
 
 
-class _Run:
+class _TrainingRun:
     """State of one training run; methods are the hooks of mmcv's runner."""
 
     def __init__(self, options: TrainOptions, reporter: Reporter, dist: DistInfo) -> None:
@@ -288,7 +287,7 @@ class _Run:
         return model, step, optimizer
 
     def _load_weights(self, module: nn.Module, path: Path, backbone: bool) -> None:
-        """Load by name (:class:`~reference_model.checkpoint.WeightsError` when the file does
+        """Load by name (:class:`~reference_model.weights.WeightsError` when the file does
         not fit), log the tolerated differences the way mmcv does and show the notes."""
         self.info(f"load checkpoint from local path: {path}")
         report = (
@@ -643,12 +642,9 @@ def train(options: TrainOptions, reporter: Reporter | None = None) -> TrainResul
     dist = init_from_env(options.device)
     if dist.distributed and options.device.startswith("cuda"):
         options.device = f"cuda:{dist.local_rank}"
-    run = _Run(options, reporter or SilentReporter(), dist)
+    run = _TrainingRun(options, reporter or SilentReporter(), dist)
     try:
         return run.run()
     finally:
         run.close()
         cleanup(dist)
-
-
-TrainFn = Callable[[TrainOptions, Reporter | None], TrainResult]

@@ -18,7 +18,7 @@ from reference_model import (
     load_detector_weights,
 )
 from reference_model.backbone import ResNet
-from reference_model.checkpoint import read_state_dict
+from reference_model.weights import read_state_dict
 from tests.reference_model._resnet50 import (
     torchvision_resnet50_shapes,
     torchvision_resnet50_state,

@@ -47,8 +47,10 @@ def _table_terms(output: str) -> list[str]:
 
 def _shared(theirs: Path, ours: Path) -> list[str]:
     """Loss terms both canonical frames hold (by the term table), in their log's order."""
-    mine = set(terms.loss_columns(losslens.load(ours).canonical()))
-    return [t for t in terms.loss_columns(losslens.load(theirs).canonical()) if t in mine]
+    mine = set(terms.loss_columns(terms.canonical_frame(losslens.load(ours))))
+    return [
+        t for t in terms.loss_columns(terms.canonical_frame(losslens.load(theirs))) if t in mine
+    ]
 
 
 def test_like_an_own_log_with_seeds_writes_the_page_and_measures_the_spread(tiny, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from losslens.analysis import terms
 from losslens.analysis.axes import LrChange, LrSchedule, lr_schedule, schedule_of
 from losslens.analysis.diagnostics import (
     curves,
@@ -89,7 +90,7 @@ def diagnose(run: Run, lines: Sequence[str] | None = None) -> list[Finding]:
     ``lines`` (the log's text lines, optional) lets message-level checks read what the train
     table does not hold, such as checkpoint size-mismatch warnings.
     """
-    ctx = Context(run, run.canonical(), lines, lr_schedule(run))
+    ctx = Context(run, terms.canonical_frame(run), lines, lr_schedule(run))
     findings: list[Finding] = []
     for check in CHECKS.values():
         for finding in check(ctx):

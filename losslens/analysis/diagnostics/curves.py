@@ -16,11 +16,10 @@ import pandas as pd
 from losslens.analysis import terms
 from losslens.analysis.axes import (
     LrSchedule,
-    _warmup_end,
     column,
     schedule_of,
     segment_rows,
-    total_batch_from_config,
+    warmup_end,
 )
 from losslens.analysis.diagnostics import triage
 from losslens.analysis.diagnostics._base import (
@@ -35,6 +34,7 @@ from losslens.analysis.diagnostics._base import (
     rolling_median,
     where,
 )
+from losslens.reading.config_dump import total_batch_from_config
 
 #: A spike: log-loss above its running median by this many robust sigmas, and at least x1.5.
 SPIKE_SIGMAS = 8.0
@@ -183,7 +183,7 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
     lr = column(frame, "lr")
     steps = column(frame, "step")
     cuts = [int(np.searchsorted(steps, c.step)) for c in schedule.changes]
-    bounds = [_warmup_end(lr), *cuts, len(frame)]
+    bounds = [warmup_end(lr), *cuts, len(frame)]
     stretches = list(itertools.pairwise(bounds))
     if cuts:
         stretches = stretches[:-1]  # after the last decay a run is meant to flatten out

@@ -19,9 +19,6 @@ _SIZE_MISMATCH_RE = re.compile(
     r"size mismatch for ([\w.]+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from "
     r"checkpoint, the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
 )
-_MISSING_KEYS_RE = re.compile(
-    r"(missing keys in source state_dict|unexpected key in source state_dict)[:]?\s*(.*)", re.I
-)
 
 
 def check_checkpoint(ctx: Context) -> list[Finding]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from losslens.analysis.axes import LR_CHANGE_FACTOR, _warmup_end, column, segment_rows
+from losslens.analysis.axes import LR_CHANGE_FACTOR, column, segment_rows, warmup_end
 from losslens.analysis.diagnostics._base import (
     LOSS_SCALE_COLUMNS,
     Context,
@@ -88,7 +88,7 @@ def lr_raise_before(frame: pd.DataFrame, pos: int) -> Cause | None:
     if "lr" not in frame:
         return None
     lr = column(frame, "lr")[: pos + 1]
-    start = _warmup_end(lr)
+    start = warmup_end(lr)
     settled = lr[start] if np.isfinite(lr[start]) else math.nan
     finite = lr[np.isfinite(lr)]
     still = finite[-1] if len(finite) else math.nan  # the lr when the NaN came

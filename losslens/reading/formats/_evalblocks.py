@@ -332,7 +332,3 @@ class EvalCollector:
 def _all_numeric_words(names: str) -> bool:
     """``nan,nan,inf`` is a values line, not a names line."""
     return all(n.strip().lower().lstrip("+-") in ("nan", "inf") for n in names.split(","))
-
-
-def finite_or_none(value: float) -> float | None:
-    return None if math.isnan(value) else value

@@ -13,8 +13,8 @@ from losslens.analysis.terms import TermNotFoundError
 from losslens.cli._runs import names_after_option
 from losslens.errors import FormatOptionError
 from losslens.showing.plotting import PlotOptions, decimate, images_per_step, plot_runs, x_values
+from tests._runs import decaying, make_run
 from tests.conftest import CORPUS
-from tests.understand._runs import decaying, make_run
 
 
 def _two_runs():

@@ -57,7 +57,7 @@ def test_family_and_smoothing_of_a_run(tmp_path: Path) -> None:
 
 def test_validation_losses_are_partners_not_panels(tmp_path: Path) -> None:
     run = _csv_run(tmp_path)
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     assert terms.loss_columns(frame) == ["loss_iou", "dense_cls", "loss_dfl"]
     assert terms.validation_partner(frame, "loss_iou") == "val/box_loss"
     assert terms.validation_partner(frame, "loss_dfl") == "val/dfl_loss"

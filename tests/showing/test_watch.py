@@ -8,7 +8,7 @@ import pytest
 
 from losslens.showing.summary import duration_text
 from losslens.showing.watch import LogFollower, sparkline, status_rows
-from tests.understand._runs import mmdet_lines
+from tests._runs import mmdet_lines
 
 
 def test_follow_growing_log_and_fire_findings_once(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import losslens
 from tests.conftest import CORPUS
-from tests.test_fast_path import assert_same_run
+from tests.reading.test_fast_path import assert_same_run
 
 FOLDERS = ("mmdet2_json", "mmengine_scalars", "detectron2_metrics")
 FILES = sorted(p for folder in FOLDERS for p in (CORPUS / folder).glob("*.json"))

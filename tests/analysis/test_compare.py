@@ -23,7 +23,7 @@ from losslens.analysis.compare import (
 from losslens.cli import app
 from losslens.errors import FormatOptionError
 from losslens.run import Run
-from tests.understand._runs import decaying, make_run
+from tests._runs import decaying, make_run
 
 MMDET_VOC = "mmdet2_text/faster_rcnn_voc0712_12ep_voc_tables.log"
 D2_PARTIAL = "detectron2_text/faster_rcnn_lr0.02_partial.log.txt"

@@ -13,7 +13,7 @@ import losslens
 from losslens.cli import app
 from losslens.reading import cache
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
 runner = CliRunner()
 
 

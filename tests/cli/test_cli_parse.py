@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import losslens
 from losslens.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
 runner = CliRunner()
 
 

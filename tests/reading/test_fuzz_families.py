@@ -1,7 +1,7 @@
 """Property-based robustness of the newer log families over real corpus logs (issue #10).
 
 Each example takes a window of a real ultralytics ``results.csv`` / YOLOv5-v7 ``results.txt``,
-DETR ``log.txt`` or YOLOX ``train_log.txt`` and damages it as :mod:`tests.test_fuzz_json` does
+DETR ``log.txt`` or YOLOX ``train_log.txt`` and damages it as :mod:`tests.reading.test_fuzz_json` does
 (cut, delete, duplicate, swap, split, glue, wrap, inject bytes, a JSON value of the wrong type),
 and also replaces a number of a line by text no writer prints (``1e400``, ``x``, ``59.5`` ...).
 Whatever comes out:
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 import losslens
 from losslens.reading.formats.ultralytics import RESULTS_TXT_COLUMNS
 from tests.conftest import CORPUS
-from tests.test_fuzz_json import _apply, _damage, _signature
+from tests.reading.test_fuzz_json import _apply, _damage, _signature
 
 FOLDERS = ("ultralytics_csv", "yolov5_results_txt", "detr_log", "yolox")
 FILES = sorted(p for folder in FOLDERS for p in (CORPUS / folder).glob("*.*"))

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 
 import losslens
+from losslens.analysis import terms
 from losslens.analysis.diagnostics import CODES, diagnose, lr_schedule
 from losslens.reading.formats import sniff
 from losslens.reading.formats._common import SkippedLine
 from losslens.reading.read import parse_text
 from losslens.reading.text import normalise, read_log
+from tests._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 from tests.conftest import CORPUS, SHARED
-from tests.understand._runs import HEALTHY_FILES, SICK_FILES, decaying, make_run
 
 SEED = SHARED / "seeds" / "000_c9436e3fcff4b54e.txt"
 
@@ -280,7 +281,7 @@ def test_healthy_voc_run_watched_early_is_not_background_only(name: str, n_lines
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:n_lines]
     log = normalise("".join(lines), str(path))
     run = parse_text(log, sniff(log))
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     assert frame["loss_bbox"].iloc[0] < 0.05 and frame["loss_bbox"].max() > 0.17
     assert frame["acc"].iloc[-1] > 90
     assert "bg-only-accuracy" not in codes(diagnose(run, log.lines))

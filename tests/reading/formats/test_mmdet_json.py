@@ -301,7 +301,7 @@ def test_same_run_from_log_and_log_json(json_name: str, text_name: str) -> None:
 
 def _both(path: Path) -> losslens.Run:
     """The fast and the per-line parse, which must agree; returns the fast one."""
-    from tests.test_fast_path import assert_same_run
+    from tests.reading.test_fast_path import assert_same_run
 
     fast = losslens.load(path, cache=False)
     assert_same_run(fast, losslens.load(path, fast=False, cache=False))

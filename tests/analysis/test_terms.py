@@ -6,7 +6,7 @@ import pytest
 
 from losslens.analysis import terms
 from losslens.analysis.terms import TermNotFoundError, resolve_column, term_for
-from tests.understand._runs import make_run
+from tests._runs import make_run
 
 
 def test_mmdet1_legacy_names_become_canonical() -> None:
@@ -19,7 +19,7 @@ def test_mmdet1_legacy_names_become_canonical() -> None:
         },
         meta={"version_guess": "mmdetection 1.x (pre-1.0 key names)"},
     )
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     assert frame["loss_rpn_bbox"].tolist() == [0.1, 0.2] and frame["loss_bbox"].tolist() == [
         0.3,
         0.4,
@@ -41,7 +41,7 @@ def test_detectron2_names_and_fraction_accuracy_to_percent() -> None:
         },
         format="detectron2_metrics",
     )
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     assert {"loss_rpn_bbox", "loss_bbox", "loss", "acc", "fg_acc"} <= set(frame.columns)
     assert frame["acc"].iloc[0] == pytest.approx(90.0) and frame["fg_acc"].iloc[0] == pytest.approx(
         25.0
@@ -62,7 +62,7 @@ def test_maskrcnn_benchmark_and_torchvision_names() -> None:
             },
             format=fmt,
         )
-        cols = set(run.canonical().columns)
+        cols = set(terms.canonical_frame(run).columns)
         assert {
             "loss_rpn_cls",
             "loss_rpn_bbox",
@@ -78,7 +78,7 @@ def test_detectron_per_level_rpn_terms_are_summed() -> None:
         | {"loss_cls": [0.3], "accuracy_cls": [0.97]},
         format="detectron_json_stats",
     )
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     assert frame["loss_rpn_cls"].iloc[0] == pytest.approx(0.1 * (2 + 3 + 4 + 5 + 6))
     assert frame.attrs["columns"]["loss_rpn_cls"].note.startswith("sum of loss_rpn_cls_fpn2")
     assert frame["acc"].iloc[0] == pytest.approx(97.0)
@@ -87,13 +87,15 @@ def test_detectron_per_level_rpn_terms_are_summed() -> None:
 def test_cascade_prefix_and_suffix_become_stages() -> None:
     mm = make_run({"loss_rpn_cls": [1], "s1.loss_cls": [0.2], "s1.acc": [90]})
     d2 = make_run({"loss_rpn_cls": [1], "loss_box_reg_stage1": [0.2]}, format="detectron2_text")
-    assert mm.canonical().attrs["columns"]["s1.loss_cls"].stage == 1
-    assert d2.canonical().attrs["columns"]["s1.loss_bbox"].sources == ("loss_box_reg_stage1",)
+    assert terms.canonical_frame(mm).attrs["columns"]["s1.loss_cls"].stage == 1
+    assert terms.canonical_frame(d2).attrs["columns"]["s1.loss_bbox"].sources == (
+        "loss_box_reg_stage1",
+    )
 
 
 def test_single_stage_loss_cls_is_not_an_roi_classifier() -> None:
     run = make_run({"loss_cls": [1.1], "loss_bbox": [0.5], "loss": [1.6]})
-    frame = run.canonical()
+    frame = terms.canonical_frame(run)
     assert "dense_cls" in frame and "loss_cls" not in frame
     assert resolve_column(run, "loss_cls") == "dense_cls"  # the logged name still works
 

@@ -18,7 +18,7 @@ import pytest
 import losslens
 from losslens.reading import cache
 from tests.conftest import CORPUS, count_parses
-from tests.test_fast_path import ENGINE_MESSY, MESSY, _engine, _train, assert_same_run
+from tests.reading.test_fast_path import ENGINE_MESSY, MESSY, _engine, _train, assert_same_run
 
 #: Real logs of each resumable format (``../shared/corpus``): eval tables, resumed segments,
 #: CRLF endings, NaN literals, headers, world sizes. The big ones only run with ``-m slow``.

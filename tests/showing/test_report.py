@@ -21,7 +21,7 @@ from losslens.reading.frame import PER_CLASS_COLUMNS
 from losslens.showing.interactive import SMOOTHING_WEIGHTS
 from losslens.showing.report import EVAL_CHART_ID, LOSS_CHART_ID, render_report
 from losslens.showing.smoothing import tensorboard_ema
-from tests.understand._runs import decaying, make_run
+from tests._runs import decaying, make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import losslens
 from losslens.cli import app
 from losslens.run import display_names
-from tests.understand._runs import mmdet_lines
+from tests._runs import mmdet_lines
 
 STAMP = "20261205_163041"
 runner = CliRunner()

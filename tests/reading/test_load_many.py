@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import losslens
 from losslens.cli import app
-from tests.test_cli_parse import EXAMPLE
+from tests.cli.test_cli_parse import EXAMPLE
 
 
 def _sweep(root: Path, n: int) -> list[Path]:

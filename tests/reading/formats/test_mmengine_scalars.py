@@ -225,7 +225,7 @@ def test_sniffing() -> None:
 
 
 def _both(path: Path) -> losslens.Run:
-    from tests.test_fast_path import assert_same_run
+    from tests.reading.test_fast_path import assert_same_run
 
     fast = losslens.load(path, cache=False)
     assert_same_run(fast, losslens.load(path, fast=False, cache=False))

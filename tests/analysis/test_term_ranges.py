@@ -21,8 +21,8 @@ from losslens.analysis.term_ranges import (
 )
 from losslens.cli import app
 from losslens.reading.formats import FAMILIES
+from tests._runs import make_run
 from tests.conftest import CORPUS
-from tests.understand._runs import make_run
 
 runner = CliRunner()
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from losslens.cli import app
+from tests._runs import mmdet_lines
 from tests.conftest import CORPUS
-from tests.understand._runs import mmdet_lines
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
 runner = CliRunner()

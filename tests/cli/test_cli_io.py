@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from losslens.cli import app
 from tests.conftest import CORPUS
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "simulated_faster_rcnn_kitti_tiny.log"
 runner = CliRunner()
 
 

@@ -10,7 +10,7 @@ import pytest
 import losslens
 from losslens.reading import cache
 from tests.conftest import count_parses
-from tests.test_fast_path import MMCV, _train, assert_same_run
+from tests.reading.test_fast_path import MMCV, _train, assert_same_run
 
 VOC = [
     MMCV,
