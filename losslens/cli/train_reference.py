@@ -24,6 +24,7 @@ from losslens.analysis.reference_settings import (
     reference_errors,
     resolve_settings,
 )
+from losslens.cli import _data_options as data_opt
 from losslens.cli._common import cli_errors, console, err_console, lit
 from losslens.cli._runs import log_lines
 
@@ -365,13 +366,7 @@ def train_reference(
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Epochs (default: the recipe's 12).")
     ] = None,
-    img_scale: Annotated[
-        str | None,
-        typer.Option(
-            "--img-scale",
-            help="Resize scale LONG,SHORT keeping the ratio, e.g. 640,192 (default: the preset's).",
-        ),
-    ] = None,
+    img_scale: data_opt.ImgScale = None,
     lr: Annotated[
         float | None, typer.Option("--lr", help="Base learning rate (default: the recipe's).")
     ] = None,
@@ -414,15 +409,7 @@ def train_reference(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Training checkpoint to resume.")
     ] = None,
-    like: Annotated[
-        Path | None,
-        typer.Option(
-            "--like",
-            help="Take the settings of this run: an mmdet 2.x/3.x or detectron2 text log (with "
-            "its config dump, or without: what the log shows), an mmdet .py or a detectron2 "
-            ".yaml config.",
-        ),
-    ] = None,
+    like: data_opt.Like = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
     grad_clip: Annotated[
         float | None, typer.Option("--grad-clip", help="Max gradient L2 norm.")
@@ -460,22 +447,11 @@ def train_reference(
         typer.Option("--dry-run", help="Print the resolved settings and where each came from."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
-    classes: Annotated[
-        str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")
-    ] = None,
-    train_ann: Annotated[
-        Path | None, typer.Option("--train-ann", help="COCO annotation file of the train split.")
-    ] = None,
-    val_ann: Annotated[
-        Path | None, typer.Option("--val-ann", help="COCO annotation file of the val split.")
-    ] = None,
-    img_dir: Annotated[
-        Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
-    ] = None,
-    drop_invalid: Annotated[
-        bool,
-        typer.Option("--drop-invalid", help="Drop what the data check rejects, counted."),
-    ] = False,
+    classes: data_opt.Classes = None,
+    train_ann: data_opt.TrainAnn = None,
+    val_ann: data_opt.ValAnn = None,
+    img_dir: data_opt.ImgDir = None,
+    drop_invalid: data_opt.DropInvalid = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
     # Every parameter but the four below is a field of RunOptions, passed on by name.
