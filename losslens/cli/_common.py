@@ -1,9 +1,8 @@
-"""What every command shares: consoles, the one error path, number formatting, progress."""
+"""What every command shares: consoles, the one error path, progress."""
 
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -117,23 +116,6 @@ def _one_line_warnings(others: Callable[..., None]) -> Callable[..., None]:
             others(message, category, *rest, **kw)
 
     return show
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number as a person reads it: 4 significant digits, nan/inf spelled out."""
-    if value is None:
-        return "-"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if v == int(v) and abs(v) < 1e9:
-        return str(int(v))
-    return f"{v:.{digits}g}"
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from losslens.analysis.numbers import number
 from losslens.showing.smoothing import TB_DEFAULT_WEIGHT, tensorboard_ema
 
 if TYPE_CHECKING:
@@ -339,11 +340,7 @@ def _cells(columns: dict[str, list[Any]], order: Sequence[int]) -> list[list[str
 
 
 def _cell(value: Any) -> str:
-    if value is None or value != value:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return plain(value)
+    return plain(number(value, nan="-"))
 
 
 def to_div(fig: go.Figure, div_id: str, *, with_library: bool) -> str:
