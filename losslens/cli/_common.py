@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -15,6 +15,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from losslens.errors import LossLensError, LossLensWarning, OutputError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -118,21 +121,29 @@ def _one_line_warnings(others: Callable[..., None]) -> Callable[..., None]:
     return show
 
 
+def progress_bar(*more: ProgressColumn | str, quiet: bool = False) -> Progress:
+    """The commands' progress bar on stderr (gone when done, disabled under ``quiet``): what,
+    a bar, done of total, time taken, then the ``more`` columns."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        *more,
+        console=err_console,
+        transient=True,
+        disable=quiet,
+    )
+
+
 @contextmanager
 def progress(total: int, description: str, quiet: bool = False) -> Iterator[Callable[[], None]]:
     """A rich progress bar (silent under ``quiet`` or for a single item); yields ``advance()``."""
     if quiet or total <= 1:
         yield lambda: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from losslens.analysis.numbers import number
 from losslens.analysis.reference_settings import (
     ReferenceRunError,
     is_log,
@@ -25,7 +26,7 @@ from losslens.analysis.reference_settings import (
     resolve_settings,
 )
 from losslens.cli import _data_options as data_opt
-from losslens.cli._common import cli_errors, console, err_console, lit
+from losslens.cli._common import cli_errors, console, err_console, lit, progress_bar
 from losslens.cli._runs import log_lines
 
 if TYPE_CHECKING:
@@ -92,25 +93,10 @@ class _RichReporter:
     """Progress bar per phase (epoch, evaluation) on stderr; messages on stdout."""
 
     def __init__(self, quiet: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import TextColumn
 
         self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=err_console,
-            transient=True,
-            disable=quiet,
-        )
+        self.progress = progress_bar(TextColumn("{task.fields[status]}"), quiet=quiet)
         self.task: Any = None
 
     def __enter__(self) -> _RichReporter:
@@ -339,11 +325,11 @@ def report(result: TrainResult) -> None:
     console.print(f"diagnostics: {lit(result.diagnostics_path)}")
     if result.first_loss and result.last_loss is not None:
         console.print(
-            f"loss {result.first_loss:.4f} (first iteration) -> {result.last_loss:.4f} (last logged "
+            f"loss {number(result.first_loss)} (first iteration) -> {number(result.last_loss)} (last logged "
             f"interval): x{result.last_loss / result.first_loss:.2f} in {result.seconds:.0f} s"
         )
     if result.final_eval is not None:
-        metrics = ", ".join(f"{k}: {v:.4f}" for k, v in result.final_eval.metrics.items())
+        metrics = ", ".join(f"{k}: {number(v)}" for k, v in result.final_eval.metrics.items())
         console.print(f"final evaluation: {lit(metrics)}")
 
 
