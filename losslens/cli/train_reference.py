@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from reference_model.data.coverage import AnchorCoverage
     from reference_model.engine import TrainOptions, TrainResult
     from reference_model.engine.options import RunOptions
+    from reference_model.engine.settings import Resolved
 
 #: The terms drawn in the plot written next to the log.
 PLOT_TERMS = ("loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss")
@@ -141,18 +142,11 @@ def run_training(
             torch.set_num_threads(n_threads)
         name = dataset if dataset in ("kitti_tiny", "synthetic") else Path(dataset).name or "custom"
         out = options.work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
-        resolved = resolve_settings(
-            dataset,
-            chosen_preset,
-            options.like,
-            None,  # the data check below finds the dataset's classes
-            explicit_preset=options.preset is not None,
-            **options.overrides(),
-        )
+        # num_classes None: the data check below finds the dataset's classes
+        resolved = _resolve_run(dataset, chosen_preset, options, None)
         recipe = resolved.recipe
         if not quiet:
-            for line in resolved.not_supported + resolved.notes:
-                console.print(line, markup=False, highlight=False)
+            _print_notes(resolved)
         if options.resume is not None:
             check_checkpoint(options.resume)
         root = _dataset_root(resolve_dataset, dataset, options, quiet)
@@ -220,6 +214,27 @@ def run_training(
     with _RichReporter(quiet) as reporter, reference_errors():
         result = train(train_options, reporter)
     return result, settings
+
+
+def _resolve_run(
+    dataset: str | None, preset: str, options: RunOptions, num_classes: int | None
+) -> Resolved:
+    """The settings this run trains with (the one path of
+    :func:`losslens.analysis.reference_settings.resolve_settings`), for training and --dry-run."""
+    return resolve_settings(
+        dataset,
+        preset,
+        options.like,
+        num_classes,
+        explicit_preset=options.preset is not None,
+        **options.overrides(),
+    )
+
+
+def _print_notes(resolved: Resolved) -> None:
+    """What the reference could not take from the --like run, and how it took the rest."""
+    for line in resolved.not_supported + resolved.notes:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _dataset_root(resolve_dataset: Any, dataset: str, options: RunOptions, quiet: bool) -> Path:
@@ -512,14 +527,7 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
         num_classes = len(CLASSES)
     with reference_errors():
         chosen = options.preset or default_preset(_device(options.device))
-    resolved = resolve_settings(
-        dataset,
-        chosen,
-        options.like,
-        num_classes,
-        explicit_preset=options.preset is not None,
-        **options.overrides(),
-    )
+    resolved = _resolve_run(dataset, chosen, options, num_classes)
     plan = dry_run(resolved)
     inferred = {k: s for k, s in resolved.sources.items() if s.startswith("inferred from")}
     if inferred:
@@ -527,8 +535,7 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
     if as_json:
         print(json.dumps(plan, indent=2, default=list))
         return
-    for line in resolved.not_supported + resolved.notes:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    _print_notes(resolved)
     console.print(f"preset: {chosen}", markup=False, highlight=False, soft_wrap=True)
     leaves = _leaves("", plan["config"])
     for key in sorted(set(inferred) - {key for key, _ in leaves}):
