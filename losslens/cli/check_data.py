@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from losslens.analysis.reference_settings import model_config
-from losslens.cli import _data_options as data_opt
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console
 from losslens.errors import LossLensError
 
@@ -155,17 +155,17 @@ def check_data(
             help="Dataset folder: COCO, Pascal VOC or KITTI layout.", show_default=False
         ),
     ] = None,
-    classes: data_opt.Classes = None,
-    train_ann: data_opt.TrainAnn = None,
-    val_ann: data_opt.ValAnn = None,
-    img_dir: data_opt.ImgDir = None,
+    classes: opt.Classes = None,
+    train_ann: opt.TrainAnn = None,
+    val_ann: opt.ValAnn = None,
+    img_dir: opt.ImgDir = None,
     preset: Annotated[
         str | None,
         typer.Option("--preset", help="Model settings for the anchor coverage (default: r50_fpn)."),
     ] = None,
-    like: data_opt.Like = None,
-    img_scale: data_opt.ImgScale = None,
-    drop_invalid: data_opt.DropInvalid = False,
+    like: opt.Like = None,
+    img_scale: opt.ImgScale = None,
+    drop_invalid: opt.DropInvalid = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a dataset before training: counts, errors, warnings and anchor coverage.

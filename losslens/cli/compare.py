@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from losslens.analysis.numbers import number
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit
 from losslens.cli._runs import load_runs, names_after_option, split_names
 from losslens.errors import FormatOptionError
@@ -44,9 +45,7 @@ def compare(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Images per step for --x images.")
     ] = None,
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a log format.")
-    ] = None,
+    format: opt.Format = None,
     all_config: Annotated[
         bool,
         typer.Option(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from losslens.analysis.numbers import number
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit, output_path
 from losslens.cli._runs import load_runs
 
@@ -34,9 +35,7 @@ def parse(
         list[Path],
         typer.Argument(help="Log files or directories ('-' reads stdin).", show_default=False),
     ],
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a format instead of detecting it.")
-    ] = None,
+    format: opt.Format = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -57,7 +56,7 @@ def parse(
     show_skipped: Annotated[
         bool, typer.Option("--show-skipped", help="List the lines that could not be placed.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: opt.Quiet = False,
     no_cache: Annotated[
         bool,
         typer.Option(

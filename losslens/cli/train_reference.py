@@ -25,7 +25,7 @@ from losslens.analysis.reference_settings import (
     reference_errors,
     resolve_settings,
 )
-from losslens.cli import _data_options as data_opt
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, err_console, lit, progress_bar
 from losslens.cli._runs import log_lines
 
@@ -367,7 +367,7 @@ def train_reference(
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Epochs (default: the recipe's 12).")
     ] = None,
-    img_scale: data_opt.ImgScale = None,
+    img_scale: opt.ImgScale = None,
     lr: Annotated[
         float | None, typer.Option("--lr", help="Base learning rate (default: the recipe's).")
     ] = None,
@@ -410,7 +410,7 @@ def train_reference(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Training checkpoint to resume.")
     ] = None,
-    like: data_opt.Like = None,
+    like: opt.Like = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
     grad_clip: Annotated[
         float | None, typer.Option("--grad-clip", help="Max gradient L2 norm.")
@@ -442,17 +442,17 @@ def train_reference(
             "--eval-only", help="Evaluate the --load-from weights on the val split; no training."
         ),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: opt.Quiet = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the resolved settings and where each came from."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
-    classes: data_opt.Classes = None,
-    train_ann: data_opt.TrainAnn = None,
-    val_ann: data_opt.ValAnn = None,
-    img_dir: data_opt.ImgDir = None,
-    drop_invalid: data_opt.DropInvalid = False,
+    classes: opt.Classes = None,
+    train_ann: opt.TrainAnn = None,
+    val_ann: opt.ValAnn = None,
+    img_dir: opt.ImgDir = None,
+    drop_invalid: opt.DropInvalid = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
     # Every parameter but the four below is a field of RunOptions, passed on by name.

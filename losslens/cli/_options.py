@@ -1,7 +1,8 @@
-"""The dataset options ``check-data`` and ``train-reference`` share, declared once.
+"""The options several commands share, declared once: each alias is a parameter type for a
+typer command (``format: opt.Format = None``).
 
-Each alias is a parameter type for a typer command: ``classes: Classes = None``. The two
-commands take a dataset the same way (a folder, or explicit COCO files), check it the same way
+Every command that reads logs takes ``--format``; ``parse``, ``train-reference`` and ``demo``
+take ``--quiet``. ``check-data`` and ``train-reference`` take a dataset the same way (a folder, or explicit COCO files), check it the same way
 (``--drop-invalid``) and measure the anchor coverage with the model settings resolved the same
 way (``--preset``, ``--like``, ``--img-scale`` through
 :mod:`losslens.analysis.reference_settings`).
@@ -13,6 +14,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+Format = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="Force a log format instead of detecting it."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 Classes = Annotated[str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")]
 TrainAnn = Annotated[
