@@ -518,7 +518,7 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
     """``--dry-run``: the resolved settings, trains nothing."""
     import json
 
-    from reference_model.engine.settings import dry_run
+    from reference_model.engine.settings import dry_run, flatten
 
     num_classes = None
     if dataset is not None or options.like is None:
@@ -537,7 +537,7 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
         return
     _print_notes(resolved)
     console.print(f"preset: {chosen}", markup=False, highlight=False, soft_wrap=True)
-    leaves = _leaves("", plan["config"])
+    leaves = flatten("", plan["config"]).items()
     for key in sorted(set(inferred) - {key for key, _ in leaves}):
         value = resolved.from_run[key]
         console.print(
@@ -548,14 +548,5 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
         console.print(
             f"{key} = {value!r}  ({source})", markup=False, highlight=False, soft_wrap=True
         )
-    for key, value in _leaves("schedule", plan["schedule"]):
+    for key, value in flatten("schedule", plan["schedule"]).items():
         console.print(f"{key} = {value!r}", markup=False, highlight=False, soft_wrap=True)
-
-
-def _leaves(prefix: str, node: Any) -> list[tuple[str, Any]]:
-    if not isinstance(node, dict):
-        return [(prefix, node)]
-    out: list[tuple[str, Any]] = []
-    for name, child in node.items():
-        out.extend(_leaves(f"{prefix}.{name}" if prefix else name, child))
-    return out
