@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from losslens.analysis.numbers import number
 from losslens.errors import FormatOptionError
 from losslens.reading import config_dump as config
 
@@ -69,7 +70,7 @@ class LrSchedule:
     def describe(self) -> str:
         if self.peak is None:
             return "no lr logged"
-        parts = [f"peak lr {self.peak:.4g}"]
+        parts = [f"peak lr {number(self.peak)}"]
         if self.warmup_steps:
             kind = f"{self.warmup_kind} " if self.warmup_kind else ""
             parts.append(f"{kind}warmup over the first {self.warmup_steps} steps")

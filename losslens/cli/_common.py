@@ -1,14 +1,13 @@
-"""What every command shares: consoles, the one error path, number formatting, progress."""
+"""What every command shares: consoles, the one error path, progress."""
 
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -16,6 +15,9 @@ from rich.markup import escape
 from rich.text import Text
 
 from losslens.errors import LossLensError, LossLensWarning, OutputError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -119,21 +121,21 @@ def _one_line_warnings(others: Callable[..., None]) -> Callable[..., None]:
     return show
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number as a person reads it: 4 significant digits, nan/inf spelled out."""
-    if value is None:
-        return "-"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    if v == int(v) and abs(v) < 1e9:
-        return str(int(v))
-    return f"{v:.{digits}g}"
+def progress_bar(*more: ProgressColumn | str, quiet: bool = False) -> Progress:
+    """The commands' progress bar on stderr (gone when done, disabled under ``quiet``): what,
+    a bar, done of total, time taken, then the ``more`` columns."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        *more,
+        console=err_console,
+        transient=True,
+        disable=quiet,
+    )
 
 
 @contextmanager
@@ -142,15 +144,6 @@ def progress(total: int, description: str, quiet: bool = False) -> Iterator[Call
     if quiet or total <= 1:
         yield lambda: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)

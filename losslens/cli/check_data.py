@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from losslens.analysis.reference_settings import model_config
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console
 from losslens.errors import LossLensError
 
@@ -29,15 +30,29 @@ if TYPE_CHECKING:
     from reference_model.data import DataReport
 
 
+T = TypeVar("T")
+
+
 class DataCheckError(LossLensError):
     """The dataset could not be read, or the check found errors that stop training."""
 
 
 def parse_classes(text: str | None) -> tuple[str, ...] | None:
     """``"cat,dog"`` -> ``("cat", "dog")``; None or empty: the dataset's own classes."""
-    if not text:
-        return None
     from reference_model.engine.options import parse_classes as parse
+
+    return _parsed(parse, text) if text else None
+
+
+def _img_scale(text: str | None) -> tuple[int, int] | None:
+    """``--img-scale 640,192`` -> ``(640, 192)``; None: the preset's."""
+    from reference_model.engine.options import parse_img_scale
+
+    return None if text is None else _parsed(parse_img_scale, text)
+
+
+def _parsed(parse: Callable[[str], T], text: str) -> T:
+    """``parse(text)`` with the reference's option parser; a bad value is one line."""
     from reference_model.errors import SettingsError
 
     try:
@@ -132,19 +147,6 @@ def render(report: DataReport) -> None:
     render_findings(to_findings(report), [str(report.root)])
 
 
-def _img_scale(text: str | None) -> tuple[int, int] | None:
-    """``--img-scale 640,192`` -> ``(640, 192)``; a bad value is one line."""
-    if text is None:
-        return None
-    from reference_model.engine.options import parse_img_scale
-    from reference_model.errors import SettingsError
-
-    try:
-        return parse_img_scale(text)
-    except SettingsError as err:
-        raise DataCheckError(str(err)) from None
-
-
 @cli_errors
 def check_data(
     data: Annotated[
@@ -153,37 +155,17 @@ def check_data(
             help="Dataset folder: COCO, Pascal VOC or KITTI layout.", show_default=False
         ),
     ] = None,
-    classes: Annotated[
-        str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")
-    ] = None,
-    train_ann: Annotated[
-        Path | None, typer.Option("--train-ann", help="COCO annotation file of the train split.")
-    ] = None,
-    val_ann: Annotated[
-        Path | None, typer.Option("--val-ann", help="COCO annotation file of the val split.")
-    ] = None,
-    img_dir: Annotated[
-        Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
-    ] = None,
+    classes: opt.Classes = None,
+    train_ann: opt.TrainAnn = None,
+    val_ann: opt.ValAnn = None,
+    img_dir: opt.ImgDir = None,
     preset: Annotated[
         str | None,
         typer.Option("--preset", help="Model settings for the anchor coverage (default: r50_fpn)."),
     ] = None,
-    like: Annotated[
-        Path | None,
-        typer.Option(
-            "--like",
-            help="Take the anchors, assigner thresholds and image scale of this run (a log or "
-            "config, as train-reference --like).",
-        ),
-    ] = None,
-    img_scale: Annotated[
-        str | None,
-        typer.Option("--img-scale", help="Resize scale LONG,SHORT for the anchor coverage."),
-    ] = None,
-    drop_invalid: Annotated[
-        bool, typer.Option("--drop-invalid", help="Drop offending images/annotations, counted.")
-    ] = False,
+    like: opt.Like = None,
+    img_scale: opt.ImgScale = None,
+    drop_invalid: opt.DropInvalid = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a dataset before training: counts, errors, warnings and anchor coverage.

@@ -11,7 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from losslens.cli._common import cli_errors, console, fmt, lit
+from losslens.analysis.numbers import number
+from losslens.cli import _options as opt
+from losslens.cli._common import cli_errors, console, lit
 from losslens.cli._runs import load_runs, names_after_option, split_names
 from losslens.errors import FormatOptionError
 
@@ -43,9 +45,7 @@ def compare(
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Images per step for --x images.")
     ] = None,
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a log format.")
-    ] = None,
+    format: opt.Format = None,
     all_config: Annotated[
         bool,
         typer.Option(
@@ -148,7 +148,7 @@ def _render(c: Comparison, all_config: bool = False) -> None:
         r = float(row["ratio_to_first"])
         ratio = "" if math.isnan(r) else f"{r:.3f}x"
         cells = [lit(row[k]) for k in ("term", "run", "logged_as")]
-        table.add_row(*cells, fmt(row["final"]), fmt(row["min"]), fmt(row["auc"]), ratio)
+        table.add_row(*cells, number(row["final"]), number(row["min"]), number(row["auc"]), ratio)
     console.print(table)
     if not c.metrics.empty:
         mt = Table(title="final evaluation (fractions)", title_justify="left")
@@ -156,7 +156,7 @@ def _render(c: Comparison, all_config: bool = False) -> None:
         for name in c.metrics.columns:
             mt.add_column(lit(name), justify="right")
         for metric, values in c.metrics.iterrows():
-            mt.add_row(lit(metric), *(fmt(v) for v in values))
+            mt.add_row(lit(metric), *(number(v) for v in values))
         console.print(mt)
     if not c.meta.empty:
         _render_differences(c, all_config)
@@ -201,11 +201,11 @@ def _verdict_line(d: Divergence, x: str) -> str:
     head = f"{d.term}: {d.run_b} vs {d.run_a}:"
     definitions = "definitions differ: see below"
     if d.verdict == "diverges":
-        return f"{head} leaves it first at {x} {fmt(d.step)} ({d.ratio:.2f}x; {auc}, {band})"
+        return f"{head} leaves it first at {x} {number(d.step)} ({d.ratio:.2f}x; {auc}, {band})"
     if d.verdict == "differs":
         verdict = f"differs ({definitions})" if d.definitions_differ else "differs"
         if d.step is not None and d.ratio is not None:
-            where = f"beyond the {band} from {x} {fmt(d.step)} ({d.ratio:.2f}x there; {auc})"
+            where = f"beyond the {band} from {x} {number(d.step)} ({d.ratio:.2f}x there; {auc})"
             return f"{head} {verdict}: {where}"
         return f"{head} {verdict}: {auc}, beyond the {band}"
     tail = f"; {definitions}" if d.definitions_differ else ""

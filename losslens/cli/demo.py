@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit
 
 
@@ -24,7 +25,7 @@ def demo(
     threads: Annotated[
         int, typer.Option("--threads", help="CPU threads; 0 picks by machine load.")
     ] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: opt.Quiet = False,
 ) -> None:
     """Train on synthetic shapes on the CPU, then parse, diagnose and plot the log it wrote."""
     import losslens

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit
 from losslens.cli._runs import load_runs, log_lines
 from losslens.errors import FormatOptionError
@@ -30,9 +31,7 @@ def diagnose(
     min_severity: Annotated[
         str, typer.Option("--min-severity", help="Hide findings below: info, warning or error.")
     ] = "info",
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a log format.")
-    ] = None,
+    format: opt.Format = None,
 ) -> None:
     """Check runs for NaNs, divergence, missing positives, background-only accuracy and more.
 

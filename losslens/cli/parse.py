@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from losslens.cli._common import cli_errors, console, fmt, lit, output_path
+from losslens.analysis.numbers import number
+from losslens.cli import _options as opt
+from losslens.cli._common import cli_errors, console, lit, output_path
 from losslens.cli._runs import load_runs
 
 if TYPE_CHECKING:
@@ -33,9 +35,7 @@ def parse(
         list[Path],
         typer.Argument(help="Log files or directories ('-' reads stdin).", show_default=False),
     ],
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a format instead of detecting it.")
-    ] = None,
+    format: opt.Format = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -56,7 +56,7 @@ def parse(
     show_skipped: Annotated[
         bool, typer.Option("--show-skipped", help="List the lines that could not be placed.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: opt.Quiet = False,
     no_cache: Annotated[
         bool,
         typer.Option(
@@ -101,10 +101,10 @@ def _runs_table(summaries: list[RunSummary], names: list[str]) -> Table:
             lit(name),
             s.format,
             str(s.records),
-            f"{fmt(s.first_step)}-{fmt(s.last_step)}",
-            fmt(s.epochs),
+            f"{number(s.first_step)}-{number(s.last_step)}",
+            number(s.epochs),
             str(s.evaluations),
-            f"{lit(metric[0])} {fmt(metric[1])}" if metric else "-",
+            f"{lit(metric[0])} {number(metric[1])}" if metric else "-",
             str(s.skipped),
         )
     return table
@@ -123,7 +123,7 @@ def render_summary(s: RunSummary, all_columns: bool) -> None:
     )
     facts.add_row(
         "records",
-        f"{s.records} training records, steps {fmt(s.first_step)}-{fmt(s.last_step)}"
+        f"{s.records} training records, steps {number(s.first_step)}-{number(s.last_step)}"
         + (f", {s.epochs} epochs" if s.epochs else ""),
     )
     if s.segments > 1:
@@ -147,8 +147,8 @@ def render_summary(s: RunSummary, all_columns: bool) -> None:
     for col in ("term", "first", "min", "last", "non-finite"):
         table.add_column(col, justify="left" if col == "term" else "right")
     for row in terms.itertuples(index=False):
-        nf = f"[red]{fmt(row.non_finite)}[/red]" if row.non_finite else "0"
-        table.add_row(lit(row.term), fmt(row.first), fmt(row.min), fmt(row.last), nf)
+        nf = f"[red]{number(row.non_finite)}[/red]" if row.non_finite else "0"
+        table.add_row(lit(row.term), number(row.first), number(row.min), number(row.last), nf)
     console.print(table)
     if len(s.terms) > len(terms):
         console.print(f"[dim]... {len(s.terms) - len(terms)} more terms (--all-columns)[/dim]")
@@ -159,7 +159,7 @@ def render_summary(s: RunSummary, all_columns: bool) -> None:
         ev.add_column("metric")
         ev.add_column("value", justify="right")
         for key, value in s.final_eval.items():
-            ev.add_row(lit(key), fmt(value))
+            ev.add_row(lit(key), number(value))
         console.print(ev)
     if len(s.final_per_class):
         frame = s.final_per_class
@@ -188,7 +188,7 @@ def _render_per_class(frame: pd.DataFrame, title: str, all_columns: bool) -> Non
         pc.add_column(col, justify="left" if col in ("class", "task") else "right")
     shown = frame if all_columns else frame.head(_DEFAULT_CLASS_LIMIT)
     for row in shown[cols].itertuples(index=False):
-        pc.add_row(*(fmt(v) if not isinstance(v, str) else lit(v) for v in row))
+        pc.add_row(*(number(v) if not isinstance(v, str) else lit(v) for v in row))
     console.print(pc)
     if len(frame) > len(shown):
         console.print(f"[dim]... {len(frame) - len(shown)} more classes (--all-columns)[/dim]")

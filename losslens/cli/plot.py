@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit, output_path
 from losslens.cli._runs import NAMES_RULE, load_runs, names_after_option, split_names
 from losslens.errors import LossLensError
@@ -70,9 +71,7 @@ def plot(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file: .png, .svg or .pdf.")
     ] = None,
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a log format.")
-    ] = None,
+    format: opt.Format = None,
 ) -> None:
     """Plot loss terms (one panel each), raw faint and smoothed bold, every run in its colour."""
     from losslens.showing.plotting import PlotOptions, plot_runs

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit, output_path
 from losslens.cli._runs import load_runs, log_lines
 from losslens.errors import FormatOptionError
@@ -20,9 +21,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path(
         "losslens-report.html"
     ),
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a log format.")
-    ] = None,
+    format: opt.Format = None,
 ) -> None:
     """Write summary, curves, findings, evaluations and per-class tables into one HTML file."""
     from losslens.showing.report import render_report

@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from losslens.analysis.numbers import number
 from losslens.analysis.reference_settings import (
     ReferenceRunError,
     is_log,
     reference_errors,
     resolve_settings,
 )
-from losslens.cli._common import cli_errors, console, err_console, lit
+from losslens.cli import _options as opt
+from losslens.cli._common import cli_errors, console, err_console, lit, progress_bar
 from losslens.cli._runs import log_lines
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from reference_model.data.coverage import AnchorCoverage
     from reference_model.engine import TrainOptions, TrainResult
     from reference_model.engine.options import RunOptions
+    from reference_model.engine.settings import Resolved
 
 #: The terms drawn in the plot written next to the log.
 PLOT_TERMS = ("loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss")
@@ -91,25 +94,10 @@ class _RichReporter:
     """Progress bar per phase (epoch, evaluation) on stderr; messages on stdout."""
 
     def __init__(self, quiet: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import TextColumn
 
         self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=err_console,
-            transient=True,
-            disable=quiet,
-        )
+        self.progress = progress_bar(TextColumn("{task.fields[status]}"), quiet=quiet)
         self.task: Any = None
 
     def __enter__(self) -> _RichReporter:
@@ -154,18 +142,11 @@ def run_training(
             torch.set_num_threads(n_threads)
         name = dataset if dataset in ("kitti_tiny", "synthetic") else Path(dataset).name or "custom"
         out = options.work_dir or Path("work_dirs") / f"faster_rcnn_{chosen_preset}_{name}"
-        resolved = resolve_settings(
-            dataset,
-            chosen_preset,
-            options.like,
-            None,  # the data check below finds the dataset's classes
-            explicit_preset=options.preset is not None,
-            **options.overrides(),
-        )
+        # num_classes None: the data check below finds the dataset's classes
+        resolved = _resolve_run(dataset, chosen_preset, options, None)
         recipe = resolved.recipe
         if not quiet:
-            for line in resolved.not_supported + resolved.notes:
-                console.print(line, markup=False, highlight=False)
+            _print_notes(resolved)
         if options.resume is not None:
             check_checkpoint(options.resume)
         root = _dataset_root(resolve_dataset, dataset, options, quiet)
@@ -233,6 +214,27 @@ def run_training(
     with _RichReporter(quiet) as reporter, reference_errors():
         result = train(train_options, reporter)
     return result, settings
+
+
+def _resolve_run(
+    dataset: str | None, preset: str, options: RunOptions, num_classes: int | None
+) -> Resolved:
+    """The settings this run trains with (the one path of
+    :func:`losslens.analysis.reference_settings.resolve_settings`), for training and --dry-run."""
+    return resolve_settings(
+        dataset,
+        preset,
+        options.like,
+        num_classes,
+        explicit_preset=options.preset is not None,
+        **options.overrides(),
+    )
+
+
+def _print_notes(resolved: Resolved) -> None:
+    """What the reference could not take from the --like run, and how it took the rest."""
+    for line in resolved.not_supported + resolved.notes:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _dataset_root(resolve_dataset: Any, dataset: str, options: RunOptions, quiet: bool) -> Path:
@@ -338,11 +340,11 @@ def report(result: TrainResult) -> None:
     console.print(f"diagnostics: {lit(result.diagnostics_path)}")
     if result.first_loss and result.last_loss is not None:
         console.print(
-            f"loss {result.first_loss:.4f} (first iteration) -> {result.last_loss:.4f} (last logged "
+            f"loss {number(result.first_loss)} (first iteration) -> {number(result.last_loss)} (last logged "
             f"interval): x{result.last_loss / result.first_loss:.2f} in {result.seconds:.0f} s"
         )
     if result.final_eval is not None:
-        metrics = ", ".join(f"{k}: {v:.4f}" for k, v in result.final_eval.metrics.items())
+        metrics = ", ".join(f"{k}: {number(v)}" for k, v in result.final_eval.metrics.items())
         console.print(f"final evaluation: {lit(metrics)}")
 
 
@@ -365,13 +367,7 @@ def train_reference(
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Epochs (default: the recipe's 12).")
     ] = None,
-    img_scale: Annotated[
-        str | None,
-        typer.Option(
-            "--img-scale",
-            help="Resize scale LONG,SHORT keeping the ratio, e.g. 640,192 (default: the preset's).",
-        ),
-    ] = None,
+    img_scale: opt.ImgScale = None,
     lr: Annotated[
         float | None, typer.Option("--lr", help="Base learning rate (default: the recipe's).")
     ] = None,
@@ -414,15 +410,7 @@ def train_reference(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Training checkpoint to resume.")
     ] = None,
-    like: Annotated[
-        Path | None,
-        typer.Option(
-            "--like",
-            help="Take the settings of this run: an mmdet 2.x/3.x or detectron2 text log (with "
-            "its config dump, or without: what the log shows), an mmdet .py or a detectron2 "
-            ".yaml config.",
-        ),
-    ] = None,
+    like: opt.Like = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
     grad_clip: Annotated[
         float | None, typer.Option("--grad-clip", help="Max gradient L2 norm.")
@@ -454,28 +442,17 @@ def train_reference(
             "--eval-only", help="Evaluate the --load-from weights on the val split; no training."
         ),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: opt.Quiet = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the resolved settings and where each came from."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
-    classes: Annotated[
-        str | None, typer.Option("--classes", help="Select and order classes: a,b,c.")
-    ] = None,
-    train_ann: Annotated[
-        Path | None, typer.Option("--train-ann", help="COCO annotation file of the train split.")
-    ] = None,
-    val_ann: Annotated[
-        Path | None, typer.Option("--val-ann", help="COCO annotation file of the val split.")
-    ] = None,
-    img_dir: Annotated[
-        Path | None, typer.Option("--img-dir", help="Image folder of --train-ann/--val-ann.")
-    ] = None,
-    drop_invalid: Annotated[
-        bool,
-        typer.Option("--drop-invalid", help="Drop what the data check rejects, counted."),
-    ] = False,
+    classes: opt.Classes = None,
+    train_ann: opt.TrainAnn = None,
+    val_ann: opt.ValAnn = None,
+    img_dir: opt.ImgDir = None,
+    drop_invalid: opt.DropInvalid = False,
 ) -> None:
     """Train the reference Faster R-CNN; write mmdet-style logs and per-term diagnostics."""
     # Every parameter but the four below is a field of RunOptions, passed on by name.
@@ -541,7 +518,7 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
     """``--dry-run``: the resolved settings, trains nothing."""
     import json
 
-    from reference_model.engine.settings import dry_run
+    from reference_model.engine.settings import dry_run, flatten
 
     num_classes = None
     if dataset is not None or options.like is None:
@@ -550,14 +527,7 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
         num_classes = len(CLASSES)
     with reference_errors():
         chosen = options.preset or default_preset(_device(options.device))
-    resolved = resolve_settings(
-        dataset,
-        chosen,
-        options.like,
-        num_classes,
-        explicit_preset=options.preset is not None,
-        **options.overrides(),
-    )
+    resolved = _resolve_run(dataset, chosen, options, num_classes)
     plan = dry_run(resolved)
     inferred = {k: s for k, s in resolved.sources.items() if s.startswith("inferred from")}
     if inferred:
@@ -565,10 +535,9 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
     if as_json:
         print(json.dumps(plan, indent=2, default=list))
         return
-    for line in resolved.not_supported + resolved.notes:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    _print_notes(resolved)
     console.print(f"preset: {chosen}", markup=False, highlight=False, soft_wrap=True)
-    leaves = _leaves("", plan["config"])
+    leaves = flatten("", plan["config"]).items()
     for key in sorted(set(inferred) - {key for key, _ in leaves}):
         value = resolved.from_run[key]
         console.print(
@@ -579,14 +548,5 @@ def _show_dry_run(dataset: str | None, options: RunOptions, as_json: bool) -> No
         console.print(
             f"{key} = {value!r}  ({source})", markup=False, highlight=False, soft_wrap=True
         )
-    for key, value in _leaves("schedule", plan["schedule"]):
+    for key, value in flatten("schedule", plan["schedule"]).items():
         console.print(f"{key} = {value!r}", markup=False, highlight=False, soft_wrap=True)
-
-
-def _leaves(prefix: str, node: Any) -> list[tuple[str, Any]]:
-    if not isinstance(node, dict):
-        return [(prefix, node)]
-    out: list[tuple[str, Any]] = []
-    for name, child in node.items():
-        out.extend(_leaves(f"{prefix}.{name}" if prefix else name, child))
-    return out

@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from losslens.cli import _options as opt
 from losslens.cli._common import cli_errors, console, lit
 
 if TYPE_CHECKING:
@@ -31,9 +32,7 @@ def watch(
     once: Annotated[
         bool, typer.Option("--once", help="Read what is there, show it and exit.")
     ] = False,
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Force a log format.")
-    ] = None,
+    format: opt.Format = None,
 ) -> None:
     """Follow a training log like tail -f (waiting for it to appear). Ctrl-C stops.
 

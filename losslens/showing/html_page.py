@@ -14,6 +14,8 @@ from html import escape
 
 import pandas as pd
 
+from losslens.analysis.numbers import number
+
 #: A cell holding one word up to this long never wraps (``10-200``, ``few-gts-low-ap``); longer
 #: ones (paths) wrap where they must rather than widen the table without end.
 MAX_UNBROKEN = 40
@@ -30,15 +32,6 @@ caption{text-align:left;font-weight:600;padding:.2em 0}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}pre{white-space:pre-wrap;margin:0}
 .chart{width:100%}img{max-width:100%;border:1px solid #eee}.muted{color:#777}
 """
-
-
-def number(value: object) -> str:
-    """A table cell's number: 4 significant digits for floats, ``-`` for a missing value."""
-    if value is None or value is pd.NA:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if value != value else f"{value:.4g}"
-    return escape(str(value))
 
 
 def table(frame: pd.DataFrame, caption: str = "") -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from losslens.analysis.numbers import number
 from losslens.showing.smoothing import TB_DEFAULT_WEIGHT, tensorboard_ema
 
 if TYPE_CHECKING:
@@ -163,19 +164,7 @@ def curves_figure(
     start = weights.index(TB_DEFAULT_WEIGHT) if TB_DEFAULT_WEIGHT in weights else 0
     for k, weight in enumerate(weights):
         for s in series:
-            x, y = _joined(s, weight)
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    mode="lines",
-                    name=plain(s.label),
-                    legendgroup=plain(s.group),
-                    legendgrouptitle_text=plain(s.group),
-                    line={"color": s.color, "dash": s.dash, "width": 1.6},
-                    visible=_visibility(s, k == start),
-                )
-            )
+            fig.add_trace(_curve(s, weight, visible=_visibility(s, k == start)))
     _mark_traces(fig, marks)
     steps = []
     for k, weight in enumerate(weights):
@@ -219,6 +208,25 @@ def curves_figure(
     return fig
 
 
+def _curve(s: Series, weight: float, *, visible: bool | str, **marker: Any) -> go.Scatter:
+    """The trace of one series smoothed with ``weight``: its label, group, colour and dash;
+    ``marker`` given: every point marked too."""
+    import plotly.graph_objects as go
+
+    x, y = _joined(s, weight)
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines+markers" if marker else "lines",
+        name=plain(s.label),
+        legendgroup=plain(s.group),
+        legendgrouptitle_text=plain(s.group),
+        line={"color": s.color, "dash": s.dash, "width": 1.6},
+        visible=visible,
+        **marker,
+    )
+
+
 def _visibility(series: Series, selected: bool) -> bool | str:
     if not selected:
         return False
@@ -238,20 +246,7 @@ def points_figure(
 
     fig = go.Figure()
     for s in series:
-        x, y = _joined(s, 0.0)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines+markers",
-                name=plain(s.label),
-                legendgroup=plain(s.group),
-                legendgrouptitle_text=plain(s.group),
-                line={"color": s.color, "dash": s.dash, "width": 1.6},
-                marker={"size": 5},
-                visible=_visibility(s, True),
-            )
-        )
+        fig.add_trace(_curve(s, 0.0, visible=_visibility(s, True), marker={"size": 5}))
     _mark_traces(fig, marks)
     _layout(fig, title, x_label, y_label, 420)
     return fig
@@ -339,11 +334,7 @@ def _cells(columns: dict[str, list[Any]], order: Sequence[int]) -> list[list[str
 
 
 def _cell(value: Any) -> str:
-    if value is None or value != value:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return plain(value)
+    return plain(number(value, nan="-"))
 
 
 def to_div(fig: go.Figure, div_id: str, *, with_library: bool) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from losslens.analysis import compare, terms
 from losslens.analysis.axes import images_per_step
+from losslens.analysis.numbers import number
 from losslens.errors import FormatOptionError, NoLogsFoundError
 from losslens.reading.config_dump import flatten_config
 from losslens.reading.sources import load
@@ -277,7 +278,7 @@ def _part(points: pd.DataFrame) -> tuple[float | None, float | None]:
 
 
 def _range(xs: np.ndarray) -> str:
-    return f"{xs[0]:.4g}-{xs[-1]:.4g}" if len(xs) else "none"
+    return f"{number(xs[0])}-{number(xs[-1])}" if len(xs) else "none"
 
 
 def _term_side(
@@ -443,8 +444,8 @@ def _causes(term: str, ref: Run, check: DataCheck | None) -> list[str]:
 def _where(side: TermSide, x: str) -> str:
     words = _X_WORDS.get(x, x)
     if side.part_x == float(side.points["x"].iloc[0]):
-        return f"from the first matched point ({words} {side.part_x:.4g})"
-    return f"from {words} {side.part_x:.4g}"
+        return f"from the first matched point ({words} {number(side.part_x)})"
+    return f"from {words} {number(side.part_x)}"
 
 
 def explain(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from losslens.analysis.axes import X_LABELS
+from losslens.analysis.numbers import number
 from losslens.errors import LossLensError
 from losslens.showing.html_page import CSS, table
 
@@ -67,7 +68,7 @@ def _part_mark(sbs: SideBySide, side: TermSide) -> list[Mark]:
         return []
     at = side.points[side.points["x"] == side.part_x]
     y = float(at["theirs"].iloc[0]) if len(at) else float("nan")
-    text = f"parts at {sbs.x} {side.part_x:.4g}: yours {side.part_ratio:.3g}x ours from there"
+    text = f"parts at {sbs.x} {number(side.part_x)}: yours {side.part_ratio:.3g}x ours from there"
     return [Mark(side.part_x, y, "parts", text)]
 
 
@@ -114,7 +115,7 @@ def _ratio(value: float) -> str:
 
 
 def _value(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.4g}"
+    return number(value, nan="-")
 
 
 def _part(x: float | None, ratio: float | None, points: int, sbs: SideBySide) -> str:
@@ -124,7 +125,7 @@ def _part(x: float | None, ratio: float | None, points: int, sbs: SideBySide) ->
         return "spread not measured"
     if x is None or ratio is None:
         return "within the spread"
-    return f"{sbs.x} {x:.4g} ({ratio:.3g}x)"
+    return f"{sbs.x} {number(x)} ({ratio:.3g}x)"
 
 
 def caption(sbs: SideBySide) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from losslens.analysis.diagnostics import Finding, diagnose
+from losslens.analysis.numbers import number
 from losslens.errors import EmptyLogError, UnknownFormatError
 from losslens.reading.sources import load
 from losslens.reading.text import decode, normalise
@@ -147,6 +148,6 @@ def status_rows(run: Run, width: int = 30) -> list[tuple[str, str, str]]:
         if not len(values):
             continue
         last = values[-1]
-        shown = duration_text(last) if name == "eta_s" else f"{last:.4g}"
+        shown = duration_text(last) if name == "eta_s" else f"{number(last)}"
         rows.append((name, shown, sparkline(values, width)))
     return rows

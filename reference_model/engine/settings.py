@@ -142,18 +142,20 @@ def _stage_one(run: dict[str, Any]) -> dict[str, Any]:
     for key, value in run.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             if key in ("model.roi_head.bbox_head", "model.train_cfg.rcnn"):
-                flat.update(_flatten(key, value[0]))
+                flat.update(flatten(key, value[0]))
                 continue
         flat[key] = value
     return flat
 
 
-def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested dicts -> dotted keys in order: ``flatten("a", {"b": {"c": 1}})`` is
+    ``{"a.b.c": 1}``; an empty ``prefix`` adds no leading dot."""
     if not isinstance(value, dict):
         return {prefix: value}
     flat: dict[str, Any] = {}
     for name, child in value.items():
-        flat.update(_flatten(f"{prefix}.{name}", child))
+        flat.update(flatten(f"{prefix}.{name}" if prefix else name, child))
     return flat
 
 

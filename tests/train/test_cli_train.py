@@ -109,3 +109,28 @@ def test_synthetic_cpu_run_meets_the_product_targets(tmp_path, monkeypatch):
     assert loss[-1] <= 0.5 * loss[0], (loss[0], loss[-1])
     assert run.evals["AP50"].iloc[-1] >= 0.8
     assert seconds < 300, f"took {seconds:.0f} s"
+
+
+def test_report_writes_the_run_numbers_as_every_command_does(capsys):
+    """The end-of-run lines use losslens' one number rule (4 significant digits, whole values in
+    full), as ``parse`` and ``compare`` show the same log."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from losslens.cli.train_reference import report
+
+    result = SimpleNamespace(
+        log_path=Path("w/run.log"),
+        json_path=Path("w/run.log.json"),
+        diagnostics_path=Path("w/diagnostics.jsonl"),
+        first_loss=1.23456,
+        last_loss=0.5,
+        seconds=12.4,
+        final_eval=SimpleNamespace(metrics={"AP50": 0.51234, "mAP": 0.25}),
+    )
+    report(result)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:] == [
+        "loss 1.235 (first iteration) -> 0.5 (last logged interval): x0.41 in 12 s",
+        "final evaluation: AP50: 0.5123, mAP: 0.25",
+    ]

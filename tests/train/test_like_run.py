@@ -178,3 +178,19 @@ def test_yaml_block_lists() -> None:
         "A.RATIOS": [[0.5, 1.0]],
         "A.FLAG": True,
     }
+
+
+def test_flatten_writes_dotted_keys_in_order() -> None:
+    from reference_model.engine.settings import flatten
+
+    nested = {"model": {"rpn": {"num": 256, "pos": 0.5}, "type": "FasterRCNN"}, "empty": {}}
+    assert flatten("", nested) == {
+        "model.rpn.num": 256,
+        "model.rpn.pos": 0.5,
+        "model.type": "FasterRCNN",
+    }
+    assert list(flatten("schedule", {"epochs": 12, "steps": [8, 11]})) == [
+        "schedule.epochs",
+        "schedule.steps",
+    ]
+    assert flatten("lr", 0.02) == {"lr": 0.02}

@@ -15,6 +15,7 @@ from losslens.analysis.axes import (
     LrSchedule,
     column,
 )
+from losslens.analysis.numbers import number
 from losslens.run import Run
 
 SEVERITIES = ("info", "warning", "error")
@@ -111,13 +112,10 @@ def logged_name(frame: pd.DataFrame, col: str) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A logged value as evidence text: 4 significant digits, ``nan`` for any missing value
-    (NaN, None, or pandas' ``<NA>`` of a row that mixes nullable integer columns)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "nan"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    """A logged value as evidence text (:func:`losslens.analysis.numbers.number`), ``nan`` for
+    any missing value (NaN, None, or pandas' ``<NA>`` of a row that mixes nullable integer
+    columns)."""
+    return number(value, missing="nan")
 
 
 def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:

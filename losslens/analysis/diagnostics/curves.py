@@ -207,7 +207,7 @@ def _plateau_in(frame: pd.DataFrame, schedule: LrSchedule, run_rows: int) -> lis
                 "plateau",
                 "warning",
                 f"{logged_name(frame, col)} stopped improving for {n_flat} logs ({n_flat / run_rows:.0%} of the run) at "
-                f"constant lr {lr[j]:.4g}: it was already within 1% of {math.exp(final):.4g} at step "
+                f"constant lr {fmt(lr[j])}: it was already within 1% of {fmt(math.exp(final))} at step "
                 f"{int(steps[j])} and stayed there until step {int(steps[b - 1])}.",
                 steps=[int(steps[j]), int(steps[b - 1])],
                 epoch=where(frame, j)["epoch"],
@@ -242,8 +242,8 @@ def check_lr_jumps(ctx: Context) -> list[Finding]:
             Finding(
                 "loss-jump-at-lr-change",
                 "warning",
-                f"{logged_name(ctx.frame, col)} jumped {math.exp(jump):.2f}x right when the lr changed {change.before:.4g} -> "
-                f"{change.after:.4g} at step {change.step}.",
+                f"{logged_name(ctx.frame, col)} jumped {math.exp(jump):.2f}x right when the lr changed {fmt(change.before)} -> "
+                f"{fmt(change.after)} at step {change.step}.",
                 **where(frame, min(pos, len(frame) - 1)),
                 evidence=[
                     format_row(frame, p, [col, "lr"])
@@ -273,7 +273,9 @@ def check_schedule(ctx: Context) -> list[Finding]:
             "info",
             "lr schedule: " + sched.describe() + ".",
             steps=[c.step for c in sched.changes],
-            evidence=[f"step {c.step}: lr {c.before:.4g} -> {c.after:.4g}" for c in sched.changes],
+            evidence=[
+                f"step {c.step}: lr {fmt(c.before)} -> {fmt(c.after)}" for c in sched.changes
+            ],
             line_no=_change_line(ctx, sched.changes[0].step) if sched.changes else None,
         )
     ]
@@ -290,10 +292,10 @@ def check_schedule(ctx: Context) -> list[Finding]:
                 Finding(
                     "lr-too-high-for-batch",
                     "warning",
-                    f"peak lr {sched.peak:.4g} for {ips} images per step is {per_image / SGD_LR_PER_IMAGE:.1f}x "
+                    f"peak lr {fmt(sched.peak)} for {ips} images per step is {per_image / SGD_LR_PER_IMAGE:.1f}x "
                     "the linear scaling rule (SGD lr 0.02 for 16 images).",
-                    evidence=[f"peak lr {sched.peak:.4g}", f"images per step {ips}"],
-                    advice=f"Use about {SGD_LR_PER_IMAGE * ips:.4g} (0.02 x batch / 16), or a longer warmup.",
+                    evidence=[f"peak lr {fmt(sched.peak)}", f"images per step {ips}"],
+                    advice=f"Use about {fmt(SGD_LR_PER_IMAGE * ips)} (0.02 x batch / 16), or a longer warmup.",
                 )
             )
     return findings

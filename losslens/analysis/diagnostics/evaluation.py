@@ -98,7 +98,7 @@ def check_overfitting(ctx: Context) -> list[Finding]:
             "warning",
             f"{metric} peaked at {values[best]:.3f} (evaluation {best + 1}, step {int(ev['step'].iloc[best])}) "
             f"and fell to {values[-1]:.3f} while {logged_name(frame, loss_col)} kept falling "
-            f"({nanmedian(at_best):.4g} -> {nanmedian(at_end):.4g}).",
+            f"({fmt(nanmedian(at_best))} -> {fmt(nanmedian(at_end))}).",
             steps=[int(ev["step"].iloc[best]), int(ev["step"].iloc[-1])],
             epoch=int(ev["epoch"].iloc[best])
             if "epoch" in ev and pd.notna(ev["epoch"].iloc[best])

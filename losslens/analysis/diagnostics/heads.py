@@ -13,6 +13,7 @@ from losslens.analysis.axes import (
 from losslens.analysis.diagnostics._base import (
     Context,
     Finding,
+    fmt,
     format_row,
     line_of,
     logged_name,
@@ -109,7 +110,7 @@ def check_bg_only(ctx: Context) -> list[Finding]:
         if np.isfinite(head) and head > 0 and end >= 0.9 * head and not ramped:
             return [
                 _bg_finding(
-                    ctx, acc_end, f"loss_bbox barely moves ({head:.4g} -> {end:.4g})", "warning"
+                    ctx, acc_end, f"loss_bbox barely moves ({fmt(head)} -> {fmt(end)})", "warning"
                 )
             ]
     return []

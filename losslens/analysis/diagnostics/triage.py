@@ -105,7 +105,7 @@ def lr_raise_before(frame: pd.DataFrame, pos: int) -> Cause | None:
 def _raise_cause(frame: pd.DataFrame, k: int, before: float, after: float) -> Cause:
     where_ = format_row(frame, k, ["lr"]).split(":")[0]
     return Cause(
-        f" The lr was raised {after / before:.3g}x ({before:.4g} -> {after:.4g}, from {where_}) "
+        f" The lr was raised {after / before:.3g}x ({fmt(before)} -> {fmt(after)}, from {where_}) "
         "above the lr the run had trained at: a resume with a fresh schedule, or an lr scaled "
         "for more GPUs (linear scaling applied to the wrong batch) overshoots.",
         [f"lr raised at {format_row(frame, k, ['lr'])}"],
