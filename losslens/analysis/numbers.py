@@ -4,9 +4,7 @@ and plot label (``parse``, ``compare``, ``watch``, the diagnostics, the HTML pag
 from __future__ import annotations
 
 import math
-
-import numpy as np
-import pandas as pd
+from numbers import Real
 
 #: Significant digits of a logged value: enough to tell 0.4512 from 0.4518.
 DIGITS = 4
@@ -18,11 +16,11 @@ def number(value: object, *, missing: str = "-", nan: str = "nan") -> str:
     """``value`` as text: 4 significant digits; a whole number (below 1e9) in full; ``inf`` and
     ``-inf`` spelled out. ``missing`` for None or pandas' ``<NA>``, ``nan`` for a NaN. Anything
     that is not a number is ``str(value)`` as it is (a string from a log is never parsed)."""
-    if value is None or value is pd.NA:
+    # by name and by the numbers ABCs (numpy registers its scalars there): the CLI imports this
+    # module before any log is read, and must not pull in pandas or numpy for it
+    if value is None or type(value).__name__ == "NAType":  # pandas' <NA>
         return missing
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, int | float | np.integer | np.floating
-    ):
+    if type(value).__name__ in ("bool", "bool_") or not isinstance(value, Real):
         return str(value)
     v = float(value)
     if math.isnan(v):
