@@ -40,7 +40,8 @@ def _read(path: Path, **options: Any) -> dict[str, Any]:
     try:
         run = losslens.load(str(path), **options)
     except losslens.LossLensError as err:
-        return {"error": f"{type(err).__name__}: {err}"}
+        # the shared folder's path may differ between the two trees (a symlink beside the old one)
+        return {"error": f"{type(err).__name__}: {err}".replace(str(SHARED), "<shared>")}
     return {
         "format": run.format,
         "train": run.train,

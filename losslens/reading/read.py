@@ -100,17 +100,19 @@ def parse_bytes(
     on it, as for the whole file.
     """
     sample = sample_text(raw) if sample is None else sample
-    name = format or formats.quick_sniff(normalise(sample, glue_sample=sample).text)
+    name = format or formats.quick_sniff(
+        normalise(sample, glue=formats.GLUE_PATTERNS, glue_sample=sample).text
+    )
     log = None
     if name is None:
-        log = log_from_bytes(raw, path, mtime, sample)
+        log = log_from_bytes(raw, path, mtime, sample, glue=formats.GLUE_PATTERNS)
         name = formats.sniff(log)
     log_format = formats.get(name)
     if fast and not is_utf16(raw) and log_format.fast is not None:
-        got = log_format.fast(raw, path, mtime, sample)
+        got = log_format.fast(raw, path, mtime, sample, formats.GLUE_PATTERNS)
         if got is not None:
             parsed, rest = got  # line_no is physical already: the rest log lacks the read lines
             return _run(rest, log_format, parsed, format, map_line_no=False)
     if log is None:
-        log = log_from_bytes(raw, path, mtime, sample)
+        log = log_from_bytes(raw, path, mtime, sample, glue=formats.GLUE_PATTERNS)
     return _parse_log(log, name, format, fast)

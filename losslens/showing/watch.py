@@ -23,6 +23,7 @@ import numpy as np
 
 from losslens.analysis.diagnostics import Finding, diagnose
 from losslens.errors import EmptyLogError, UnknownFormatError
+from losslens.reading.formats import GLUE_PATTERNS
 from losslens.reading.sources import load
 from losslens.reading.text import decode, normalise
 from losslens.run import Run
@@ -130,7 +131,7 @@ def _text_lines(raw: bytes, name: str) -> list[str]:
         text, _ = decode(raw, name)
     except EmptyLogError:
         return []
-    return normalise(text, name).lines
+    return normalise(text, name, glue=GLUE_PATTERNS).lines
 
 
 def status_rows(run: Run, width: int = 30) -> list[tuple[str, str, str]]:

@@ -31,6 +31,10 @@ from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.frame import Columns
 from losslens.reading.text import LogText
 
+#: The head of a python logging ``%(asctime)s`` record (mmcv, maskrcnn_benchmark): where a
+#: format looks for glued records (``LogFormat.glue``).
+ASCTIME_MARKER = re.compile(r"(?:19|20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+
 #: A Ray actor prefix, ``(MMCVRayEpochRunner pid=188889) ``, seen before mmcv records.
 RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
 _BLOCK_STARTS = (

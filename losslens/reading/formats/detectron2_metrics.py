@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,7 @@ from losslens.reading.frame import (
     segments_from_steps,
     train_frame,
 )
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -134,11 +135,15 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
 
 
 def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
     the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept, _COUNTERS)
+    got = read_json_fast(raw, name, mtime, sample, glue, _accept, _COUNTERS)
     if got is None:
         return None
     fast, shapes = got

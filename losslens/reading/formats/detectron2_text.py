@@ -51,7 +51,7 @@ from losslens.reading.formats._textlog import (
     walk,
 )
 from losslens.reading.frame import Columns, build_frames, segments_from_steps
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -455,6 +455,17 @@ def _meta(
     return meta
 
 
+#: detectron2's file and console handler prefixes past a line start: a record glued onto
+#: another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"\[\d\d/\d\d \d\d:\d\d:\d\d"),
+        re.compile(
+            r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"
+        ),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -463,4 +474,5 @@ FORMAT = LogFormat(
     parse,
     resume=Resume(resume_point, RESUME_META, finish_resume),
     log_names=("log.txt*",),
+    glue=_GLUE,
 )

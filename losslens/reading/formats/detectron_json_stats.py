@@ -40,7 +40,7 @@ from losslens.reading.frame import (
     segments_from_steps,
     train_frame,
 )
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "detectron_json_stats"
 FRAMEWORK = "Detectron (Caffe2)"
@@ -230,6 +230,14 @@ def _meta(train: pd.DataFrame, blocks: dict[str, str]) -> dict[str, Any]:
     }
 
 
+#: A ``json_stats: {`` record past a line start: glued onto another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"json_stats: \{"),
+        re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)"),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -240,4 +248,5 @@ FORMAT = LogFormat(
     ),
     sniff,
     parse,
+    glue=_GLUE,
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ from losslens.reading.formats._speed.resume import (
     grew_dict_columns,
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -104,11 +105,15 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
 
 
 def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: record lines of a fixed shape read from the raw bytes (``_fastjson``),
     the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept, _INT_KEYS)
+    got = read_json_fast(raw, name, mtime, sample, glue, _accept, _INT_KEYS)
     if got is None:
         return None
     fast, shapes = got

@@ -17,6 +17,7 @@ belong to the same evaluation row.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,6 +38,7 @@ from losslens.reading.formats._speed.bulk import parse_shapes
 from losslens.reading.formats._speed.fasttext import fill_line_no, read_fast
 from losslens.reading.formats._speed.resume import FIRST, Join, last_line_start, most_common, tally
 from losslens.reading.formats._textlog import (
+    ASCTIME_MARKER,
     RecordError,
     counter,
     drop_truncated_tail,
@@ -45,7 +47,7 @@ from losslens.reading.formats._textlog import (
     walk,
 )
 from losslens.reading.frame import Columns, build_frames
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -289,14 +291,18 @@ def parse(log: LogText, *, bulk: bool = True) -> Parsed:
 
 
 def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
 
     Returns the parse and the rest log (for line counts and notes), or None when no line could
     be read this way.
     """
-    fast = read_fast(raw, name, mtime, _byte_reader(), sample)
+    fast = read_fast(raw, name, mtime, _byte_reader(), sample, glue)
     if fast is None:
         return None
     fast.log.sample = sample
@@ -561,6 +567,17 @@ def _parse_each(log: LogText) -> Parsed:
     return parse(log, bulk=False)
 
 
+#: mmcv's python logging prefix (``%(asctime)s - %(name)s - %(levelname)s - ``, the name absent
+#: in mmdetection 1.x) past a line start: a record glued onto another line.
+_GLUE = (
+    GluePrefix(
+        ASCTIME_MARKER,
+        re.compile(
+            r"20(?<=[^\n\x00]20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?:- [\w.]+ - [A-Z]+ - |- [A-Z]+ - )"
+        ),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -570,4 +587,5 @@ FORMAT = LogFormat(
     parse_each=_parse_each,
     fast=parse_bytes,
     resume=Resume(resume_point, RESUME_META, finish_resume),
+    glue=_GLUE,
 )

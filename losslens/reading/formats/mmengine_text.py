@@ -21,6 +21,7 @@ before it belong to the same row. ``Iter(train) [i/max_iters]`` is iteration-bas
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -64,7 +65,7 @@ from losslens.reading.formats._textlog import (
     walk,
 )
 from losslens.reading.frame import Columns, build_frames
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -237,14 +238,18 @@ def parse(log: LogText) -> Parsed:
 
 
 def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> tuple[Parsed, LogText] | None:
     """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
 
     Returns None when no line could be read this way (the caller parses the text).
     """
     reader = _byte_reader()
-    fast = read_fast(raw, name, mtime, reader, sample)
+    fast = read_fast(raw, name, mtime, reader, sample, glue)
     if fast is None:
         return None
     fast.log.sample = sample
@@ -671,6 +676,14 @@ def _byte_reader() -> bl.StampedLineReader:
     )
 
 
+#: mmengine's file handler prefix past a line start: a record glued onto another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"20\d\d/\d\d/\d\d \d\d:\d\d:\d\d - "),
+        re.compile(r"20(?<=[^\n\x00]20)\d\d/\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -679,4 +692,5 @@ FORMAT = LogFormat(
     parse,
     fast=parse_bytes,
     resume=Resume(resume_point, RESUME_META, finish_resume),
+    glue=_GLUE,
 )

@@ -18,7 +18,7 @@ records only, so that records whose handling needs the whole dict stay on the pe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy as np
 from losslens.reading.formats._common import MAX_COUNTER
 from losslens.reading.formats._speed import bytelines as bl
 from losslens.reading.formats._speed.fasttext import FastRead, read_fast
-from losslens.reading.text import normalise
+from losslens.reading.text import GluePrefix, normalise
 
 #: New shapes tried per chunk before the remaining lines go to the per-line path.
 _MAX_NEW_SHAPES_PER_CHUNK = 32
@@ -49,7 +49,7 @@ class JsonShape:
 Accept = Callable[[JsonShape], tuple[str, ...] | None]
 
 
-def shape_of(line: bytes) -> JsonShape | None:
+def shape_of(line: bytes, glue: Sequence[GluePrefix] = ()) -> JsonShape | None:
     """The shape of one line (see the module docstring); None if it cannot have one."""
     if not line.startswith(b'{"') or not line.endswith(b"}"):
         return None
@@ -62,7 +62,7 @@ def shape_of(line: bytes) -> JsonShape | None:
         return None
     # a line the text normalisation would change (ANSI codes, a glued record prefix ...) is
     # left to the per-line path, which sees it as normalised
-    log = normalise(text)
+    log = normalise(text, glue=glue)
     if log.lines != [text] or log.notes:
         return None
     strings: list[str | None] = []
@@ -83,9 +83,12 @@ def _literal(value: str) -> bytes:
 class JsonLineReader:
     """Reads JSON record lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
 
-    def __init__(self, accept: Accept, counters: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, accept: Accept, counters: tuple[str, ...] = (), glue: Sequence[GluePrefix] = ()
+    ) -> None:
         self.accept = accept
         self.counters = counters
+        self.glue = glue
         self.shapes: list[JsonShape] = []
         self._rejected: set[JsonShape] = set()
 
@@ -109,7 +112,7 @@ class JsonLineReader:
         todo = np.flatnonzero(candidates & opens & closes & (count > 0))
 
         def new_shape(line: int) -> JsonShape | None:
-            shape = shape_of(bytes(buf[starts[line] : ends[line]]))
+            shape = shape_of(bytes(buf[starts[line] : ends[line]]), self.glue)
             if shape is None or shape in self._rejected:
                 return None
             if shape not in self.shapes and (
@@ -192,6 +195,7 @@ def read_json_fast(
     name: str,
     mtime: float | None,
     sample: str | None,
+    glue: Sequence[GluePrefix],
     accept: Accept,
     counters: tuple[str, ...] = (),
 ) -> tuple[FastRead, list[JsonShape]] | None:
@@ -202,8 +206,8 @@ def read_json_fast(
     no line could be read this way. A line whose ``counters`` are not integers is left to the
     per-line path, which skips it saying why.
     """
-    reader = JsonLineReader(accept, counters)
-    fast = read_fast(raw, name, mtime, reader, sample)
+    reader = JsonLineReader(accept, counters, glue)
+    fast = read_fast(raw, name, mtime, reader, sample, glue)
     if fast is None:
         return None
     fast.log.sample = sample

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ import numpy as np
 
 from losslens.reading._parallel import threads
 from losslens.reading.formats._speed import bytelines as bl
-from losslens.reading.text import LogText, normalise, to_text
+from losslens.reading.text import GluePrefix, LogText, normalise, to_text
 
 
 class LineReader(Protocol):
@@ -52,6 +53,7 @@ def read_fast(
     mtime: float | None,
     reader: LineReader,
     glue_sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> FastRead | None:
     """Read what ``reader`` can from ``raw``; None when it reads no line (use the slow path).
 
@@ -106,7 +108,7 @@ def read_fast(
     for shape_id, lines, cols in reads:
         shape_of_line[lines] = shape_id
         parts.append((lines, cols))
-    fast = _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample)
+    fast = _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample, glue)
     if len(ranges) > 1:
         _return_freed_memory()
     return fast
@@ -141,6 +143,7 @@ def _assemble(
     shape_of_line: np.ndarray,
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]],
     glue_sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> FastRead:
     read = shape_of_line >= 0
     previous = np.concatenate([[-1], shape_of_line[:-1]])
@@ -158,7 +161,7 @@ def _assemble(
         raw[s:e] for s, e in zip(starts[pieces].tolist(), text_ends.tolist(), strict=True)
     )
     text, n_bad = to_text(rest + b"\n")
-    log = normalise(text, name, mtime, glue_sample=glue_sample)
+    log = normalise(text, name, mtime, glue=glue, glue_sample=glue_sample)
     log.decode_errors = n_bad
     log.ends_with_newline = raw.endswith(b"\n")
     relative = (
