@@ -21,6 +21,10 @@ class SkippedLine(NamedTuple):
     reason: str = ""
 
 
+#: Counts a whole-file meta value is the most common of: ``{"iters_per_epoch": {value: count}}``.
+Tallies = dict[str, dict[int, int]]
+
+
 @dataclass
 class Parsed:
     """What a format parser returns; :func:`losslens.load` wraps it into a :class:`~losslens.Run`."""
@@ -32,7 +36,7 @@ class Parsed:
     meta: dict[str, Any] = field(default_factory=dict)
     #: Counts a whole-file meta value is the most common of (``{"iters_per_epoch": {value:
     #: count}}``), kept so that a grown file parsed from a cut can count again (losslens.reading.cache).
-    tallies: dict[str, dict[int, int]] = field(default_factory=dict)
+    tallies: Tallies = field(default_factory=dict)
     #: False when the parser saw none of its format's log records (no line with its prefix):
     #: with empty tables too, the content is no log of this format (a README quoting one).
     recognised: bool = True

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from losslens.reading.formats._common import Parsed
     from losslens.reading.formats._speed.resume import Join
     from losslens.reading.text import GluePrefix, LogText
-    from losslens.run import Run
 
 #: ``fast(raw, path, mtime, sample, glue)``: the parse of a log's bytes and the log of the lines it
 #: did not read itself (for line counts and notes), or None when it read no line this way.
@@ -40,7 +39,7 @@ class Resume:
 
     point: Callable[[bytes], int | None]
     meta_rules: Mapping[str, str] = field(default_factory=dict)
-    finish: Callable[[Join], Run | None] | None = None
+    finish: Callable[[Join], Parsed | None] | None = None
 
 
 @dataclass(frozen=True)

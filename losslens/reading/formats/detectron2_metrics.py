@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,6 @@ from losslens.reading.frame import (
     train_frame,
 )
 from losslens.reading.text import GluePrefix, LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "detectron2_metrics"
 FRAMEWORK = "detectron2"
@@ -179,7 +176,7 @@ def _is_train_line(line: bytes) -> bool:
 RESUME_META = {"partial_records": LINES, "wrapped_records": LINES}
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined train table."""
     run = join.run
     meta = {**run.meta, **_meta(run.train, run.meta["partial_records"])}

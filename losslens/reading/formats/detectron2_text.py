@@ -26,7 +26,7 @@ import itertools
 import re
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,9 +52,6 @@ from losslens.reading.formats._textlog import (
 )
 from losslens.reading.frame import Columns, build_frames, segments_from_steps
 from losslens.reading.text import GluePrefix, LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "detectron2_text"
 FRAMEWORK = "detectron2"
@@ -402,7 +399,7 @@ RESUME_META = {
 }
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined train table."""
     run = join.run
     iters = [None if pd.isna(v) else int(v) for v in run.train["iter"]]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from losslens.reading.formats._coco import stats_row
 from losslens.reading.formats._common import Parsed, SkippedLine
@@ -34,9 +34,6 @@ from losslens.reading.formats._speed.jsonlines import read_records, wrapped_meta
 from losslens.reading.formats._speed.resume import CONFLICT, COUNTS, LINES, Join, last_line_start
 from losslens.reading.frame import Columns, build_frames
 from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "detr"
 FRAMEWORK = "DETR family"
@@ -135,7 +132,7 @@ def _is_epoch_record(line: bytes) -> bool:
 RESUME_META = {"wrapped_records": LINES, "unexpanded_lists": COUNTS}
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The join with each run description as the whole file has it (the last one logged: the
     tail's when it logs one), unless an object counted its epoch by position (that needs the
     whole file)."""

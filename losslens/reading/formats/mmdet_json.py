@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,9 +53,6 @@ from losslens.reading.formats._speed.resume import (
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 from losslens.reading.text import GluePrefix, LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "mmdet_json"
 FRAMEWORK = "mmdetection"
@@ -152,7 +149,7 @@ RESUME_META = {
 _NO_HEADER = "mmdetection 1.x or early 2.x (mmcv json log without a runner.meta header)"
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The joined parse if each part's steps used the whole file's epoch length, the file is
     epoch-based (an iteration-based file keeps no epochs to check that with) and the tail has
     no ``runner.meta`` header; else None. The epoch-derived meta is recomputed."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,9 +48,6 @@ from losslens.reading.formats._textlog import (
 )
 from losslens.reading.frame import Columns, build_frames
 from losslens.reading.text import GluePrefix, LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "mmdet_text"
 FRAMEWORK = "mmdetection"
@@ -323,12 +320,12 @@ def _is_train_line(line: bytes) -> bool:
 RESUME_META = {"config": FIRST, "env": FIRST}
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined tables and tallies."""
     run = join.run
     meta = dict(run.meta)
     iters = run.train["iter"].to_numpy("float64", na_value=np.nan)
-    meta.update(_table_meta(run.train, iters, run._tallies.get(_PER, {})))
+    meta.update(_table_meta(run.train, iters, run.tallies.get(_PER, {})))
     # else the guess from the lr format at the head of the file: the cached one, if the tail's
     # agrees (the file's first 200 kB may reach into the tail)
     guess = _env_or_column_guess(meta["env"], _terms(run.train))

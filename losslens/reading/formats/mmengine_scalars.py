@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,9 +56,6 @@ from losslens.reading.formats._speed.resume import (
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 from losslens.reading.text import GluePrefix, LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "mmengine_scalars"
 FRAMEWORK = "mmdetection"
@@ -149,7 +146,7 @@ RESUME_META = {
 }
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The joined parse with the whole file's inferences (epoch- or iteration-based training,
     epoch length, log interval, evaluation step logged by epoch or iteration) recomputed from
     the joined tables; None when a part's evaluations were placed under other inferences."""

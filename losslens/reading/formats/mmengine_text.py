@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -66,9 +66,6 @@ from losslens.reading.formats._textlog import (
 )
 from losslens.reading.frame import Columns, build_frames
 from losslens.reading.text import GluePrefix, LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "mmengine_text"
 FRAMEWORK = "mmdetection"
@@ -449,14 +446,14 @@ RESUME_META = {
 }
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined tables and tallies."""
     run = join.run
     meta = dict(run.meta)
     processor = _log_processor(meta["config"])
     meta["version_guess"] = _version_guess(meta["env"], meta["config"])
     iters = run.train["iter"].to_numpy(dtype="float64", na_value=np.nan)
-    meta.update(_table_meta(run.train, iters, run._tallies.get(_PER, {}), processor))
+    meta.update(_table_meta(run.train, iters, run.tallies.get(_PER, {}), processor))
     return replace(run, meta=meta)
 
 
