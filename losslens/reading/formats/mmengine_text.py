@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +39,6 @@ from losslens.reading.formats._common import (
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._families import MMDET3
-from losslens.reading.formats._speed import bytelines as bl
 from losslens.reading.formats._speed.fasttext import (
     FastRead,
     concat_columns,
@@ -54,6 +53,12 @@ from losslens.reading.formats._speed.resume import (
     last_line_start,
     most_common,
     tally,
+)
+from losslens.reading.formats._speed.shapes import (
+    LineShape,
+    LineSpec,
+    ShapeRows,
+    StampedLineReader,
 )
 from losslens.reading.formats._textlog import (
     KEY_RE,
@@ -249,11 +254,12 @@ def parse_bytes(
     fast = read_fast(raw, name, mtime, reader, sample, glue)
     if fast is None:
         return None
-    fast.log.sample = sample
     return _parse_rest(fast.log, fast, reader.shapes), fast.log
 
 
-def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None = None) -> Parsed:
+def _parse_rest(
+    log: LogText, fast: FastRead | None, shapes: list[LineShape] | None = None
+) -> Parsed:
     state = _State()
     bulk = _BulkRows(fast, state, shapes or []) if fast is not None else None
     walked = walk(
@@ -473,21 +479,14 @@ def _version_guess(env: str | None, config: str | None) -> str:
 #: ``2022/12/13 19:00:12``: the file handler's timestamp; year-less console lines go per line.
 _TS_LEN = 19
 _MAX_NEW_SHAPES_PER_CHUNK = 64
-_MAX_PAD = 16  # most spaces of bracket padding read by the fast path
 
 
-class _Shape(NamedTuple):
-    """One training-line shape: the head up to ``(train)``, the keys and what precedes each."""
-
-    head: bytes  # e.g. b" - mmengine - INFO - Epoch(train)"
-    epoch_based: bool
-    lead: bytes  # between ``]`` and the first key
-    keys: tuple[bytes, ...]
-    seps: tuple[bytes, ...]  # before each key after the first (two spaces; one between lr keys)
-    columns: tuple[str, ...]
+#: mmengine's training lines: the timestamp, ``[epoch][iter/per]`` padded with spaces, then
+#: ``key: value`` items with the separators of each shape.
+_LINE_SPEC = LineSpec(_TS_LEN, pad=True)
 
 
-def _shape_of(line: bytes) -> _Shape | None:
+def _shape_of(line: bytes) -> LineShape | None:
     """The shape of one training line, from the per-line regexes; None if it is not one."""
     try:
         text = line.decode("ascii")
@@ -515,7 +514,7 @@ def _shape_of(line: bytes) -> _Shape | None:
     lead = body[: found[0].start()]
     if not lead.strip(" ") == "" or not all(seps):
         return None
-    return _Shape(
+    return LineShape(
         (text[_TS_LEN : prefix.end()] + opening).encode(),
         match["epoch"] is not None,
         lead.encode(),
@@ -525,72 +524,22 @@ def _shape_of(line: bytes) -> _Shape | None:
     )
 
 
-def _skip_spaces(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    out = pos.copy()
-    for _ in range(_MAX_PAD):
-        more = bl.at(buf, out) == bl.SPACE
-        if not more.any():
-            break
-        out += more
-    return out
-
-
-def _read_shape(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    colons: np.ndarray,
-    first: np.ndarray,
-    lines: np.ndarray,
-    shape: _Shape,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Read ``lines`` (chunk positions) as ``shape``: (positions read, columns)."""
-    n_keys = len(shape.keys)
-    at_colon = colons[first[lines][:, None] + np.arange(n_keys)]  # [L, K]
-    pos = starts[lines] + _TS_LEN
-    ok = bl.literal_at(buf, pos, shape.head)
-    pos = _skip_spaces(buf, pos + len(shape.head))
-    ok &= bl.at(buf, pos) == ord("[")
-    cols: dict[str, np.ndarray] = {}
+def _counter_columns(rows: ShapeRows, shape: LineShape) -> dict[str, np.ndarray]:
+    """The counter columns of the training lines read (before their ``key: value`` columns)."""
+    it = rows.counters["iter"]
+    cols: dict[str, np.ndarray]
     if shape.epoch_based:
-        start = _skip_spaces(buf, pos + 1)
-        epoch, end = bl.scan_uint(buf, start)
-        ok &= (end > start) & (bl.at(buf, end) == ord("]"))
-        pos = _skip_spaces(buf, end + 1)
-        ok &= bl.at(buf, pos) == ord("[")
-    start = _skip_spaces(buf, pos + 1)
-    it, end = bl.scan_uint(buf, start)
-    ok &= (end > start) & (bl.at(buf, end) == ord("/"))
-    per, per_end = bl.scan_uint(buf, end + 1)
-    ok &= (per_end > end + 1) & (bl.at(buf, per_end) == ord("]"))
-    ok &= bl.literal_at(buf, per_end + 1, shape.lead)
-    spans = bl.key_spans(
-        buf,
-        at_colon,
-        ends[lines],
-        list(shape.keys),
-        list(shape.seps),
-        per_end + 1 + len(shape.lead),
-    )
-    ok &= spans.ok
-    keep = np.flatnonzero(ok)
-    it = it[keep].astype(np.float64)
-    if shape.epoch_based:
-        ep, n = epoch[keep].astype(np.float64), per[keep].astype(np.float64)
-        cols.update(epoch=ep, iter=it, step=(ep - 1) * n + it, _iters_per_epoch=n)
+        ep, n = rows.counters["epoch"], rows.counters["per"]
+        cols = {"epoch": ep, "iter": it, "step": (ep - 1) * n + it, "_iters_per_epoch": n}
     else:
-        cols.update(epoch=np.full(len(keep), np.nan), iter=it, step=it.copy())
-    values, row_ok = bl.key_values(buf, spans, keep, shape.keys, shape.columns)
-    cols.update(values)
-    lead = ["epoch", "iter", "step"] + (["_iters_per_epoch"] if shape.epoch_based else [])
-    order = lead + list(shape.columns)
-    return lines[keep[row_ok]], {c: cols[c][row_ok] for c in order}
+        cols = {"epoch": np.full(len(it), np.nan), "iter": it, "step": it.copy()}
+    return cols
 
 
 class _BulkRows:
     """The rows the fast path read, as the per-line state sees them at each placeholder."""
 
-    def __init__(self, fast: FastRead, state: _State, shapes: list[_Shape]) -> None:
+    def __init__(self, fast: FastRead, state: _State, shapes: list[LineShape]) -> None:
         self.cols = fast.columns
         self.state = state
         self.shapes = shapes
@@ -660,14 +609,14 @@ def _stamp_text(stamp: Any) -> str | None:
     return text[:10].replace("-", "/") + " " + text[11:19]
 
 
-def _byte_reader() -> bl.StampedLineReader:
+def _byte_reader() -> StampedLineReader:
     """The fast-path reader of this format's training lines (see ``_bytelines``)."""
-    return bl.StampedLineReader(
+    return StampedLineReader(
         ord("/"),
         None,
-        _TS_LEN,
         _shape_of,
-        _read_shape,
+        _LINE_SPEC,
+        _counter_columns,
         tag_shape=True,
         max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
     )

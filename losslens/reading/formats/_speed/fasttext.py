@@ -109,6 +109,7 @@ def read_fast(
         shape_of_line[lines] = shape_id
         parts.append((lines, cols))
     fast = _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample, glue)
+    fast.log.sample = glue_sample  # the whole file's head, for sniffing and meta guesses
     if len(ranges) > 1:
         _return_freed_memory()
     return fast
