@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,7 +43,8 @@ import pandas as pd
 from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import DETECTRON2
-from losslens.reading.formats._speed.fastjson import JsonShape, read_json_fast
+from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path
 from losslens.reading.formats._speed.jsonlines import (
     JsonRecords,
     JsonTable,
@@ -62,7 +62,7 @@ from losslens.reading.frame import (
     segments_from_steps,
     train_frame,
 )
-from losslens.reading.text import GluePrefix, LogText
+from losslens.reading.text import LogText
 
 NAME = "detectron2_metrics"
 FRAMEWORK = "detectron2"
@@ -131,22 +131,12 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
     return losses or None
 
 
-def parse_bytes(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    glue: Sequence[GluePrefix],
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
-    the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, glue, _accept, _COUNTERS)
-    if got is None:
-        return None
-    fast, shapes = got
+def _parse_fast(fast: FastRead, reader: JsonLineReader) -> Parsed:
+    """The parse of a file whose record lines of a fixed shape were read from its raw bytes
+    (``_fastjson``): those rows and the rest log read per line."""
     decoded = read_records(fast.log, fast.placeholders)
-    table = table_from_fast(fast, shapes, decoded, line_no=False)
-    return _parse_table(table, fast.log), fast.log
+    table = table_from_fast(fast, reader.shapes, decoded, line_no=False)
+    return _parse_table(table, fast.log)
 
 
 def resume_point(raw: bytes) -> int | None:
@@ -342,7 +332,7 @@ FORMAT = LogFormat(
     DETECTRON2,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(json_reader(_accept, _COUNTERS), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
     log_names=("metrics.json",),
 )

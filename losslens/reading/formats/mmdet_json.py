@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +27,8 @@ import pandas as pd
 from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import MMDET2
-from losslens.reading.formats._speed.fastjson import JsonShape, read_json_fast
+from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path
 from losslens.reading.formats._speed.jsonlines import (
     JsonRecords,
     JsonTable,
@@ -52,7 +52,7 @@ from losslens.reading.formats._speed.resume import (
     grew_dict_columns,
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
-from losslens.reading.text import GluePrefix, LogText
+from losslens.reading.text import LogText
 
 NAME = "mmdet_json"
 FRAMEWORK = "mmdetection"
@@ -101,22 +101,12 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
     return () if at >= 0 and shape.strings[at] is not None else None
 
 
-def parse_bytes(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    glue: Sequence[GluePrefix],
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: record lines of a fixed shape read from the raw bytes (``_fastjson``),
-    the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, glue, _accept, _INT_KEYS)
-    if got is None:
-        return None
-    fast, shapes = got
+def _parse_fast(fast: FastRead, reader: JsonLineReader) -> Parsed:
+    """The parse of a file whose record lines of a fixed shape were read from its raw bytes
+    (``_fastjson``): those rows and the rest log read per line."""
     decoded = read_records(fast.log, fast.placeholders, _INT_KEYS)
-    table = table_from_fast(fast, shapes, decoded)
-    return _parse_table(table, decoded, fast.log), fast.log
+    table = table_from_fast(fast, reader.shapes, decoded)
+    return _parse_table(table, decoded, fast.log)
 
 
 _TRAIN_RE = re.compile(rb'"mode": ?"train"')
@@ -414,6 +404,6 @@ FORMAT = LogFormat(
     MMDET2,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(json_reader(_accept, _INT_KEYS), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
 )

@@ -17,7 +17,6 @@ belong to the same evaluation row.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,7 +34,7 @@ from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._families import MMDET2
 from losslens.reading.formats._speed import bytelines as bl
 from losslens.reading.formats._speed.bulk import parse_shapes
-from losslens.reading.formats._speed.fasttext import fill_line_no, read_fast
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path, fill_line_no
 from losslens.reading.formats._speed.resume import FIRST, Join, last_line_start, most_common, tally
 from losslens.reading.formats._speed.shapes import (
     LineShape,
@@ -293,22 +292,10 @@ def parse(log: LogText, *, bulk: bool = True) -> Parsed:
     return _parse_rest(log, cols, mask)
 
 
-def parse_bytes(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    glue: Sequence[GluePrefix],
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
-
-    Returns the parse and the rest log (for line counts and notes), or None when no line could
-    be read this way.
-    """
-    fast = read_fast(raw, name, mtime, _byte_reader(), sample, glue)
-    if fast is None:
-        return None
-    return _parse_rest(fast.log, fast.columns, fast.placeholders), fast.log
+def _parse_fast(fast: FastRead, reader: StampedLineReader) -> Parsed:
+    """The parse of a file whose training lines were read from its raw bytes (``_fasttext``):
+    those rows and the rest log read per line."""
+    return _parse_rest(fast.log, fast.columns, fast.placeholders)
 
 
 def resume_point(raw: bytes) -> int | None:
@@ -553,7 +540,7 @@ FORMAT = LogFormat(
     sniff,
     parse,
     parse_each=_parse_each,
-    fast=parse_bytes,
+    fast=fast_path(lambda glue: _byte_reader(), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
     glue=_GLUE,
 )

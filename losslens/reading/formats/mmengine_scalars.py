@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +30,8 @@ import pandas as pd
 from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import MMDET3
-from losslens.reading.formats._speed.fastjson import JsonShape, read_json_fast
+from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path
 from losslens.reading.formats._speed.jsonlines import (
     JsonTable,
     drop_empty_columns,
@@ -55,7 +55,7 @@ from losslens.reading.formats._speed.resume import (
     lines_back,
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
-from losslens.reading.text import GluePrefix, LogText
+from losslens.reading.text import LogText
 
 NAME = "mmengine_scalars"
 FRAMEWORK = "mmdetection"
@@ -99,21 +99,13 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
     return ("iter",)
 
 
-def parse_bytes(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    glue: Sequence[GluePrefix],
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
-    the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, glue, _accept, _COUNTERS)
-    if got is None:
-        return None
-    fast, shapes = got
-    table = table_from_fast(fast, shapes, read_records(fast.log, fast.placeholders, _COUNTERS))
-    return _parse_table(table, fast.log), fast.log
+def _parse_fast(fast: FastRead, reader: JsonLineReader) -> Parsed:
+    """The parse of a file whose record lines of a fixed shape were read from its raw bytes
+    (``_fastjson``): those rows and the rest log read per line."""
+    table = table_from_fast(
+        fast, reader.shapes, read_records(fast.log, fast.placeholders, _COUNTERS)
+    )
+    return _parse_table(table, fast.log)
 
 
 _ITER_RE = re.compile(rb'"(?:train/)?iter": ?\d')
@@ -439,7 +431,7 @@ FORMAT = LogFormat(
     MMDET3,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(json_reader(_accept, _COUNTERS), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
     log_names=("scalars.json",),
 )

@@ -21,7 +21,6 @@ before it belong to the same row. ``Iter(train) [i/max_iters]`` is iteration-bas
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,8 +41,8 @@ from losslens.reading.formats._families import MMDET3
 from losslens.reading.formats._speed.fasttext import (
     FastRead,
     concat_columns,
+    fast_path,
     fill_line_no,
-    read_fast,
 )
 from losslens.reading.formats._speed.resume import (
     EVAL_ROWS,
@@ -239,22 +238,10 @@ def parse(log: LogText) -> Parsed:
     return _parse_rest(log, None)
 
 
-def parse_bytes(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    glue: Sequence[GluePrefix],
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
-
-    Returns None when no line could be read this way (the caller parses the text).
-    """
-    reader = _byte_reader()
-    fast = read_fast(raw, name, mtime, reader, sample, glue)
-    if fast is None:
-        return None
-    return _parse_rest(fast.log, fast, reader.shapes), fast.log
+def _parse_fast(fast: FastRead, reader: StampedLineReader) -> Parsed:
+    """The parse of a file whose training lines were read from its raw bytes (``_fasttext``):
+    those rows and the rest log read per line."""
+    return _parse_rest(fast.log, fast, reader.shapes)
 
 
 def _parse_rest(
@@ -636,7 +623,7 @@ FORMAT = LogFormat(
     MMDET3,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(lambda glue: _byte_reader(), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
     glue=_GLUE,
 )

@@ -25,7 +25,6 @@ import numpy as np
 
 from losslens.reading.formats._common import MAX_COUNTER
 from losslens.reading.formats._speed import bytelines as bl
-from losslens.reading.formats._speed.fasttext import FastRead, read_fast
 from losslens.reading.formats._speed.shapes import LineShape, LineSpec, read_shape
 from losslens.reading.text import GluePrefix, normalise
 
@@ -178,24 +177,12 @@ def _line_shape(shape: JsonShape) -> LineShape:
     return LineShape(b"", False, b"", tuple(keys), seps, columns, tail)
 
 
-def read_json_fast(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    glue: Sequence[GluePrefix],
-    accept: Accept,
-    counters: tuple[str, ...] = (),
-) -> tuple[FastRead, list[JsonShape]] | None:
-    """The record lines of accepted shapes read from ``raw``, and the rest log (``_fasttext``).
-
-    The columns hold the numeric values (float64), ``_shape`` (index into the shapes returned),
-    ``_line`` (the placeholder's index in the rest log) and ``line_no`` (physical). None when
-    no line could be read this way. A line whose ``counters`` are not integers is left to the
-    per-line path, which skips it saying why.
-    """
-    reader = JsonLineReader(accept, counters, glue)
-    fast = read_fast(raw, name, mtime, reader, sample, glue)
-    if fast is None:
-        return None
-    return fast, reader.shapes
+def json_reader(
+    accept: Accept, counters: tuple[str, ...] = ()
+) -> Callable[[Sequence[GluePrefix]], JsonLineReader]:
+    """``make_reader`` of :func:`~losslens.reading.formats._speed.fasttext.fast_path` for a JSON
+    format: the record lines of accepted shapes; a line whose ``counters`` are not integers is
+    left to the per-line path, which skips it saying why. The rows read hold the numeric values
+    (float64), ``_shape`` (index into the reader's ``shapes``), ``_line`` (the placeholder's
+    index in the rest log) and ``line_no`` (physical)."""
+    return lambda glue: JsonLineReader(accept, counters, glue)

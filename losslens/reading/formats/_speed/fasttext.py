@@ -15,16 +15,20 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
 from losslens.reading._parallel import threads
 from losslens.reading.formats._speed import bytelines as bl
 from losslens.reading.text import GluePrefix, LogText, normalise, to_text
+
+if TYPE_CHECKING:
+    from losslens.reading.formats._common import Parsed
+    from losslens.reading.formats._contract import FastPath
 
 
 class LineReader(Protocol):
@@ -45,6 +49,28 @@ class FastRead:
     log: LogText  # the rest log, physical line numbers; placeholders flagged in ``placeholders``
     placeholders: list[bool] = field(default_factory=list)
     n_read: int = 0
+
+
+R = TypeVar("R", bound=LineReader)
+
+
+def fast_path(
+    make_reader: Callable[[Sequence[GluePrefix]], R], finish: Callable[[FastRead, R], Parsed]
+) -> FastPath:
+    """A format's fast path (:attr:`LogFormat.fast <losslens.reading.formats._contract.LogFormat>`):
+    ``make_reader(glue)`` reads its record lines from the raw bytes (:func:`read_fast`) and
+    ``finish(fast, reader)`` parses the rest log with the rows read. The path returns that parse
+    and the rest log, or None when no line could be read this way (the caller parses the text).
+    """
+
+    def parse_bytes(
+        raw: bytes, name: str, mtime: float | None, sample: str | None, glue: Sequence[GluePrefix]
+    ) -> tuple[Parsed, LogText] | None:
+        reader = make_reader(glue)
+        fast = read_fast(raw, name, mtime, reader, sample, glue)
+        return None if fast is None else (finish(fast, reader), fast.log)
+
+    return parse_bytes
 
 
 def read_fast(
