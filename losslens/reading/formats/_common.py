@@ -7,9 +7,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from losslens.reading.text import LogText
 
 
 class SkippedLine(NamedTuple):
@@ -19,6 +22,11 @@ class SkippedLine(NamedTuple):
     line_no: int
     text: str
     reason: str = ""
+
+
+def skipped_line(log: LogText, index: int, reason: str) -> SkippedLine:
+    """Logical line ``index`` of ``log`` as skipped: its physical line number, text and why."""
+    return SkippedLine(log.line_no(index), log.lines[index], reason)
 
 
 #: Counts a whole-file meta value is the most common of: ``{"iters_per_epoch": {value: count}}``.

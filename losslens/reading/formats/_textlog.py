@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from losslens.reading.formats._common import SkippedLine, to_counter
+from losslens.reading.formats._common import SkippedLine, skipped_line, to_counter
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.frame import Columns
 from losslens.reading.text import LogText
@@ -251,7 +251,7 @@ def _drop_glued_cuts(
 
 
 def _skip(log: LogText, index: int, reason: str, skipped: list[SkippedLine]) -> None:
-    skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+    skipped.append(skipped_line(log, index, reason))
 
 
 def _item_keys(line: str) -> set[str]:

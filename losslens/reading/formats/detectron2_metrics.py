@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
+from losslens.reading.formats._common import Parsed, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import DETECTRON2
 from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
@@ -111,7 +111,7 @@ def read_records(log: LogText, skip: list[bool] | None = None) -> JsonRecords:
             out.records.append(record)
             out.lines.append(index)
         else:
-            out.skipped.append(SkippedLine(log.line_no(index), log.lines[index], _NO_ITERATION))
+            out.skipped.append(skipped_line(log, index, _NO_ITERATION))
     return out
 
 

@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, parse_eta, standard_name
+from losslens.reading.formats._common import (
+    Parsed,
+    SkippedLine,
+    parse_eta,
+    skipped_line,
+    standard_name,
+)
 from losslens.reading.formats._contract import Family, LogFormat
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._speed.jsonlines import DECODE_ERRORS, NOT_AN_OBJECT, fix_counters
@@ -126,7 +132,7 @@ def _records(
             kept.append(1)
         else:
             kept.append(0)
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+            skipped.append(skipped_line(log, index, reason))
     return records, kept, skipped
 
 

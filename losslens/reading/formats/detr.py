@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from losslens.reading.formats._coco import stats_row
-from losslens.reading.formats._common import Parsed, SkippedLine
+from losslens.reading.formats._common import Parsed, SkippedLine, skipped_line
 from losslens.reading.formats._contract import Family, LogFormat, Resume
 from losslens.reading.formats._speed.jsonlines import read_records, wrapped_meta
 from losslens.reading.formats._speed.resume import CONFLICT, COUNTS, LINES, Join, last_line_start
@@ -76,7 +76,7 @@ class _State:
         self.n_records = 0
 
     def skip(self, index: int, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), self.log.lines[index], why))
+        self.skipped.append(skipped_line(self.log, index, why))
 
     def on_record(self, index: int, obj: dict[str, Any]) -> None:
         """One epoch's object (its ``epoch``, when there, already an integer: ``fix_counters``)."""

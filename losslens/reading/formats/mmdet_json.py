@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
+from losslens.reading.formats._common import Parsed, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import MMDET2
 from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
@@ -197,7 +197,7 @@ def _parse_table(table: JsonTable, decoded: JsonRecords, log: LogText) -> Parsed
         if _is_header(record):
             headers.append(record)
         else:  # a JSON object that is neither a record nor the runner.meta header
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index], _NOT_A_RECORD))
+            skipped.append(skipped_line(log, index, _NOT_A_RECORD))
     config = next((str(h["config"]) for h in headers if h.get("config")), None)
     is_train = (mode == "train").to_numpy()
     train, dropped_train = _clean(rows(frame, is_train), table)

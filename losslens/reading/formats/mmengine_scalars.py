@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
+from losslens.reading.formats._common import Parsed, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import MMDET3
 from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
@@ -233,7 +233,7 @@ def _parse_table(table: JsonTable, log: LogText) -> Parsed:
     is_train = _train_mask(frame).to_numpy()
     is_eval = ~is_train & _eval_mask(frame).to_numpy()
     for index in frame["_line"][~is_train & ~is_eval]:  # rows read per line (see _accept)
-        skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)], _NOT_A_RECORD))
+        skipped.append(skipped_line(log, int(index), _NOT_A_RECORD))
     train, dropped_train = _clean(rows(frame, is_train), table)
     evals, dropped_eval = _clean(rows(frame, is_eval), table)
     epoch_based = "epoch" in train and bool(train["epoch"].notna().any())
