@@ -56,14 +56,13 @@ from losslens.reading.formats._speed.resume import (
     join_meta,
     sub_tallies,
 )
+from losslens.reading.text import is_gzip, is_utf16
 
 if TYPE_CHECKING:
     from losslens.run import Run
 
 #: Bytes hashed at the start and at the end of the content a cache entry was made from.
 BLOCK = 65536
-_GZIP_MAGIC = b"\x1f\x8b"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Size cap of the whole cache when ``$LOSSLENS_CACHE_MAX_MB`` is not set. An entry of the
 #: benchmark logs (benchmarks/bench_parse.py) takes 0.1-0.2x the log's size, so this holds the
 #: parses of 10-20 GB of logs: dozens of 1M-record runs.
@@ -185,7 +184,7 @@ def _entry(path: Path, format: str | None) -> Path:
 
 def _resumable(raw: bytes) -> bool:
     """Plain bytes (not gzip, not UTF-16) that a cut at a byte offset can split."""
-    return raw[:2] != _GZIP_MAGIC and raw[:2] not in _UTF16_BOMS
+    return not (is_gzip(raw) or is_utf16(raw))
 
 
 def _parse_bytes(

@@ -48,6 +48,7 @@ class GluePrefix(NamedTuple):
 
 _GLUE_HEAD = 1 << 18
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _SNIFF_BYTES = 65536
 
 
@@ -122,7 +123,7 @@ def regular_file(path: Path) -> os.stat_result:
 
 def unwrap(raw: bytes, name: str) -> bytes:
     """Gunzip if gzipped; reject empty and binary content (checked on the head of the file)."""
-    if raw[:2] == _GZIP_MAGIC:
+    if is_gzip(raw):
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError):
@@ -130,7 +131,7 @@ def unwrap(raw: bytes, name: str) -> bytes:
             raw = _gunzip_partial(raw)
     if _blank(raw):
         raise EmptyLogError("the file is empty; expected a training log", path=name)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if is_utf16(raw):
         return raw
     head = raw[:_SNIFF_BYTES]
     if b"\x00" in head and not _text_with_nuls(head):
@@ -169,8 +170,14 @@ def _blank(raw: bytes) -> bool:
     return not raw[:_SNIFF_BYTES].strip() and not raw.strip()
 
 
+def is_gzip(raw: bytes) -> bool:
+    """Do the bytes start as a gzip stream (the magic bytes, whatever the file name)?"""
+    return raw[:2] == _GZIP_MAGIC
+
+
 def is_utf16(raw: bytes) -> bool:
-    return raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    """Do the bytes start with a UTF-16 byte-order mark?"""
+    return raw[:2] in _UTF16_BOMS
 
 
 def to_text(raw: bytes) -> tuple[str, int]:
