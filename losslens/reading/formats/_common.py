@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -27,6 +28,22 @@ class SkippedLine(NamedTuple):
 def skipped_line(log: LogText, index: int, reason: str) -> SkippedLine:
     """Logical line ``index`` of ``log`` as skipped: its physical line number, text and why."""
     return SkippedLine(log.line_no(index), log.lines[index], reason)
+
+
+def iteration_interval(train: pd.DataFrame) -> int | None:
+    """How often a table's ``iter`` column was logged: the most frequent rise between its
+    consecutive values (the smallest of equals); None when it never rises."""
+    iters = (
+        train["iter"].dropna().astype("int64").to_numpy()
+        if "iter" in train
+        else np.zeros(0, "int64")
+    )
+    gaps = np.diff(iters)
+    gaps = gaps[gaps > 0]
+    if len(gaps) == 0:
+        return None
+    found, counts = np.unique(gaps, return_counts=True)
+    return int(found[np.argmax(counts)])
 
 
 #: Counts a whole-file meta value is the most common of: ``{"iters_per_epoch": {value: count}}``.

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, skipped_line, standard_name
+from losslens.reading.formats._common import Parsed, iteration_interval, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import DETECTRON2
 from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
@@ -284,14 +284,6 @@ def _no_train_after(train_iter: np.ndarray, row: int, iteration: float) -> bool:
     return row + 1 >= len(train_iter) or train_iter[row + 1] <= iteration
 
 
-def _most_common(values: np.ndarray) -> int | None:
-    """The most frequent value (the smallest of equals), None for none."""
-    if len(values) == 0:
-        return None
-    found, counts = np.unique(values, return_counts=True)
-    return int(found[np.argmax(counts)])
-
-
 def _float(value: Any) -> float:
     try:
         return float(value)
@@ -301,14 +293,7 @@ def _float(value: Any) -> float:
 
 def _meta(train: pd.DataFrame, partial: list[dict[str, Any]]) -> dict[str, Any]:
     terms = [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
-    iters = (
-        train["iter"].dropna().astype("int64").to_numpy()
-        if "iter" in train
-        else np.zeros(0, "int64")
-    )
-    gaps = np.diff(iters)
-    gaps = gaps[gaps > 0]
-    interval = _most_common(gaps)
+    interval = iteration_interval(train)
     if "rank_data_time" in terms:
         guess = "detectron2 >= 0.6 (rank_data_time logged)"
     else:

@@ -31,6 +31,7 @@ import pandas as pd
 from losslens.reading.formats._common import (
     Parsed,
     SkippedLine,
+    iteration_interval,
     parse_eta,
     skipped_line,
     standard_name,
@@ -205,30 +206,15 @@ def _evals(
     return evals_frame(evals), per_class_frame(per_class if per_class.n else Columns())
 
 
-def _most_common(values: np.ndarray) -> int | None:
-    """The most frequent value (the smallest of equals), None for none."""
-    if len(values) == 0:
-        return None
-    found, counts = np.unique(values, return_counts=True)
-    return int(found[np.argmax(counts)])
-
-
 def _meta(train: pd.DataFrame, blocks: dict[str, str]) -> dict[str, Any]:
     terms = [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
-    iters = (
-        train["iter"].dropna().astype("int64").to_numpy()
-        if "iter" in train
-        else np.zeros(0, "int64")
-    )
-    gaps = np.diff(iters)
-    gaps = gaps[gaps > 0]
     fpn = any(re.search(r"_fpn\d$", c) for c in terms)
     return {
         "framework": FRAMEWORK,
         "version_guess": "Detectron (Caffe2)"
         + (", FPN model (per-level RPN losses)" if fpn else ""),
         "smoothing": {c: _SMOOTHING.get(c, MEDIAN_SMOOTHING) for c in terms},
-        "log_interval": _most_common(gaps),
+        "log_interval": iteration_interval(train),
         "iters_per_epoch": None,
         "eval_units": "fraction",
         "config": blocks.get("config"),
