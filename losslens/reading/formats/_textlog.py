@@ -181,6 +181,28 @@ def most_common(values: Sequence[int | None]) -> int | None:
     return counted.most_common(1)[0][0] if counted else None
 
 
+def is_record_line(
+    line: bytes,
+    marker: bytes,
+    prefix_re: re.Pattern[str],
+    record_re: re.Pattern[str],
+    items: Callable[[str], object],
+) -> bool:
+    """Is a raw line one of the format's records: ``marker`` in it, its log prefix, then its
+    ``record_re`` whose ``body`` ``items`` reads something from (a :class:`RecordError`: no)?
+    The resume points of the text formats look for these."""
+    if marker not in line:
+        return False
+    prefix = prefix_re.match(line.decode("utf-8", "replace"))
+    match = record_re.match(prefix.string[prefix.end() :]) if prefix else None
+    if match is None:
+        return False
+    try:
+        return bool(items(match["body"]))
+    except RecordError:
+        return False
+
+
 def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
     gaps = [

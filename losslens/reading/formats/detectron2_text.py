@@ -47,6 +47,7 @@ from losslens.reading.formats._textlog import (
     RecordError,
     counter,
     drop_truncated_tail,
+    is_record_line,
     log_interval,
     walk,
 )
@@ -376,16 +377,7 @@ def resume_point(raw: bytes) -> int | None:
 
 
 def _is_train_line(line: bytes) -> bool:
-    if b"iter: " not in line:
-        return False
-    prefix = PREFIX_RE.match(line.decode("utf-8", "replace"))
-    match = TRAIN_RE.match(prefix.string[prefix.end() :]) if prefix else None
-    if match is None:
-        return False
-    try:
-        return bool(parse_items(match["body"]))
-    except RecordError:
-        return False
+    return is_record_line(line, b"iter: ", PREFIX_RE, TRAIN_RE, parse_items)
 
 
 #: Meta of a resumed parse (see ``_resume``): the first config/env block and world size count.

@@ -64,6 +64,7 @@ from losslens.reading.formats._textlog import (
     RecordError,
     counter,
     drop_truncated_tail,
+    is_record_line,
     log_interval_of,
     split_items,
     walk,
@@ -417,16 +418,9 @@ def resume_point(raw: bytes) -> int | None:
 
 
 def _is_train_line(line: bytes) -> bool:
-    if b"(train)" not in line:
-        return False
-    prefix = PREFIX_RE.match(line.decode("utf-8", "replace"))
-    match = TRAIN_RE.match(prefix.string[prefix.end() :]) if prefix else None
-    if match is None:
-        return False
-    try:
-        return bool(_items(match["body"], strict=True)[0])
-    except RecordError:
-        return False
+    return is_record_line(
+        line, b"(train)", PREFIX_RE, TRAIN_RE, lambda body: _items(body, strict=True)[0]
+    )
 
 
 #: Meta of a resumed parse (see ``_resume``): the first config/env block in the file counts.
