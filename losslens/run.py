@@ -28,8 +28,6 @@ class Run:
     #: The work dir's ``diagnostics.jsonl``, read as its own run, when it was joined into this
     #: one (see :func:`group_work_dirs`); its extra columns are in :attr:`train` by step.
     diagnostics: Run | None = field(default=None, repr=False, compare=False)
-    #: The parser's tallies (:attr:`losslens.reading.formats._common.Parsed.tallies`), for the cache.
-    _tallies: dict[str, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:

@@ -71,12 +71,13 @@ def load_runs(
 
 def log_lines(run: Run) -> list[str] | None:
     """The text lines of a run's log, for message-level checks (None for stdin)."""
+    from losslens.reading.formats import GLUE_PATTERNS
     from losslens.reading.text import read_log
 
     if run.path in ("-", "<stdin>"):
         return None
     try:
-        return read_log(run.path).lines
+        return read_log(run.path, GLUE_PATTERNS).lines
     except LossLensError:
         return None
 

@@ -4,7 +4,8 @@ An entry is a folder named ``<16 hex digits>-<8 hex digits>`` that holds exactly
 
 * ``train.parquet``, ``evals.parquet``, ``per_class.parquet``: the three tables;
 * ``entry.json``: everything else (where the content came from, the resume cut, the run's
-  path, format, skipped lines, meta and tallies, and each table's ``attrs``), in plain JSON
+  path, format, skipped lines and meta, the parser's tallies beside the run, and each table's
+  ``attrs``), in plain JSON
   with two tags for what JSON lacks (tuples, dicts whose keys are not all strings). It starts
   with :data:`MARKER`, which is how a folder is told to be an entry without reading the rest.
 

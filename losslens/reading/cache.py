@@ -41,12 +41,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from losslens.errors import SettingError, UnsafeCacheWarning
 from losslens.reading import _cache_entry as disk
+from losslens.reading.formats._common import Parsed, Tallies
 from losslens.reading.formats._contract import LogFormat
 from losslens.reading.formats._speed.resume import (
     Join,
@@ -55,11 +56,13 @@ from losslens.reading.formats._speed.resume import (
     join_meta,
     sub_tallies,
 )
+from losslens.reading.text import is_gzip, is_utf16
+
+if TYPE_CHECKING:
+    from losslens.run import Run
 
 #: Bytes hashed at the start and at the end of the content a cache entry was made from.
 BLOCK = 65536
-_GZIP_MAGIC = b"\x1f\x8b"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Size cap of the whole cache when ``$LOSSLENS_CACHE_MAX_MB`` is not set. An entry of the
 #: benchmark logs (benchmarks/bench_parse.py) takes 0.1-0.2x the log's size, so this holds the
 #: parses of 10-20 GB of logs: dozens of 1M-record runs.
@@ -127,7 +130,33 @@ class _Resume:
     n_skipped: int
     tail_meta: dict[str, Any]  # meta of the tail parse, to take its counts back out
     complete: bool  # the content ended with a line break (its last record is whole)
-    prefix_tallies: dict[str, dict[int, int]] = field(default_factory=dict)
+    prefix_tallies: Tallies = field(default_factory=dict)
+
+
+@dataclass
+class _Parse:
+    """What an entry holds of a parse: the run and, beside it, its parser's tallies
+    (:attr:`Parsed.tallies`), which only a grown file's join needs."""
+
+    run: Run
+    tallies: Tallies
+
+    def parsed(self) -> Parsed:
+        """The run as the formats' :class:`~losslens.reading.formats._speed.resume.Join` sees it."""
+        run = self.run
+        return Parsed(run.train, run.evals, run.per_class, run.skipped, run.meta, self.tallies)
+
+    def finished(self, parsed: Parsed) -> _Parse:
+        """This parse with what a format's ``finish`` made of it."""
+        run = replace(
+            self.run,
+            train=parsed.train,
+            evals=parsed.evals,
+            per_class=parsed.per_class,
+            skipped=parsed.skipped,
+            meta=parsed.meta,
+        )
+        return _Parse(run, parsed.tallies)
 
 
 def _hash(data: bytes) -> str:
@@ -155,10 +184,23 @@ def _entry(path: Path, format: str | None) -> Path:
 
 def _resumable(raw: bytes) -> bool:
     """Plain bytes (not gzip, not UTF-16) that a cut at a byte offset can split."""
-    return raw[:2] != _GZIP_MAGIC and raw[:2] not in _UTF16_BOMS
+    return not (is_gzip(raw) or is_utf16(raw))
 
 
-def load(path: str, format: str | None, fast: bool) -> Any:
+def _parse_bytes(
+    raw: bytes,
+    path: str,
+    mtime: float | None,
+    format: str | None,
+    fast: bool,
+    sample: str | None = None,
+) -> _Parse:
+    from losslens.reading.read import parse_bytes_tallied
+
+    return _Parse(*parse_bytes_tallied(raw, path, mtime, format, fast=fast, sample=sample))
+
+
+def load(path: str, format: str | None, fast: bool) -> Run:
     """:func:`losslens.load` through the cache (``path`` is a file, not stdin)."""
     from losslens.reading.read import parse_bytes
     from losslens.reading.text import read_bytes, sample_text, unwrap
@@ -178,21 +220,21 @@ def load(path: str, format: str | None, fast: bool) -> Any:
         ):
             if _blocks_match(file, stamp):
                 _touch(entry)
-                return replace(head, path=path)
+                return replace(head.run, path=path)
         if resume is not None and stat.st_size > stamp.size:
             grown = _load_grown(file, path, stat, stamp, resume, head, fast)
             if grown is not None:
                 _store(entry, *grown)
-                return grown[2]
+                return grown[2].run
     raw_file, name, _ = read_bytes(file)
     raw = unwrap(raw_file, name)
-    run = parse_bytes(raw, name, stat.st_mtime, format, fast=fast)
+    got = _parse_bytes(raw, name, stat.st_mtime, format, fast)
     resume = None
     if _resumable(raw_file):
         part = _Part(raw, 0, 0, sample_text(raw), stat.st_mtime)
-        resume = _cut(_format(run), part, run, fast)
-    _store(entry, _stamp(raw_file, stat), resume, run)
-    return run
+        resume = _cut(_format(got.run), part, got, fast)
+    _store(entry, _stamp(raw_file, stat), resume, got)
+    return got.run
 
 
 def usable() -> bool:
@@ -210,7 +252,7 @@ def usable() -> bool:
     return False
 
 
-def _format(run: Any) -> LogFormat:
+def _format(run: Run) -> LogFormat:
     from losslens.reading import formats
 
     return formats.get(run.format)
@@ -242,16 +284,15 @@ def _load_grown(
     stat: os.stat_result,
     stamp: _Stamp,
     resume: _Resume,
-    head: Any,
+    head: _Parse,
     fast: bool,
-) -> tuple[_Stamp, _Resume | None, Any] | None:
+) -> tuple[_Stamp, _Resume | None, _Parse] | None:
     """A grown file parsed from the cached cut: (stamp, next cut, run); None if it cannot be.
 
     Reads only the head of the file (to check it and for the sample of its text), the old last
     block and the bytes from the cut on.
     """
     from losslens.errors import LossLensError
-    from losslens.reading.read import parse_bytes
     from losslens.reading.text import SAMPLE_BYTES, sample_text
 
     size = stat.st_size
@@ -279,9 +320,9 @@ def _load_grown(
         sample_text(first),
         stat.st_mtime,
     )
-    log_format = _format(head)
+    log_format = _format(head.run)
     try:
-        tail = parse_bytes(part.raw, path, part.mtime, head.format, fast=fast, sample=part.sample)
+        tail = _parse_bytes(part.raw, path, part.mtime, head.run.format, fast, part.sample)
     except LossLensError:
         return None
     run = _join(log_format, head, tail, resume)
@@ -293,32 +334,31 @@ def _load_grown(
         # epoch): the run is the cached rows before it joined with this very tail, so checking
         # the cut again would redo the join just made
         complete = part.raw.endswith(b"\n")
-        return new_stamp, replace(resume, tail_meta=dict(tail.meta), complete=complete), run
+        return new_stamp, replace(resume, tail_meta=dict(tail.run.meta), complete=complete), run
     return new_stamp, _cut(log_format, part, run, fast), run
 
 
-def _cut(log_format: LogFormat, part: _Part, run: Any, fast: bool) -> _Resume | None:
+def _cut(log_format: LogFormat, part: _Part, whole: _Parse, fast: bool) -> _Resume | None:
     """Where to re-parse from when the file grows; None if the format cannot resume here.
 
     ``part`` is the content from 0 or an earlier cut to the end; ``run`` the parse of the whole
-    content. The cut is the format's :attr:`Resume.point <losslens.reading.formats._contract.Resume>`. The content from there is parsed on its
+    content (``whole``: the run and its tallies). The cut is the format's :attr:`Resume.point <losslens.reading.formats._contract.Resume>`. The content from there is parsed on its
     own now, and the cut is kept only if the run's rows before it joined with that parse give
     back exactly ``run``: a format whose state before the cut changes what the tail means is
     caught here, on content we have, and is parsed in full when it grows.
     """
     from losslens.errors import LossLensError
-    from losslens.reading.read import parse_bytes
 
     raw = part.raw
     at = log_format.resume.point(raw) if log_format.resume is not None else None
     if at is None or part.offset + at == 0:
         return None
+    run = whole.run
     try:
-        tail = parse_bytes(
-            raw[at:], run.path, part.mtime, run.format, fast=fast, sample=part.sample
-        )
+        tail_parse = _parse_bytes(raw[at:], run.path, part.mtime, run.format, fast, part.sample)
     except LossLensError:
         return None
+    tail = tail_parse.run
     resume = _Resume(
         part.offset + at,
         part.lines_before + raw.count(b"\n", 0, at),
@@ -328,15 +368,17 @@ def _cut(log_format: LogFormat, part: _Part, run: Any, fast: bool) -> _Resume | 
         len(run.skipped) - len(tail.skipped),
         dict(tail.meta),
         raw.endswith(b"\n"),
-        {k: sub_tallies(v, tail._tallies.get(k, {})) for k, v in run._tallies.items()},
+        {k: sub_tallies(v, tail_parse.tallies.get(k, {})) for k, v in whole.tallies.items()},
     )
     if min(resume.n_train, resume.n_evals, resume.n_per_class, resume.n_skipped) < 0:
         return None
-    joined = _join(log_format, run, tail, resume, check=True)
-    return resume if joined is not None and _same_run(joined, run, resume) else None
+    joined = _join(log_format, whole, tail_parse, resume, check=True)
+    return resume if joined is not None and _same_run(joined, whole, resume) else None
 
 
-def _join(log_format: LogFormat, head: Any, tail: Any, resume: _Resume, check: bool = False) -> Any:
+def _join(
+    log_format: LogFormat, head: _Parse, tail: _Parse, resume: _Resume, check: bool = False
+) -> _Parse | None:
     """The cached run up to the cut followed by the parse from the cut, finished by the format;
     None when the tail disagrees with the cached rows it re-read or the format cannot vouch.
 
@@ -347,20 +389,22 @@ def _join(log_format: LogFormat, head: Any, tail: Any, resume: _Resume, check: b
     if log_format.resume is None:
         return None
     try:
-        run = _merge(head, tail, resume, dict(log_format.resume.meta_rules), check)
-        if run is None or not (check or _overlap_same(head, run, resume)):
+        joined = _merge(head, tail, resume, dict(log_format.resume.meta_rules), check)
+        if joined is None or not (check or _overlap_same(head.run, joined.run, resume)):
             return None
         finish = log_format.resume.finish
         if finish is not None:
-            run = finish(Join(head, tail, run, resume.lines_before, resume.n_train, resume.n_evals))
+            parts = (head.parsed(), tail.parsed(), joined.parsed())
+            done = finish(Join(*parts, resume.lines_before, resume.n_train, resume.n_evals))
+            joined = None if done is None else joined.finished(done)
     except (ValueError, KeyError, TypeError, IndexError):
         return None
-    if run is None or has_conflict(run.meta):
+    if joined is None or has_conflict(joined.run.meta):
         return None
-    return run
+    return joined
 
 
-def _overlap_same(head: Any, run: Any, resume: _Resume) -> bool:
+def _overlap_same(head: Run, run: Run, resume: _Resume) -> bool:
     """The training rows the tail re-read (from the cut to the old end) are the cached ones.
 
     A whole-file inference the tail made differently (an epoch length, the year of a year-less
@@ -387,11 +431,12 @@ def _overlap_same(head: Any, run: Any, resume: _Resume) -> bool:
     return True
 
 
-def _same_run(a: Any, b: Any, resume: _Resume) -> bool:
-    """``a`` (a join) equals ``b``; the rows before the cut are ``b``'s own, so only their
-    columns and dtypes are compared."""
+def _same_run(joined: _Parse, whole: _Parse, resume: _Resume) -> bool:
+    """``joined`` equals ``whole`` (tallies included); the rows before the cut are ``whole``'s
+    own, so only their columns and dtypes are compared."""
     from pandas.testing import assert_frame_equal
 
+    a, b = joined.run, whole.run
     starts = {"train": resume.n_train, "evals": resume.n_evals, "per_class": resume.n_per_class}
     try:
         for table, start in starts.items():
@@ -400,7 +445,7 @@ def _same_run(a: Any, b: Any, resume: _Resume) -> bool:
             assert_frame_equal(x.iloc[start:], y.iloc[start:], check_exact=True)
     except AssertionError:
         return False
-    return bool(a.skipped == b.skipped and a.meta == b.meta and a._tallies == b._tallies)
+    return bool(a.skipped == b.skipped and a.meta == b.meta and joined.tallies == whole.tallies)
 
 
 def _shift(frame: pd.DataFrame, segments: int, lines: int) -> pd.DataFrame:
@@ -414,13 +459,14 @@ def _shift(frame: pd.DataFrame, segments: int, lines: int) -> pd.DataFrame:
 
 
 def _merge(
-    cached: Any, tail: Any, resume: _Resume, rules: dict[str, str], check: bool = False
-) -> Any:
+    cached_parse: _Parse, tail_parse: _Parse, resume: _Resume, rules: dict[str, str], check: bool
+) -> _Parse | None:
     """The cached run up to the resume offset, followed by the parse of the tail from there
     (with ``check``: the cached tables, or None if the tail's rows are not theirs)."""
     from losslens.reading.formats._common import SkippedLine
     from losslens.reading.frame import EVAL_LEAD, PER_CLASS_COLUMNS, TRAIN_LEAD
 
+    cached, tail = cached_parse.run, tail_parse.run
     train = cached.train.iloc[: resume.n_train]
     offset = 0
     if len(train) and "segment" in train:
@@ -437,8 +483,8 @@ def _merge(
     ]
     lines = resume.lines_before
     tallies = {
-        key: add_tallies(resume.prefix_tallies.get(key, {}), tail._tallies.get(key, {}))
-        for key in dict.fromkeys([*resume.prefix_tallies, *tail._tallies])
+        key: add_tallies(resume.prefix_tallies.get(key, {}), tail_parse.tallies.get(key, {}))
+        for key in dict.fromkeys([*resume.prefix_tallies, *tail_parse.tallies])
     }
     parts = {
         "train": (resume.n_train, _shift(tail.train, offset, lines), TRAIN_LEAD),
@@ -454,14 +500,16 @@ def _merge(
             tables[name] = table
         else:
             return None
-    return replace(
+    run = replace(
         cached,
         path=tail.path,
-        **tables,
+        train=tables["train"],
+        evals=tables["evals"],
+        per_class=tables["per_class"],
         skipped=skipped,
         meta=join_meta(cached.meta, resume.tail_meta, tail.meta, lines, resume.n_evals, rules),
-        _tallies=tallies,
     )
+    return _Parse(run, tallies)
 
 
 def _rows_are(table: pd.DataFrame, start: int, rows: pd.DataFrame) -> bool:
@@ -509,8 +557,8 @@ def _concat(head: pd.DataFrame, tail: pd.DataFrame, lead: Iterable[str]) -> pd.D
     return merged if order == names else merged[order]
 
 
-def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
-    """The stamp, cut and run of an entry; None if there is no readable entry of ours."""
+def _read(entry: Path) -> tuple[_Stamp, _Resume | None, _Parse] | None:
+    """The stamp, cut and parse of an entry; None if there is no readable entry of ours."""
     from losslens.reading.formats._common import SkippedLine
     from losslens.run import Run
 
@@ -530,15 +578,16 @@ def _read(entry: Path) -> tuple[_Stamp, _Resume | None, Any] | None:
             tables["per_class"],
             skipped,
             fields["meta"],
-            _tallies=fields["_tallies"],
         )
-        return _Stamp(**record["stamp"]), None if resume is None else _Resume(**resume), run
+        parse = _Parse(run, record["tallies"])
+        return _Stamp(**record["stamp"]), None if resume is None else _Resume(**resume), parse
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _store(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None:
+def _store(entry: Path, stamp: _Stamp, resume: _Resume | None, got: _Parse) -> None:
     """Write the entry, then keep the cache under its size cap (the new entry stays)."""
+    run = got.run
     record = {
         "stamp": asdict(stamp),
         "resume": None if resume is None else asdict(resume),
@@ -547,8 +596,8 @@ def _store(entry: Path, stamp: _Stamp, resume: _Resume | None, run: Any) -> None
             "format": run.format,
             "skipped": [list(s) for s in run.skipped],  # line_no, text, reason
             "meta": run.meta,
-            "_tallies": run._tallies,
         },
+        "tallies": got.tallies,
     }
     if disk.write(entry, record, {t: getattr(run, t) for t in disk.TABLES}):
         evict(keep=entry)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from losslens.run import Run
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 _HEADER_RE = re.compile(
     r"^(?:Config:|Running with full config:?|Contents of args\.config_file.*:|Full config.*:)\s*$"
 )
+V = TypeVar("V")
 _YAML_KEY_RE = re.compile(r"^(\s*)([A-Za-z_][\w.-]*):(?:\s+(.*?))?\s*$")
 #: Longest value kept as text (longer ones are summarised by their length).
 _MAX_VALUE = 120
@@ -30,31 +32,41 @@ _MAX_VALUE = 120
 
 def flatten_config(text: str | None) -> dict[str, str]:
     """Dotted key -> value text of a config dump (Python or YAML); empty when there is none."""
+    return _walk(text, lambda node: _short(ast.unparse(node)), _flatten_yaml)
+
+
+def _walk(
+    text: str | None,
+    leaf: Callable[[ast.expr], V],
+    yaml: Callable[[list[str]], dict[str, V]],
+) -> dict[str, V]:
+    """Dotted key -> ``leaf(value node)`` of a Python config dump's assignments, nested
+    mappings flattened; ``yaml(lines)`` when the dump is not Python."""
     if not text:
         return {}
     lines = _body_lines(text)
     try:
         tree = ast.parse("\n".join(lines))
     except SyntaxError:
-        return _flatten_yaml(lines)
-    out: dict[str, str] = {}
+        return yaml(lines)
+    out: dict[str, V] = {}
     for node in tree.body:
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
         ):
-            _flatten_node(node.targets[0].id, node.value, out)
+            _walk_node(node.targets[0].id, node.value, leaf, out)
     return out
 
 
-def _flatten_node(key: str, node: ast.expr, out: dict[str, str]) -> None:
+def _walk_node(key: str, node: ast.expr, leaf: Callable[[ast.expr], V], out: dict[str, V]) -> None:
     pairs = _mapping_items(node)
     if pairs is None:
-        out[key] = _short(ast.unparse(node))
+        out[key] = leaf(node)
         return
     for name, value in pairs:
-        _flatten_node(f"{key}.{name}", value, out)
+        _walk_node(f"{key}.{name}", value, leaf, out)
 
 
 def _mapping_items(node: ast.expr) -> list[tuple[str, ast.expr]] | None:
@@ -113,31 +125,7 @@ def config_values(text: str | None) -> dict[str, Any]:
     YAML: scalars become numbers, booleans, ``None`` or strings; block lists (``- 640``, and
     detectron2's ``- - 32`` lists of lists) become lists.
     """
-    if not text:
-        return {}
-    lines = _body_lines(text)
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
-        return _yaml_values(lines)
-    out: dict[str, Any] = {}
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-        ):
-            _values_node(node.targets[0].id, node.value, out)
-    return out
-
-
-def _values_node(key: str, node: ast.expr, out: dict[str, Any]) -> None:
-    pairs = _mapping_items(node)
-    if pairs is None:
-        out[key] = literal(node)
-        return
-    for name, value in pairs:
-        _values_node(f"{key}.{name}", value, out)
+    return _walk(text, literal, _yaml_values)
 
 
 class _NotLiteral(ValueError):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from losslens.errors import ParseError
 from losslens.reading import formats
-from losslens.reading.formats._common import Parsed
+from losslens.reading.formats._common import Parsed, Tallies
 from losslens.reading.formats._contract import LogFormat
 from losslens.reading.text import LogText, is_utf16, log_from_bytes, normalise, sample_text
 from losslens.run import Run
@@ -22,13 +22,14 @@ def parse_text(log: LogText, format: str | None = None, *, fast: bool = True) ->
     ``fast=False`` makes the parser read every line on its own (the reference the fast paths
     are tested against).
     """
-    return _parse_log(log, format or formats.sniff(log), format, fast)
+    return _parse_log(log, format or formats.sniff(log), format, fast)[0]
 
 
-def _parse_log(log: LogText, name: str, format: str | None, fast: bool) -> Run:
+def _parse_log(log: LogText, name: str, format: str | None, fast: bool) -> tuple[Run, Tallies]:
     log_format = formats.get(name)
     parse = log_format.parse_each if not fast and log_format.parse_each else log_format.parse
-    return _run(log, log_format, parse(log), format)
+    parsed = parse(log)
+    return _run(log, log_format, parsed, format), parsed.tallies
 
 
 def _run(
@@ -67,7 +68,6 @@ def _run(
         parsed.per_class,
         parsed.skipped,
         meta,
-        _tallies=parsed.tallies,
     )
 
 
@@ -90,6 +90,19 @@ def parse_bytes(
     fast: bool = True,
     sample: str | None = None,
 ) -> Run:
+    """The run of :func:`parse_bytes_tallied` (which see)."""
+    return parse_bytes_tallied(raw, path, mtime, format, fast=fast, sample=sample)[0]
+
+
+def parse_bytes_tallied(
+    raw: bytes,
+    path: str,
+    mtime: float | None = None,
+    format: str | None = None,
+    *,
+    fast: bool = True,
+    sample: str | None = None,
+) -> tuple[Run, Tallies]:
     """Parse a log's unwrapped bytes (see :func:`losslens.reading.text.unwrap`).
 
     The format is sniffed on the cleaned head of the file, then on the whole text if the head
@@ -97,20 +110,23 @@ def parse_bytes(
     their record lines straight from ``raw``; ``fast=False`` reads every line on its own.
     ``sample`` (default: :func:`~losslens.reading.text.sample_text` of ``raw``) is the cleaned head of
     the whole file when ``raw`` is a part of it: what glued records are looked for is decided
-    on it, as for the whole file.
+    on it, as for the whole file. Returns the run and the parser's tallies (which the parse
+    cache keeps beside the run, see :attr:`Parsed.tallies`).
     """
     sample = sample_text(raw) if sample is None else sample
-    name = format or formats.quick_sniff(normalise(sample, glue_sample=sample).text)
+    name = format or formats.quick_sniff(
+        normalise(sample, glue=formats.GLUE_PATTERNS, glue_sample=sample).text
+    )
     log = None
     if name is None:
-        log = log_from_bytes(raw, path, mtime, sample)
+        log = log_from_bytes(raw, path, mtime, sample, glue=formats.GLUE_PATTERNS)
         name = formats.sniff(log)
     log_format = formats.get(name)
     if fast and not is_utf16(raw) and log_format.fast is not None:
-        got = log_format.fast(raw, path, mtime, sample)
+        got = log_format.fast(raw, path, mtime, sample, formats.GLUE_PATTERNS)
         if got is not None:
             parsed, rest = got  # line_no is physical already: the rest log lacks the read lines
-            return _run(rest, log_format, parsed, format, map_line_no=False)
+            return _run(rest, log_format, parsed, format, map_line_no=False), parsed.tallies
     if log is None:
-        log = log_from_bytes(raw, path, mtime, sample)
+        log = log_from_bytes(raw, path, mtime, sample, glue=formats.GLUE_PATTERNS)
     return _parse_log(log, name, format, fast)

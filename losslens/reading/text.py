@@ -21,53 +21,34 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError, LogReadError
 
 #: Marks a logical line break that is not a physical one (a ``\r`` or a split glued record).
 _SOFT_BREAK = "\x00"
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-# Prefixes that start a log record in the frameworks we read (see the format modules for the
-# sources). A prefix that is not at a line start marks a glued record. Each pattern starts with a
-# literal (so the regex engine scans fast) and is only tried when its marker occurs in the head
-# of the text; the lookbehind after the literal rejects matches at a line start.
-_GLUE_PATTERNS = (
-    (  # python logging asctime: mmcv (with or without logger name), maskrcnn_benchmark
-        re.compile(r"(?:19|20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "),
-        re.compile(
-            r"20(?<=[^\n\x00]20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
-            r"(?:- [\w.]+ - [A-Z]+ - |- [A-Z]+ - |[\w.]+ [A-Z]+: )"
-        ),
-    ),
-    (  # mmengine file handler
-        re.compile(r"20\d\d/\d\d/\d\d \d\d:\d\d:\d\d - "),
-        re.compile(r"20(?<=[^\n\x00]20)\d\d/\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "),
-    ),
-    (  # detectron2 file and console handlers
-        re.compile(r"\[\d\d/\d\d \d\d:\d\d:\d\d"),
-        re.compile(
-            r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"
-        ),
-    ),
-    (
-        re.compile(r"json_stats: \{"),
-        re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)"),
-    ),  # Detectron
-    (  # torchvision MetricLogger (not after a launcher's ``[default0]:`` tag)
-        re.compile(r"Epoch: \[\d+\]"),
-        re.compile(
-            r"Epoch: \[(?<=[^\n\x00:]Epoch: \[)(?<!: Epoch: \[)\d+\]\s+\[\s*\d+/\d+\]\s+eta: "
-        ),
-    ),
-    (
-        re.compile(r"Test:\s+\["),
-        re.compile(r"Test:(?<=[^\n\x00:]Test:)(?<!: Test:)\s+\[\s*\d+/\d+\]\s+eta: "),
-    ),
-)
+
+
+class GluePrefix(NamedTuple):
+    """A log-record prefix that, found past a line start, marks a record glued onto a line.
+
+    Each format module lists its own (``LogFormat.glue``); the registry collects them
+    (``formats.GLUE_PATTERNS``). ``pattern`` starts with a literal (so the regex engine scans
+    fast) followed by a lookbehind that rejects matches at a line start; it is only tried when
+    ``marker`` occurs in the head of the text.
+    """
+
+    marker: re.Pattern[str]
+    pattern: re.Pattern[str]
+
+
 _GLUE_HEAD = 1 << 18
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _SNIFF_BYTES = 65536
 
 
@@ -142,7 +123,7 @@ def regular_file(path: Path) -> os.stat_result:
 
 def unwrap(raw: bytes, name: str) -> bytes:
     """Gunzip if gzipped; reject empty and binary content (checked on the head of the file)."""
-    if raw[:2] == _GZIP_MAGIC:
+    if is_gzip(raw):
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError):
@@ -150,7 +131,7 @@ def unwrap(raw: bytes, name: str) -> bytes:
             raw = _gunzip_partial(raw)
     if _blank(raw):
         raise EmptyLogError("the file is empty; expected a training log", path=name)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if is_utf16(raw):
         return raw
     head = raw[:_SNIFF_BYTES]
     if b"\x00" in head and not _text_with_nuls(head):
@@ -189,8 +170,14 @@ def _blank(raw: bytes) -> bool:
     return not raw[:_SNIFF_BYTES].strip() and not raw.strip()
 
 
+def is_gzip(raw: bytes) -> bool:
+    """Do the bytes start as a gzip stream (the magic bytes, whatever the file name)?"""
+    return raw[:2] == _GZIP_MAGIC
+
+
 def is_utf16(raw: bytes) -> bool:
-    return raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    """Do the bytes start with a UTF-16 byte-order mark?"""
+    return raw[:2] in _UTF16_BOMS
 
 
 def to_text(raw: bytes) -> tuple[str, int]:
@@ -280,18 +267,23 @@ def _clean(text: str, notes: dict[str, int]) -> str:
 
 
 def normalise(
-    text: str, name: str = "<text>", mtime: float | None = None, *, glue_sample: str | None = None
+    text: str,
+    name: str = "<text>",
+    mtime: float | None = None,
+    *,
+    glue: Sequence[GluePrefix] = (),
+    glue_sample: str | None = None,
 ) -> LogText:
     """Clean terminal artefacts and split into logical lines (see the module docstring).
 
-    ``glue_sample`` (default: the head of the cleaned text) decides which record prefixes are
-    looked for when splitting glued records.
+    Glued records are split before the ``glue`` prefixes (``formats.GLUE_PATTERNS``; none by
+    default) whose markers occur in ``glue_sample`` (default: the head of the cleaned text).
     """
     notes: dict[str, int] = {}
     text = _clean(text, notes)
     n_glued = 0
     head = text[:_GLUE_HEAD] if glue_sample is None else glue_sample
-    for marker, pattern in _GLUE_PATTERNS:
+    for marker, pattern in glue:
         if marker.search(head):
             text, n = pattern.subn(lambda m: _SOFT_BREAK + m.group(0), text)
             n_glued += n
@@ -316,19 +308,24 @@ def normalise(
     return LogText(name, "\n".join(lines), lines, line_nos, mtime, 0, notes, ends_with_newline)
 
 
-def read_log(source: str | os.PathLike[str]) -> LogText:
-    """Read, decode and normalise one log source."""
+def read_log(source: str | os.PathLike[str], glue: Sequence[GluePrefix]) -> LogText:
+    """Read, decode and normalise one log source (``glue``: see :func:`normalise`)."""
     raw, name, mtime = read_bytes(source)
-    return log_from_bytes(unwrap(raw, name), name, mtime)
+    return log_from_bytes(unwrap(raw, name), name, mtime, glue=glue)
 
 
 def log_from_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None = None
+    raw: bytes,
+    name: str,
+    mtime: float | None,
+    sample: str | None = None,
+    *,
+    glue: Sequence[GluePrefix],
 ) -> LogText:
     """Decode and normalise unwrapped bytes (see :func:`unwrap`) into a :class:`LogText`."""
     sample = sample_text(raw) if sample is None else sample
     text, n_bad = to_text(raw)
-    log = normalise(text, name, mtime, glue_sample=sample)
+    log = normalise(text, name, mtime, glue=glue, glue_sample=sample)
     log.decode_errors = n_bad
     log.sample = sample
     return log

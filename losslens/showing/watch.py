@@ -24,6 +24,7 @@ import numpy as np
 from losslens.analysis.diagnostics import Finding, diagnose
 from losslens.analysis.numbers import number
 from losslens.errors import EmptyLogError, UnknownFormatError
+from losslens.reading.formats import GLUE_PATTERNS
 from losslens.reading.sources import load
 from losslens.reading.text import decode, normalise
 from losslens.run import Run
@@ -131,7 +132,7 @@ def _text_lines(raw: bytes, name: str) -> list[str]:
         text, _ = decode(raw, name)
     except EmptyLogError:
         return []
-    return normalise(text, name).lines
+    return normalise(text, name, glue=GLUE_PATTERNS).lines
 
 
 def status_rows(run: Run, width: int = 30) -> list[tuple[str, str, str]]:

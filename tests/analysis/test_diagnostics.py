@@ -12,7 +12,7 @@ import pytest
 import losslens
 from losslens.analysis import terms
 from losslens.analysis.diagnostics import CODES, diagnose, lr_schedule
-from losslens.reading.formats import sniff
+from losslens.reading.formats import GLUE_PATTERNS, sniff
 from losslens.reading.formats._common import SkippedLine
 from losslens.reading.read import parse_text
 from losslens.reading.text import normalise, read_log
@@ -125,7 +125,7 @@ def test_few_gts_low_ap_on_the_seed_log() -> None:
     if not SEED.exists():
         pytest.skip(f"seed log absent ({SEED})")
     run = losslens.load(SEED)
-    findings = diagnose(run, read_log(SEED).lines)
+    findings = diagnose(run, read_log(SEED, GLUE_PATTERNS).lines)
     (few,) = [f for f in findings if f.code == "few-gts-low-ap"]
     assert few.severity == "warning" and "Cyclist (7 gts, AP 0.094)" in few.message
     assert few.evidence == ["Cyclist: gts=7, dets=61, recall=0.571, ap=0.094"]
@@ -227,7 +227,7 @@ def test_healthy_corpus_runs_have_no_warnings_or_errors(name: str) -> None:
     path = CORPUS / name
     if not path.exists():
         pytest.skip(f"corpus log absent: {path}")
-    findings = diagnose(losslens.load(path), read_log(path).lines)
+    findings = diagnose(losslens.load(path), read_log(path, GLUE_PATTERNS).lines)
     assert [f.code for f in findings if f.severity != "info"] == []
     # absurd-first-loss (info): the detectron2 6-GPU run really starts at loss_cls 144.7, then recovers
     assert {f.code for f in findings} <= {
@@ -279,7 +279,7 @@ def test_healthy_voc_run_watched_early_is_not_background_only(name: str, n_lines
     if not path.exists():
         pytest.skip(f"corpus log absent: {path}")
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:n_lines]
-    log = normalise("".join(lines), str(path))
+    log = normalise("".join(lines), str(path), glue=GLUE_PATTERNS)
     run = parse_text(log, sniff(log))
     frame = terms.canonical_frame(run)
     assert frame["loss_bbox"].iloc[0] < 0.05 and frame["loss_bbox"].max() > 0.17
@@ -296,7 +296,7 @@ def test_healthy_json_voc_run_watched_in_its_first_epoch_does_not_plateau() -> N
     if not path.exists():
         pytest.skip(f"corpus log absent: {path}")
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:90]
-    log = normalise("".join(lines), str(path))
+    log = normalise("".join(lines), str(path), glue=GLUE_PATTERNS)
     run = parse_text(log, sniff(log))
     assert len(run.train) == 89 and int(run.train["step"].iloc[-1]) == 4450
     assert lr_schedule(run).warmup_steps == 550 and not lr_schedule(run).changes
@@ -346,7 +346,7 @@ def test_corpus_empty_test_results_named_with_its_line() -> None:
     path = CORPUS / "mmdet2_text" / "retinanet_r50_nan_losses.log"
     if not path.exists():
         pytest.skip(f"corpus log absent: {path}")
-    findings = diagnose(losslens.load(path), read_log(path).lines)
+    findings = diagnose(losslens.load(path), read_log(path, GLUE_PATTERNS).lines)
     (f,) = [f for f in findings if f.code == "empty-test-results"]
     assert f.message.startswith("line 864: ") and "(3 such line(s))" in f.message
 
@@ -436,7 +436,7 @@ def test_healthy_new_family_runs_are_silent(name: str) -> None:
     path = CORPUS / name
     if not path.exists():
         pytest.skip(f"corpus log absent: {path}")
-    findings = diagnose(losslens.load(path), read_log(path).lines)
+    findings = diagnose(losslens.load(path), read_log(path, GLUE_PATTERNS).lines)
     assert [f.code for f in findings if f.severity != "info"] == []
 
 
@@ -591,7 +591,7 @@ def _json_log(values: dict[int, str]) -> tuple[losslens.Run, list[str]]:
             f'{{"mode": "train", "epoch": 1, "iter": {(k + 1) * 10}, "lr": 0.02, "memory": 100, '
             f'"data_time": 0.1, "loss_cls": {0.5 / (k + 1):.5f}, "loss": {loss}, "time": 0.5}}'
         )
-    log = normalise("\n".join(lines) + "\n", "/tmp/unreadable.log.json")
+    log = normalise("\n".join(lines) + "\n", "/tmp/unreadable.log.json", glue=GLUE_PATTERNS)
     return parse_text(log, sniff(log)), list(log.lines)
 
 
@@ -638,7 +638,7 @@ def test_findings_cite_the_log_line_of_their_evidence(
     names it (``line N``)."""
     if not path.exists():
         pytest.skip(f"log absent: {path}")
-    lines = read_log(path).lines
+    lines = read_log(path, GLUE_PATTERNS).lines
     (f,) = [f for f in diagnose(losslens.load(path), lines) if f.code == code]
     assert f.line_no == line_no and raw in lines[line_no - 1]
     assert f"line {line_no}" in f.evidence[0]

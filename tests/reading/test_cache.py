@@ -9,6 +9,8 @@ import pytest
 
 import losslens
 from losslens.reading import cache
+from losslens.reading.read import parse_bytes_tallied
+from losslens.reading.text import unwrap
 from tests.conftest import count_parses
 from tests.reading.test_fast_path import MMCV, _train, assert_same_run
 
@@ -601,12 +603,12 @@ def test_an_entry_gives_back_dtypes_attrs_skipped_lines_and_meta_exactly(
         pd.DataFrame({"eval_index": pd.array([0], dtype="Int64"), "class": ["Car"]}),
         [SkippedLine(2, "garbage line"), SkippedLine(9, "nan(1) \t", "loss: not a number")],
         meta,
-        _tallies={"step": {4: 2, 6: 1}},
     )
     stamp = cache._stamp(log.read_bytes(), log.stat())
     entry = _entry_of(log)
-    cache._store(entry, stamp, None, run)
-    got_stamp, resume, back = cache._read(entry)  # type: ignore[misc]
+    cache._store(entry, stamp, None, cache._Parse(run, {"step": {4: 2, 6: 1}}))
+    got_stamp, resume, got = cache._read(entry)  # type: ignore[misc]
+    back = got.run
     assert got_stamp == stamp and resume is None
     for table in ("train", "evals", "per_class"):
         assert_frame_equal(getattr(back, table), getattr(run, table), check_exact=True)
@@ -615,7 +617,7 @@ def test_an_entry_gives_back_dtypes_attrs_skipped_lines_and_meta_exactly(
     assert back.skipped == run.skipped and type(back.skipped[0]) is SkippedLine
     assert back.meta == meta and back.meta["pair"] == (1, "x")
     assert list(back.meta["by_step"]) == [1, 2]  # int keys stay ints
-    assert back._tallies == {"step": {4: 2, 6: 1}}
+    assert got.tallies == {"step": {4: 2, 6: 1}}  # int keys stay ints here too
     assert (back.path, back.format) == (run.path, run.format)
 
 
@@ -628,7 +630,8 @@ def test_a_value_json_cannot_give_back_is_not_cached(log: Path) -> None:
         _cache_entry.encode({"x": [np.float64(1.0)]})
     run = losslens.load(log, cache=False)
     run.meta["x"] = np.float64(1.0)
-    cache._store(_entry_of(log), cache._stamp(log.read_bytes(), log.stat()), None, run)
+    stamp = cache._stamp(log.read_bytes(), log.stat())
+    cache._store(_entry_of(log), stamp, None, cache._Parse(run, {}))
     assert not cache.cache_dir().exists() or cache.info().entries == 0
 
 
@@ -649,7 +652,11 @@ def test_every_corpus_log_round_trips_through_its_entry(
         back = losslens.load(path)
         assert parses == [], item["file"]  # a hit
         assert_same_run(back, fresh)
-        assert back._tallies == fresh._tallies
+        # the entry's tallies are the parser's, as a parse without the cache counts them
+        stored = cache._read(cache._entry(path, None))
+        assert stored is not None, item["file"]
+        raw = unwrap(path.read_bytes(), str(path))
+        assert stored[2].tallies == parse_bytes_tallied(raw, str(path))[1], item["file"]
         for table in ("train", "evals", "per_class"):
             assert getattr(back, table).attrs == getattr(fresh, table).attrs
         monkeypatch.undo()

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import losslens
+from losslens.reading.formats import GLUE_PATTERNS
 from losslens.reading.read import parse_text
 from losslens.reading.text import read_log
 from tests.conftest import CORPUS, SHARED
@@ -199,7 +200,7 @@ def _check(window: _Window, lines: Lines, tmp: Path) -> None:
     except losslens.LossLensError:
         run = None
     try:
-        slow = parse_text(read_log(path), fast=False)
+        slow = parse_text(read_log(path, GLUE_PATTERNS), fast=False)
     except losslens.LossLensError:
         slow = None
     assert (run is None) == (slow is None)

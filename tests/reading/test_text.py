@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from losslens.errors import BinaryLogError, EmptyLogError, LogNotFoundError
+from losslens.reading.formats import GLUE_PATTERNS, REGISTRY
 from losslens.reading.text import decode, normalise, read_log
 
 MMCV = "2022-02-27 12:45:27,667 - mmdet - INFO - Epoch [11][10/25]\tlr: 2.500e-04, loss: 0.2179"
@@ -44,13 +45,45 @@ def test_ansi_colour_codes_are_removed() -> None:
 def test_glued_records_are_split_before_each_record_prefix() -> None:
     # a log pasted from a web page: newlines became spaces (../shared/seeds/000 is one)
     second = MMCV.replace("27,667", "28,485").replace("[10/25]", "[20/25]")
-    log = normalise(MMCV + " " + second + "\n")
+    log = normalise(MMCV + " " + second + "\n", glue=GLUE_PATTERNS)
     assert log.lines == [MMCV, second]
     assert [log.line_no(i) for i in range(2)] == [1, 1]
+    assert log.notes["glued_records"] == 1
+
+
+def test_glued_records_are_split_only_before_the_prefixes_given() -> None:
+    second = MMCV.replace("27,667", "28,485").replace("[10/25]", "[20/25]")
+    glued = MMCV + " " + second
+    assert normalise(glued + "\n").lines == [glued]
+    detectron2_only = REGISTRY["detectron2_text"].glue
+    assert normalise(glued + "\n", glue=detectron2_only).lines == [glued]
+    assert normalise(glued + "\n", glue=REGISTRY["mmdet_text"].glue).lines == [MMCV, second]
+
+
+def test_glue_patterns_are_each_text_formats_own_in_registry_order() -> None:
+    owners = [name for name, f in REGISTRY.items() for _ in f.glue]
+    assert owners == [
+        "mmdet_text",
+        "mmengine_text",
+        "detectron2_text",
+        "maskrcnn_benchmark",
+        "torchvision",
+        "torchvision",
+        "detectron_json_stats",
+    ]
+    assert GLUE_PATTERNS == tuple(p for f in REGISTRY.values() for p in f.glue)
+
+
+def test_a_maskrcnn_benchmark_record_glued_onto_another_is_split() -> None:
+    first = "2019-03-01 10:00:00,123 maskrcnn_benchmark.trainer INFO: eta: 1:00:00  iter: 20"
+    second = first.replace("00,123", "05,456").replace("iter: 20", "iter: 40")
+    log = normalise(first + " " + second + "\n", glue=GLUE_PATTERNS)
+    assert log.lines == [first, second]
 
 
 def test_progress_bar_without_newline_glued_to_next_record() -> None:
-    log = normalise("[>>>>] 200/200, 5.1 task/s, elapsed: 39s, ETA:     0s" + MMCV + "\n")
+    bar = "[>>>>] 200/200, 5.1 task/s, elapsed: 39s, ETA:     0s"
+    log = normalise(bar + MMCV + "\n", glue=GLUE_PATTERNS)
     assert log.lines == ["[>>>>] 200/200, 5.1 task/s, elapsed: 39s, ETA:     0s", MMCV]
 
 
@@ -64,7 +97,7 @@ def test_decode_utf8_bom_and_invalid_bytes() -> None:
 def test_gzip_detected_by_magic_not_name(tmp_path: Path) -> None:
     path = tmp_path / "run.log"  # no .gz suffix on purpose
     path.write_bytes(gzip.compress((MMCV + "\n").encode()))
-    assert read_log(path).lines == [MMCV]
+    assert read_log(path, GLUE_PATTERNS).lines == [MMCV]
 
 
 def test_truncated_gzip_keeps_what_it_has(tmp_path: Path) -> None:
@@ -75,7 +108,7 @@ def test_truncated_gzip_keeps_what_it_has(tmp_path: Path) -> None:
     data = gzip.compress(("\n".join(lines_in) + "\n").encode())
     path = tmp_path / "cut.log.gz"
     path.write_bytes(data[: len(data) // 2])
-    lines = read_log(path).lines
+    lines = read_log(path, GLUE_PATTERNS).lines
     assert 0 < len(lines) < 200 and lines[:-1] == lines_in[: len(lines) - 1]
 
 
@@ -94,13 +127,13 @@ def test_bad_files_raise_one_clear_error(
     path = tmp_path / "bad.log"
     path.write_bytes(content)
     with pytest.raises(error) as info:
-        read_log(path)
+        read_log(path, GLUE_PATTERNS)
     assert words in str(info.value) and str(path) in str(info.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LogNotFoundError, match="no such file"):
-        read_log(tmp_path / "nope.log")
+        read_log(tmp_path / "nope.log", GLUE_PATTERNS)
 
 
 _RECORD = (
@@ -140,7 +173,7 @@ def test_nul_bytes_in_binary_or_empty_content_still_reject_it(
     path = tmp_path / "bad.log"
     path.write_bytes(content)
     with pytest.raises(BinaryLogError, match="binary data, not a text training log"):
-        read_log(path)
+        read_log(path, GLUE_PATTERNS)
 
 
 @pytest.mark.parametrize(

@@ -64,13 +64,13 @@ def test_grown_log_is_parsed_from_the_cache_cut_not_in_full(
     lines = mmdet_lines(40)
     log.write_text("".join(lines[:30]))
     parsed_sizes: list[int] = []
-    real = losslens.reading.read.parse_bytes
+    real = losslens.reading.read.parse_bytes_tallied  # every parse, cached or not
 
     def spy(raw: bytes, *args, **kwargs):  # type: ignore[no-untyped-def]
         parsed_sizes.append(len(raw))
         return real(raw, *args, **kwargs)
 
-    monkeypatch.setattr(losslens.reading.read, "parse_bytes", spy)
+    monkeypatch.setattr(losslens.reading.read, "parse_bytes_tallied", spy)
     follower = LogFollower(log)
     assert len(follower.poll().run.train) == 30
     assert parsed_sizes[0] == log.stat().st_size  # the first poll parses the whole file

@@ -26,7 +26,7 @@ from losslens.reading.formats import (
 )
 from losslens.reading.formats._contract import Family, LogFormat
 from losslens.reading.formats._families import MMDET1
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 #: Format name -> record, in sniffing tie-break order.
 REGISTRY: dict[str, LogFormat] = {
@@ -54,6 +54,8 @@ FAMILIES: dict[str, Family] = {MMDET1.name: MMDET1} | {
 }
 #: File names (``fnmatch`` patterns) that are logs whatever their suffix.
 LOG_NAMES: tuple[str, ...] = tuple(dict.fromkeys(n for f in REGISTRY.values() for n in f.log_names))
+#: Every format's glued-record prefixes, in registry order, for :func:`~losslens.reading.text.normalise`.
+GLUE_PATTERNS: tuple[GluePrefix, ...] = tuple(p for f in REGISTRY.values() for p in f.glue)
 
 
 def get(name: str) -> LogFormat:

@@ -7,9 +7,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from losslens.reading.text import LogText
 
 
 class SkippedLine(NamedTuple):
@@ -19,6 +23,31 @@ class SkippedLine(NamedTuple):
     line_no: int
     text: str
     reason: str = ""
+
+
+def skipped_line(log: LogText, index: int, reason: str) -> SkippedLine:
+    """Logical line ``index`` of ``log`` as skipped: its physical line number, text and why."""
+    return SkippedLine(log.line_no(index), log.lines[index], reason)
+
+
+def iteration_interval(train: pd.DataFrame) -> int | None:
+    """How often a table's ``iter`` column was logged: the most frequent rise between its
+    consecutive values (the smallest of equals); None when it never rises."""
+    iters = (
+        train["iter"].dropna().astype("int64").to_numpy()
+        if "iter" in train
+        else np.zeros(0, "int64")
+    )
+    gaps = np.diff(iters)
+    gaps = gaps[gaps > 0]
+    if len(gaps) == 0:
+        return None
+    found, counts = np.unique(gaps, return_counts=True)
+    return int(found[np.argmax(counts)])
+
+
+#: Counts a whole-file meta value is the most common of: ``{"iters_per_epoch": {value: count}}``.
+Tallies = dict[str, dict[int, int]]
 
 
 @dataclass
@@ -32,7 +61,7 @@ class Parsed:
     meta: dict[str, Any] = field(default_factory=dict)
     #: Counts a whole-file meta value is the most common of (``{"iters_per_epoch": {value:
     #: count}}``), kept so that a grown file parsed from a cut can count again (losslens.reading.cache).
-    tallies: dict[str, dict[int, int]] = field(default_factory=dict)
+    tallies: Tallies = field(default_factory=dict)
     #: False when the parser saw none of its format's log records (no line with its prefix):
     #: with empty tables too, the content is no log of this format (a README quoting one).
     recognised: bool = True

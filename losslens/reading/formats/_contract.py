@@ -7,19 +7,21 @@ fields that are ``None`` when a format lacks them: nothing is discovered by refl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from losslens.reading.formats._common import Parsed
     from losslens.reading.formats._speed.resume import Join
-    from losslens.reading.text import LogText
-    from losslens.run import Run
+    from losslens.reading.text import GluePrefix, LogText
 
-#: ``fast(raw, path, mtime, sample)``: the parse of a log's bytes and the log of the lines it did
-#: not read itself (for line counts and notes), or None when it read no line this way.
-FastPath = Callable[[bytes, str, "float | None", "str | None"], "tuple[Parsed, LogText] | None"]
+#: ``fast(raw, path, mtime, sample, glue)``: the parse of a log's bytes and the log of the lines it
+#: did not read itself (for line counts and notes), or None when it read no line this way.
+FastPath = Callable[
+    [bytes, str, "float | None", "str | None", "Sequence[GluePrefix]"],
+    "tuple[Parsed, LogText] | None",
+]
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Resume:
 
     point: Callable[[bytes], int | None]
     meta_rules: Mapping[str, str] = field(default_factory=dict)
-    finish: Callable[[Join], Run | None] | None = None
+    finish: Callable[[Join], Parsed | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,5 @@ class LogFormat:
     log_names: tuple[str, ...] = ()
     #: (training prefix, validation prefix) of families that log validation losses per epoch.
     validation_prefixes: tuple[str, str] | None = None
+    #: Record prefixes that mark a record glued onto another line (split by the text layer).
+    glue: tuple[GluePrefix, ...] = ()

@@ -26,10 +26,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from losslens.reading.formats._common import SkippedLine, to_counter
+from losslens.reading.formats._common import SkippedLine, skipped_line, to_counter
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.frame import Columns
 from losslens.reading.text import LogText
+
+#: The head of a python logging ``%(asctime)s`` record (mmcv, maskrcnn_benchmark): where a
+#: format looks for glued records (``LogFormat.glue``).
+ASCTIME_MARKER = re.compile(r"(?:19|20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 #: A Ray actor prefix, ``(MMCVRayEpochRunner pid=188889) ``, seen before mmcv records.
 RAY_PREFIX_RE = re.compile(r"^\(\w+ pid=\d+(?:, ip=[\d.]+)?\) ")
@@ -177,6 +181,28 @@ def most_common(values: Sequence[int | None]) -> int | None:
     return counted.most_common(1)[0][0] if counted else None
 
 
+def is_record_line(
+    line: bytes,
+    marker: bytes,
+    prefix_re: re.Pattern[str],
+    record_re: re.Pattern[str],
+    items: Callable[[str], object],
+) -> bool:
+    """Is a raw line one of the format's records: ``marker`` in it, its log prefix, then its
+    ``record_re`` whose ``body`` ``items`` reads something from (a :class:`RecordError`: no)?
+    The resume points of the text formats look for these."""
+    if marker not in line:
+        return False
+    prefix = prefix_re.match(line.decode("utf-8", "replace"))
+    match = record_re.match(prefix.string[prefix.end() :]) if prefix else None
+    if match is None:
+        return False
+    try:
+        return bool(items(match["body"]))
+    except RecordError:
+        return False
+
+
 def log_interval(iters: Sequence[int | None]) -> int | None:
     """The usual gap between consecutive logged iterations (within an epoch)."""
     gaps = [
@@ -247,7 +273,7 @@ def _drop_glued_cuts(
 
 
 def _skip(log: LogText, index: int, reason: str, skipped: list[SkippedLine]) -> None:
-    skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+    skipped.append(skipped_line(log, index, reason))
 
 
 def _item_keys(line: str) -> set[str]:

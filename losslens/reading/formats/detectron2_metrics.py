@@ -35,15 +35,16 @@ import json
 import math
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
+from losslens.reading.formats._common import Parsed, iteration_interval, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import DETECTRON2
-from losslens.reading.formats._speed.fastjson import JsonShape, read_json_fast
+from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path
 from losslens.reading.formats._speed.jsonlines import (
     JsonRecords,
     JsonTable,
@@ -62,9 +63,6 @@ from losslens.reading.frame import (
     train_frame,
 )
 from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "detectron2_metrics"
 FRAMEWORK = "detectron2"
@@ -113,7 +111,7 @@ def read_records(log: LogText, skip: list[bool] | None = None) -> JsonRecords:
             out.records.append(record)
             out.lines.append(index)
         else:
-            out.skipped.append(SkippedLine(log.line_no(index), log.lines[index], _NO_ITERATION))
+            out.skipped.append(skipped_line(log, index, _NO_ITERATION))
     return out
 
 
@@ -133,18 +131,12 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
     return losses or None
 
 
-def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
-    the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept, _COUNTERS)
-    if got is None:
-        return None
-    fast, shapes = got
+def _parse_fast(fast: FastRead, reader: JsonLineReader) -> Parsed:
+    """The parse of a file whose record lines of a fixed shape were read from its raw bytes
+    (``_fastjson``): those rows and the rest log read per line."""
     decoded = read_records(fast.log, fast.placeholders)
-    table = table_from_fast(fast, shapes, decoded, line_no=False)
-    return _parse_table(table, fast.log), fast.log
+    table = table_from_fast(fast, reader.shapes, decoded, line_no=False)
+    return _parse_table(table, fast.log)
 
 
 def resume_point(raw: bytes) -> int | None:
@@ -174,7 +166,7 @@ def _is_train_line(line: bytes) -> bool:
 RESUME_META = {"partial_records": LINES, "wrapped_records": LINES}
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined train table."""
     run = join.run
     meta = {**run.meta, **_meta(run.train, run.meta["partial_records"])}
@@ -292,14 +284,6 @@ def _no_train_after(train_iter: np.ndarray, row: int, iteration: float) -> bool:
     return row + 1 >= len(train_iter) or train_iter[row + 1] <= iteration
 
 
-def _most_common(values: np.ndarray) -> int | None:
-    """The most frequent value (the smallest of equals), None for none."""
-    if len(values) == 0:
-        return None
-    found, counts = np.unique(values, return_counts=True)
-    return int(found[np.argmax(counts)])
-
-
 def _float(value: Any) -> float:
     try:
         return float(value)
@@ -309,14 +293,7 @@ def _float(value: Any) -> float:
 
 def _meta(train: pd.DataFrame, partial: list[dict[str, Any]]) -> dict[str, Any]:
     terms = [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
-    iters = (
-        train["iter"].dropna().astype("int64").to_numpy()
-        if "iter" in train
-        else np.zeros(0, "int64")
-    )
-    gaps = np.diff(iters)
-    gaps = gaps[gaps > 0]
-    interval = _most_common(gaps)
+    interval = iteration_interval(train)
     if "rank_data_time" in terms:
         guess = "detectron2 >= 0.6 (rank_data_time logged)"
     else:
@@ -340,7 +317,7 @@ FORMAT = LogFormat(
     DETECTRON2,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(json_reader(_accept, _COUNTERS), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
     log_names=("metrics.json",),
 )

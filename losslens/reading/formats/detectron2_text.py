@@ -26,7 +26,7 @@ import itertools
 import re
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,14 +47,12 @@ from losslens.reading.formats._textlog import (
     RecordError,
     counter,
     drop_truncated_tail,
+    is_record_line,
     log_interval,
     walk,
 )
 from losslens.reading.frame import Columns, build_frames, segments_from_steps
-from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "detectron2_text"
 FRAMEWORK = "detectron2"
@@ -379,16 +377,7 @@ def resume_point(raw: bytes) -> int | None:
 
 
 def _is_train_line(line: bytes) -> bool:
-    if b"iter: " not in line:
-        return False
-    prefix = PREFIX_RE.match(line.decode("utf-8", "replace"))
-    match = TRAIN_RE.match(prefix.string[prefix.end() :]) if prefix else None
-    if match is None:
-        return False
-    try:
-        return bool(parse_items(match["body"]))
-    except RecordError:
-        return False
+    return is_record_line(line, b"iter: ", PREFIX_RE, TRAIN_RE, parse_items)
 
 
 #: Meta of a resumed parse (see ``_resume``): the first config/env block and world size count.
@@ -402,7 +391,7 @@ RESUME_META = {
 }
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined train table."""
     run = join.run
     iters = [None if pd.isna(v) else int(v) for v in run.train["iter"]]
@@ -455,6 +444,17 @@ def _meta(
     return meta
 
 
+#: detectron2's file and console handler prefixes past a line start: a record glued onto
+#: another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"\[\d\d/\d\d \d\d:\d\d:\d\d"),
+        re.compile(
+            r"\[(?<=[^\n\x00]\[)\d\d/\d\d \d\d:\d\d:\d\d[ \]][^\n]{0,60}?(?:\]: | [A-Z]+: )"
+        ),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -463,4 +463,5 @@ FORMAT = LogFormat(
     parse,
     resume=Resume(resume_point, RESUME_META, finish_resume),
     log_names=("log.txt*",),
+    glue=_GLUE,
 )

@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, parse_eta, standard_name
+from losslens.reading.formats._common import (
+    Parsed,
+    SkippedLine,
+    iteration_interval,
+    parse_eta,
+    skipped_line,
+    standard_name,
+)
 from losslens.reading.formats._contract import Family, LogFormat
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._speed.jsonlines import DECODE_ERRORS, NOT_AN_OBJECT, fix_counters
@@ -40,7 +47,7 @@ from losslens.reading.frame import (
     segments_from_steps,
     train_frame,
 )
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "detectron_json_stats"
 FRAMEWORK = "Detectron (Caffe2)"
@@ -126,7 +133,7 @@ def _records(
             kept.append(1)
         else:
             kept.append(0)
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+            skipped.append(skipped_line(log, index, reason))
     return records, kept, skipped
 
 
@@ -199,36 +206,29 @@ def _evals(
     return evals_frame(evals), per_class_frame(per_class if per_class.n else Columns())
 
 
-def _most_common(values: np.ndarray) -> int | None:
-    """The most frequent value (the smallest of equals), None for none."""
-    if len(values) == 0:
-        return None
-    found, counts = np.unique(values, return_counts=True)
-    return int(found[np.argmax(counts)])
-
-
 def _meta(train: pd.DataFrame, blocks: dict[str, str]) -> dict[str, Any]:
     terms = [c for c in train.columns if c not in ("epoch", "iter", "step", "segment", "timestamp")]
-    iters = (
-        train["iter"].dropna().astype("int64").to_numpy()
-        if "iter" in train
-        else np.zeros(0, "int64")
-    )
-    gaps = np.diff(iters)
-    gaps = gaps[gaps > 0]
     fpn = any(re.search(r"_fpn\d$", c) for c in terms)
     return {
         "framework": FRAMEWORK,
         "version_guess": "Detectron (Caffe2)"
         + (", FPN model (per-level RPN losses)" if fpn else ""),
         "smoothing": {c: _SMOOTHING.get(c, MEDIAN_SMOOTHING) for c in terms},
-        "log_interval": _most_common(gaps),
+        "log_interval": iteration_interval(train),
         "iters_per_epoch": None,
         "eval_units": "fraction",
         "config": blocks.get("config"),
         "env": blocks.get("env"),
     }
 
+
+#: A ``json_stats: {`` record past a line start: glued onto another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"json_stats: \{"),
+        re.compile(r"json_stats: \{(?<=[^\n\x00]json_stats: \{)"),
+    ),
+)
 
 FORMAT = LogFormat(
     NAME,
@@ -240,4 +240,5 @@ FORMAT = LogFormat(
     ),
     sniff,
     parse,
+    glue=_GLUE,
 )

@@ -25,18 +25,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from losslens.reading.formats._coco import stats_row
-from losslens.reading.formats._common import Parsed, SkippedLine
+from losslens.reading.formats._common import Parsed, SkippedLine, skipped_line
 from losslens.reading.formats._contract import Family, LogFormat, Resume
 from losslens.reading.formats._speed.jsonlines import read_records, wrapped_meta
 from losslens.reading.formats._speed.resume import CONFLICT, COUNTS, LINES, Join, last_line_start
 from losslens.reading.frame import Columns, build_frames
 from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "detr"
 FRAMEWORK = "DETR family"
@@ -79,7 +76,7 @@ class _State:
         self.n_records = 0
 
     def skip(self, index: int, why: str) -> None:
-        self.skipped.append(SkippedLine(self.log.line_no(index), self.log.lines[index], why))
+        self.skipped.append(skipped_line(self.log, index, why))
 
     def on_record(self, index: int, obj: dict[str, Any]) -> None:
         """One epoch's object (its ``epoch``, when there, already an integer: ``fix_counters``)."""
@@ -135,7 +132,7 @@ def _is_epoch_record(line: bytes) -> bool:
 RESUME_META = {"wrapped_records": LINES, "unexpanded_lists": COUNTS}
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The join with each run description as the whole file has it (the last one logged: the
     tail's when it logs one), unless an object counted its epoch by position (that needs the
     whole file)."""

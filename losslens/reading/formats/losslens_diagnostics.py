@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from losslens.reading.formats._common import Parsed, SkippedLine, to_float
+from losslens.reading.formats._common import Parsed, skipped_line, to_float
 from losslens.reading.formats._contract import Family, LogFormat
 from losslens.reading.formats._speed.jsonlines import fix_counters, read_records, wrapped_meta
 from losslens.reading.frame import Columns, build_frames
@@ -127,7 +127,7 @@ def parse(log: LogText) -> Parsed:
     for record, index in zip(decoded.records, decoded.lines, strict=True):
         reason = state.add(record, index)
         if reason:
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+            skipped.append(skipped_line(log, index, reason))
     train, evals, per_class = build_frames(state.train, state.evals, state.per_class)
     runs = state.meta.get("runs", [])
     first = runs[0] if runs else {}

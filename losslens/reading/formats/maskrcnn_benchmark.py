@@ -32,6 +32,7 @@ from losslens.reading.formats._contract import Family, LogFormat
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._metriclogger import GLOBAL_AVG_SUFFIX, meter_values
 from losslens.reading.formats._textlog import (
+    ASCTIME_MARKER,
     RecordError,
     counter,
     drop_truncated_tail,
@@ -40,7 +41,7 @@ from losslens.reading.formats._textlog import (
     walk,
 )
 from losslens.reading.frame import Columns, build_frames
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "maskrcnn_benchmark"
 FRAMEWORK = "maskrcnn_benchmark"
@@ -256,6 +257,15 @@ def _meta(
     }
 
 
+#: maskrcnn_benchmark's logging prefix (``%(asctime)s %(name)s %(levelname)s: ``) past a line
+#: start: a record glued onto another line.
+_GLUE = (
+    GluePrefix(
+        ASCTIME_MARKER,
+        re.compile(r"20(?<=[^\n\x00]20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [\w.]+ [A-Z]+: "),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -266,4 +276,5 @@ FORMAT = LogFormat(
     ),
     sniff,
     parse,
+    glue=_GLUE,
 )

@@ -19,15 +19,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
+from losslens.reading.formats._common import Parsed, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import MMDET2
-from losslens.reading.formats._speed.fastjson import JsonShape, read_json_fast
+from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path
 from losslens.reading.formats._speed.jsonlines import (
     JsonRecords,
     JsonTable,
@@ -52,9 +53,6 @@ from losslens.reading.formats._speed.resume import (
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "mmdet_json"
 FRAMEWORK = "mmdetection"
@@ -103,18 +101,12 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
     return () if at >= 0 and shape.strings[at] is not None else None
 
 
-def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: record lines of a fixed shape read from the raw bytes (``_fastjson``),
-    the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept, _INT_KEYS)
-    if got is None:
-        return None
-    fast, shapes = got
+def _parse_fast(fast: FastRead, reader: JsonLineReader) -> Parsed:
+    """The parse of a file whose record lines of a fixed shape were read from its raw bytes
+    (``_fastjson``): those rows and the rest log read per line."""
     decoded = read_records(fast.log, fast.placeholders, _INT_KEYS)
-    table = table_from_fast(fast, shapes, decoded)
-    return _parse_table(table, decoded, fast.log), fast.log
+    table = table_from_fast(fast, reader.shapes, decoded)
+    return _parse_table(table, decoded, fast.log)
 
 
 _TRAIN_RE = re.compile(rb'"mode": ?"train"')
@@ -147,7 +139,7 @@ RESUME_META = {
 _NO_HEADER = "mmdetection 1.x or early 2.x (mmcv json log without a runner.meta header)"
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The joined parse if each part's steps used the whole file's epoch length, the file is
     epoch-based (an iteration-based file keeps no epochs to check that with) and the tail has
     no ``runner.meta`` header; else None. The epoch-derived meta is recomputed."""
@@ -205,7 +197,7 @@ def _parse_table(table: JsonTable, decoded: JsonRecords, log: LogText) -> Parsed
         if _is_header(record):
             headers.append(record)
         else:  # a JSON object that is neither a record nor the runner.meta header
-            skipped.append(SkippedLine(log.line_no(index), log.lines[index], _NOT_A_RECORD))
+            skipped.append(skipped_line(log, index, _NOT_A_RECORD))
     config = next((str(h["config"]) for h in headers if h.get("config")), None)
     is_train = (mode == "train").to_numpy()
     train, dropped_train = _clean(rows(frame, is_train), table)
@@ -412,6 +404,6 @@ FORMAT = LogFormat(
     MMDET2,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(json_reader(_accept, _INT_KEYS), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +34,16 @@ from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._families import MMDET2
 from losslens.reading.formats._speed import bytelines as bl
 from losslens.reading.formats._speed.bulk import parse_shapes
-from losslens.reading.formats._speed.fasttext import fill_line_no, read_fast
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path, fill_line_no
 from losslens.reading.formats._speed.resume import FIRST, Join, last_line_start, most_common, tally
+from losslens.reading.formats._speed.shapes import (
+    LineShape,
+    LineSpec,
+    ShapeRows,
+    StampedLineReader,
+)
 from losslens.reading.formats._textlog import (
+    ASCTIME_MARKER,
     RecordError,
     counter,
     drop_truncated_tail,
@@ -45,10 +52,7 @@ from losslens.reading.formats._textlog import (
     walk,
 )
 from losslens.reading.frame import Columns, build_frames
-from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "mmdet_text"
 FRAMEWORK = "mmdetection"
@@ -288,19 +292,10 @@ def parse(log: LogText, *, bulk: bool = True) -> Parsed:
     return _parse_rest(log, cols, mask)
 
 
-def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
-
-    Returns the parse and the rest log (for line counts and notes), or None when no line could
-    be read this way.
-    """
-    fast = read_fast(raw, name, mtime, _byte_reader(), sample)
-    if fast is None:
-        return None
-    fast.log.sample = sample
-    return _parse_rest(fast.log, fast.columns, fast.placeholders), fast.log
+def _parse_fast(fast: FastRead, reader: StampedLineReader) -> Parsed:
+    """The parse of a file whose training lines were read from its raw bytes (``_fasttext``):
+    those rows and the rest log read per line."""
+    return _parse_rest(fast.log, fast.columns, fast.placeholders)
 
 
 def resume_point(raw: bytes) -> int | None:
@@ -317,12 +312,12 @@ def _is_train_line(line: bytes) -> bool:
 RESUME_META = {"config": FIRST, "env": FIRST}
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined tables and tallies."""
     run = join.run
     meta = dict(run.meta)
     iters = run.train["iter"].to_numpy("float64", na_value=np.nan)
-    meta.update(_table_meta(run.train, iters, run._tallies.get(_PER, {})))
+    meta.update(_table_meta(run.train, iters, run.tallies.get(_PER, {})))
     # else the guess from the lr format at the head of the file: the cached one, if the tail's
     # agrees (the file's first 200 kB may reach into the tail)
     guess = _env_or_column_guess(meta["env"], _terms(run.train))
@@ -368,16 +363,11 @@ _TS_LEN = 23
 _MAX_NEW_SHAPES_PER_CHUNK = 64
 
 
-class _Shape(NamedTuple):
-    """One training-line shape: the bytes between timestamp and numbers, and the keys."""
-
-    head: bytes  # e.g. b" - mmdet - INFO - Epoch ["
-    epoch_based: bool
-    keys: tuple[bytes, ...]
-    columns: tuple[str | None, ...]  # column per key; None: not numeric (``*_copypaste``)
+#: mmcv's training lines: the timestamp, ``[epoch][iter/per]``, then ``key: value, ...``.
+_LINE_SPEC = LineSpec(_TS_LEN)
 
 
-def _shape_of(line: bytes) -> _Shape | None:
+def _shape_of(line: bytes) -> LineShape | None:
     """The shape of one training line, from the per-line regexes; None if it is not one."""
     try:
         text = line.decode("ascii")
@@ -401,47 +391,18 @@ def _shape_of(line: bytes) -> _Shape | None:
     named = [c for c in columns if c is not None]
     if len(set(named)) != len(named):
         return None
-    head = (text[_TS_LEN : prefix.end()] + opening).encode()
-    return _Shape(head, epoch_based, tuple(k.encode() for k in keys), columns)
+    head = (text[_TS_LEN : prefix.end()] + opening[:-1]).encode()  # up to the "["
+    return LineShape(head, epoch_based, b"\t", tuple(k.encode() for k in keys), b", ", columns)
 
 
-def _read_shape(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    colons: np.ndarray,
-    first: np.ndarray,
-    lines: np.ndarray,
-    shape: _Shape,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Read ``lines`` (chunk positions) as ``shape``: (positions read, columns)."""
-    n_keys = len(shape.keys)
-    at_colon = colons[first[lines][:, None] + np.arange(n_keys)]  # [L, K]
-    pos = starts[lines] + _TS_LEN
-    ok = bl.literal_at(buf, pos, shape.head)
-    pos = pos + len(shape.head)
-    cols: dict[str, np.ndarray] = {}
-    if shape.epoch_based:
-        epoch, pos_end = bl.scan_uint(buf, pos)
-        ok &= (pos_end > pos) & bl.literal_at(buf, pos_end, b"][")
-        cols["epoch"] = epoch
-        pos = pos_end + 2
-    it, pos_end = bl.scan_uint(buf, pos)
-    ok &= (pos_end > pos) & (bl.at(buf, pos_end) == ord("/"))
-    per, per_end = bl.scan_uint(buf, pos_end + 1)
-    ok &= (per_end > pos_end + 1) & bl.literal_at(buf, per_end, b"]\t")
-    spans = bl.key_spans(buf, at_colon, ends[lines], list(shape.keys), b", ", per_end + 2)
-    ok &= spans.ok
-    cols["iter"], cols["_iters_per_epoch"] = it, per
+def _counter_columns(rows: ShapeRows, shape: LineShape) -> dict[str, np.ndarray]:
+    """The counter columns of the training lines read (before their ``key: value`` columns)."""
+    counters = rows.counters
+    cols = {"epoch": counters["epoch"]} if shape.epoch_based else {}
+    cols.update(iter=counters["iter"], _iters_per_epoch=counters["per"])
     if not shape.epoch_based:
-        cols["step"] = it
-    keep = np.flatnonzero(ok)
-    values, row_ok = bl.key_values(buf, spans, keep, shape.keys, shape.columns)
-    out = {k: np.asarray(v[keep], dtype=np.float64) for k, v in cols.items()}
-    out.update(values)
-    order: list[str] = [c for c in ("epoch", "iter", "_iters_per_epoch", "step") if c in out]
-    order += [str(c) for c in shape.columns if c is not None]
-    return lines[keep[row_ok]], {c: out[c][row_ok] for c in order}
+        cols["step"] = counters["iter"].copy()
+    return cols
 
 
 def _merge_train(bulk: dict[str, np.ndarray] | None, rows: Columns) -> Columns:
@@ -543,14 +504,14 @@ def _guess_from_lr_format(log: LogText) -> str:
     return "mmdetection 2.x (mmcv >= 1.0)"
 
 
-def _byte_reader() -> bl.StampedLineReader:
+def _byte_reader() -> StampedLineReader:
     """The fast-path reader of this format's training lines (see ``_bytelines``)."""
-    return bl.StampedLineReader(
+    return StampedLineReader(
         bl.DASH,
         bl.COMMA,
-        _TS_LEN,
         _shape_of,
-        _read_shape,
+        _LINE_SPEC,
+        _counter_columns,
         tag_shape=False,
         max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
     )
@@ -561,6 +522,17 @@ def _parse_each(log: LogText) -> Parsed:
     return parse(log, bulk=False)
 
 
+#: mmcv's python logging prefix (``%(asctime)s - %(name)s - %(levelname)s - ``, the name absent
+#: in mmdetection 1.x) past a line start: a record glued onto another line.
+_GLUE = (
+    GluePrefix(
+        ASCTIME_MARKER,
+        re.compile(
+            r"20(?<=[^\n\x00]20)\d\d-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?:- [\w.]+ - [A-Z]+ - |- [A-Z]+ - )"
+        ),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -568,6 +540,7 @@ FORMAT = LogFormat(
     sniff,
     parse,
     parse_each=_parse_each,
-    fast=parse_bytes,
+    fast=fast_path(lambda glue: _byte_reader(), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
+    glue=_GLUE,
 )

@@ -22,15 +22,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import Parsed, SkippedLine, standard_name
+from losslens.reading.formats._common import Parsed, skipped_line, standard_name
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._families import MMDET3
-from losslens.reading.formats._speed.fastjson import JsonShape, read_json_fast
+from losslens.reading.formats._speed.fastjson import JsonLineReader, JsonShape, json_reader
+from losslens.reading.formats._speed.fasttext import FastRead, fast_path
 from losslens.reading.formats._speed.jsonlines import (
     JsonTable,
     drop_empty_columns,
@@ -55,9 +56,6 @@ from losslens.reading.formats._speed.resume import (
 )
 from losslens.reading.frame import EVAL_LEAD, Columns, make_frame, per_class_frame, train_frame
 from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
 
 NAME = "mmengine_scalars"
 FRAMEWORK = "mmdetection"
@@ -101,17 +99,13 @@ def _accept(shape: JsonShape) -> tuple[str, ...] | None:
     return ("iter",)
 
 
-def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines of a fixed shape read from the raw bytes (``_fastjson``),
-    the rest per line. Returns the parse and the rest log, or None when no line was read."""
-    got = read_json_fast(raw, name, mtime, sample, _accept, _COUNTERS)
-    if got is None:
-        return None
-    fast, shapes = got
-    table = table_from_fast(fast, shapes, read_records(fast.log, fast.placeholders, _COUNTERS))
-    return _parse_table(table, fast.log), fast.log
+def _parse_fast(fast: FastRead, reader: JsonLineReader) -> Parsed:
+    """The parse of a file whose record lines of a fixed shape were read from its raw bytes
+    (``_fastjson``): those rows and the rest log read per line."""
+    table = table_from_fast(
+        fast, reader.shapes, read_records(fast.log, fast.placeholders, _COUNTERS)
+    )
+    return _parse_table(table, fast.log)
 
 
 _ITER_RE = re.compile(rb'"(?:train/)?iter": ?\d')
@@ -144,7 +138,7 @@ RESUME_META = {
 }
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The joined parse with the whole file's inferences (epoch- or iteration-based training,
     epoch length, log interval, evaluation step logged by epoch or iteration) recomputed from
     the joined tables; None when a part's evaluations were placed under other inferences."""
@@ -239,7 +233,7 @@ def _parse_table(table: JsonTable, log: LogText) -> Parsed:
     is_train = _train_mask(frame).to_numpy()
     is_eval = ~is_train & _eval_mask(frame).to_numpy()
     for index in frame["_line"][~is_train & ~is_eval]:  # rows read per line (see _accept)
-        skipped.append(SkippedLine(log.line_no(int(index)), log.lines[int(index)], _NOT_A_RECORD))
+        skipped.append(skipped_line(log, int(index), _NOT_A_RECORD))
     train, dropped_train = _clean(rows(frame, is_train), table)
     evals, dropped_eval = _clean(rows(frame, is_eval), table)
     epoch_based = "epoch" in train and bool(train["epoch"].notna().any())
@@ -437,7 +431,7 @@ FORMAT = LogFormat(
     MMDET3,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(json_reader(_accept, _COUNTERS), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
     log_names=("scalars.json",),
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -38,12 +38,11 @@ from losslens.reading.formats._common import (
 from losslens.reading.formats._contract import LogFormat, Resume
 from losslens.reading.formats._evalblocks import EvalCollector
 from losslens.reading.formats._families import MMDET3
-from losslens.reading.formats._speed import bytelines as bl
 from losslens.reading.formats._speed.fasttext import (
     FastRead,
     concat_columns,
+    fast_path,
     fill_line_no,
-    read_fast,
 )
 from losslens.reading.formats._speed.resume import (
     EVAL_ROWS,
@@ -54,20 +53,24 @@ from losslens.reading.formats._speed.resume import (
     most_common,
     tally,
 )
+from losslens.reading.formats._speed.shapes import (
+    LineShape,
+    LineSpec,
+    ShapeRows,
+    StampedLineReader,
+)
 from losslens.reading.formats._textlog import (
     KEY_RE,
     RecordError,
     counter,
     drop_truncated_tail,
+    is_record_line,
     log_interval_of,
     split_items,
     walk,
 )
 from losslens.reading.frame import Columns, build_frames
-from losslens.reading.text import LogText
-
-if TYPE_CHECKING:
-    from losslens.run import Run
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "mmengine_text"
 FRAMEWORK = "mmdetection"
@@ -236,22 +239,15 @@ def parse(log: LogText) -> Parsed:
     return _parse_rest(log, None)
 
 
-def parse_bytes(
-    raw: bytes, name: str, mtime: float | None, sample: str | None
-) -> tuple[Parsed, LogText] | None:
-    """The fast path: training lines read from the raw bytes (see ``_fasttext``), the rest per line.
-
-    Returns None when no line could be read this way (the caller parses the text).
-    """
-    reader = _byte_reader()
-    fast = read_fast(raw, name, mtime, reader, sample)
-    if fast is None:
-        return None
-    fast.log.sample = sample
-    return _parse_rest(fast.log, fast, reader.shapes), fast.log
+def _parse_fast(fast: FastRead, reader: StampedLineReader) -> Parsed:
+    """The parse of a file whose training lines were read from its raw bytes (``_fasttext``):
+    those rows and the rest log read per line."""
+    return _parse_rest(fast.log, fast, reader.shapes)
 
 
-def _parse_rest(log: LogText, fast: FastRead | None, shapes: list[_Shape] | None = None) -> Parsed:
+def _parse_rest(
+    log: LogText, fast: FastRead | None, shapes: list[LineShape] | None = None
+) -> Parsed:
     state = _State()
     bulk = _BulkRows(fast, state, shapes or []) if fast is not None else None
     walked = walk(
@@ -422,16 +418,9 @@ def resume_point(raw: bytes) -> int | None:
 
 
 def _is_train_line(line: bytes) -> bool:
-    if b"(train)" not in line:
-        return False
-    prefix = PREFIX_RE.match(line.decode("utf-8", "replace"))
-    match = TRAIN_RE.match(prefix.string[prefix.end() :]) if prefix else None
-    if match is None:
-        return False
-    try:
-        return bool(_items(match["body"], strict=True)[0])
-    except RecordError:
-        return False
+    return is_record_line(
+        line, b"(train)", PREFIX_RE, TRAIN_RE, lambda body: _items(body, strict=True)[0]
+    )
 
 
 #: Meta of a resumed parse (see ``_resume``): the first config/env block in the file counts.
@@ -444,14 +433,14 @@ RESUME_META = {
 }
 
 
-def finish_resume(join: Join) -> Run | None:
+def finish_resume(join: Join) -> Parsed | None:
     """The whole-file meta of a joined parse, recomputed from the joined tables and tallies."""
     run = join.run
     meta = dict(run.meta)
     processor = _log_processor(meta["config"])
     meta["version_guess"] = _version_guess(meta["env"], meta["config"])
     iters = run.train["iter"].to_numpy(dtype="float64", na_value=np.nan)
-    meta.update(_table_meta(run.train, iters, run._tallies.get(_PER, {}), processor))
+    meta.update(_table_meta(run.train, iters, run.tallies.get(_PER, {}), processor))
     return replace(run, meta=meta)
 
 
@@ -471,21 +460,14 @@ def _version_guess(env: str | None, config: str | None) -> str:
 #: ``2022/12/13 19:00:12``: the file handler's timestamp; year-less console lines go per line.
 _TS_LEN = 19
 _MAX_NEW_SHAPES_PER_CHUNK = 64
-_MAX_PAD = 16  # most spaces of bracket padding read by the fast path
 
 
-class _Shape(NamedTuple):
-    """One training-line shape: the head up to ``(train)``, the keys and what precedes each."""
-
-    head: bytes  # e.g. b" - mmengine - INFO - Epoch(train)"
-    epoch_based: bool
-    lead: bytes  # between ``]`` and the first key
-    keys: tuple[bytes, ...]
-    seps: tuple[bytes, ...]  # before each key after the first (two spaces; one between lr keys)
-    columns: tuple[str, ...]
+#: mmengine's training lines: the timestamp, ``[epoch][iter/per]`` padded with spaces, then
+#: ``key: value`` items with the separators of each shape.
+_LINE_SPEC = LineSpec(_TS_LEN, pad=True)
 
 
-def _shape_of(line: bytes) -> _Shape | None:
+def _shape_of(line: bytes) -> LineShape | None:
     """The shape of one training line, from the per-line regexes; None if it is not one."""
     try:
         text = line.decode("ascii")
@@ -513,7 +495,7 @@ def _shape_of(line: bytes) -> _Shape | None:
     lead = body[: found[0].start()]
     if not lead.strip(" ") == "" or not all(seps):
         return None
-    return _Shape(
+    return LineShape(
         (text[_TS_LEN : prefix.end()] + opening).encode(),
         match["epoch"] is not None,
         lead.encode(),
@@ -523,72 +505,22 @@ def _shape_of(line: bytes) -> _Shape | None:
     )
 
 
-def _skip_spaces(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    out = pos.copy()
-    for _ in range(_MAX_PAD):
-        more = bl.at(buf, out) == bl.SPACE
-        if not more.any():
-            break
-        out += more
-    return out
-
-
-def _read_shape(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    colons: np.ndarray,
-    first: np.ndarray,
-    lines: np.ndarray,
-    shape: _Shape,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Read ``lines`` (chunk positions) as ``shape``: (positions read, columns)."""
-    n_keys = len(shape.keys)
-    at_colon = colons[first[lines][:, None] + np.arange(n_keys)]  # [L, K]
-    pos = starts[lines] + _TS_LEN
-    ok = bl.literal_at(buf, pos, shape.head)
-    pos = _skip_spaces(buf, pos + len(shape.head))
-    ok &= bl.at(buf, pos) == ord("[")
-    cols: dict[str, np.ndarray] = {}
+def _counter_columns(rows: ShapeRows, shape: LineShape) -> dict[str, np.ndarray]:
+    """The counter columns of the training lines read (before their ``key: value`` columns)."""
+    it = rows.counters["iter"]
+    cols: dict[str, np.ndarray]
     if shape.epoch_based:
-        start = _skip_spaces(buf, pos + 1)
-        epoch, end = bl.scan_uint(buf, start)
-        ok &= (end > start) & (bl.at(buf, end) == ord("]"))
-        pos = _skip_spaces(buf, end + 1)
-        ok &= bl.at(buf, pos) == ord("[")
-    start = _skip_spaces(buf, pos + 1)
-    it, end = bl.scan_uint(buf, start)
-    ok &= (end > start) & (bl.at(buf, end) == ord("/"))
-    per, per_end = bl.scan_uint(buf, end + 1)
-    ok &= (per_end > end + 1) & (bl.at(buf, per_end) == ord("]"))
-    ok &= bl.literal_at(buf, per_end + 1, shape.lead)
-    spans = bl.key_spans(
-        buf,
-        at_colon,
-        ends[lines],
-        list(shape.keys),
-        list(shape.seps),
-        per_end + 1 + len(shape.lead),
-    )
-    ok &= spans.ok
-    keep = np.flatnonzero(ok)
-    it = it[keep].astype(np.float64)
-    if shape.epoch_based:
-        ep, n = epoch[keep].astype(np.float64), per[keep].astype(np.float64)
-        cols.update(epoch=ep, iter=it, step=(ep - 1) * n + it, _iters_per_epoch=n)
+        ep, n = rows.counters["epoch"], rows.counters["per"]
+        cols = {"epoch": ep, "iter": it, "step": (ep - 1) * n + it, "_iters_per_epoch": n}
     else:
-        cols.update(epoch=np.full(len(keep), np.nan), iter=it, step=it.copy())
-    values, row_ok = bl.key_values(buf, spans, keep, shape.keys, shape.columns)
-    cols.update(values)
-    lead = ["epoch", "iter", "step"] + (["_iters_per_epoch"] if shape.epoch_based else [])
-    order = lead + list(shape.columns)
-    return lines[keep[row_ok]], {c: cols[c][row_ok] for c in order}
+        cols = {"epoch": np.full(len(it), np.nan), "iter": it, "step": it.copy()}
+    return cols
 
 
 class _BulkRows:
     """The rows the fast path read, as the per-line state sees them at each placeholder."""
 
-    def __init__(self, fast: FastRead, state: _State, shapes: list[_Shape]) -> None:
+    def __init__(self, fast: FastRead, state: _State, shapes: list[LineShape]) -> None:
         self.cols = fast.columns
         self.state = state
         self.shapes = shapes
@@ -658,18 +590,26 @@ def _stamp_text(stamp: Any) -> str | None:
     return text[:10].replace("-", "/") + " " + text[11:19]
 
 
-def _byte_reader() -> bl.StampedLineReader:
+def _byte_reader() -> StampedLineReader:
     """The fast-path reader of this format's training lines (see ``_bytelines``)."""
-    return bl.StampedLineReader(
+    return StampedLineReader(
         ord("/"),
         None,
-        _TS_LEN,
         _shape_of,
-        _read_shape,
+        _LINE_SPEC,
+        _counter_columns,
         tag_shape=True,
         max_new_shapes=_MAX_NEW_SHAPES_PER_CHUNK,
     )
 
+
+#: mmengine's file handler prefix past a line start: a record glued onto another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"20\d\d/\d\d/\d\d \d\d:\d\d:\d\d - "),
+        re.compile(r"20(?<=[^\n\x00]20)\d\d/\d\d/\d\d \d\d:\d\d:\d\d - [\w.]+ - [A-Z]+ - "),
+    ),
+)
 
 FORMAT = LogFormat(
     NAME,
@@ -677,6 +617,7 @@ FORMAT = LogFormat(
     MMDET3,
     sniff,
     parse,
-    fast=parse_bytes,
+    fast=fast_path(lambda glue: _byte_reader(), _parse_fast),
     resume=Resume(resume_point, RESUME_META, finish_resume),
+    glue=_GLUE,
 )

@@ -41,7 +41,7 @@ from losslens.reading.formats._textlog import (
     walk,
 )
 from losslens.reading.frame import Columns, build_frames
-from losslens.reading.text import LogText
+from losslens.reading.text import GluePrefix, LogText
 
 NAME = "torchvision"
 FRAMEWORK = "torchvision"
@@ -255,6 +255,21 @@ def _meta(state: _State, train: Any) -> dict[str, Any]:
     }
 
 
+#: MetricLogger lines past a line start (not after a launcher's ``[default0]:`` tag): a record
+#: glued onto another line.
+_GLUE = (
+    GluePrefix(
+        re.compile(r"Epoch: \[\d+\]"),
+        re.compile(
+            r"Epoch: \[(?<=[^\n\x00:]Epoch: \[)(?<!: Epoch: \[)\d+\]\s+\[\s*\d+/\d+\]\s+eta: "
+        ),
+    ),
+    GluePrefix(
+        re.compile(r"Test:\s+\["),
+        re.compile(r"Test:(?<=[^\n\x00:]Test:)(?<!: Test:)\s+\[\s*\d+/\d+\]\s+eta: "),
+    ),
+)
+
 FORMAT = LogFormat(
     NAME,
     FRAMEWORK,
@@ -265,4 +280,5 @@ FORMAT = LogFormat(
     ),
     sniff,
     parse,
+    glue=_GLUE,
 )

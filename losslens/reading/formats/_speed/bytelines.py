@@ -456,61 +456,6 @@ def read_by_shape(
     return found
 
 
-class StampedLineReader:
-    """Reads timestamped ``key: value`` training lines of known shapes from a chunk of raw bytes.
-
-    The format gives the timestamp layout (``date_sep``, ``ms_sep``: python logging is
-    ``2020-10-13 20:19:44,317``, mmengine ``2022/12/13 19:00:12``), its length ``stamp_len``,
-    ``shape_of(line bytes)`` (a line's shape, or None) and ``read_shape(buf, starts, ends,
-    colons, first, lines, shape)`` (the columns of the lines of one shape). Shapes are kept
-    across chunks; ``tag_shape`` adds a ``_shape`` column with each row's shape index.
-    """
-
-    def __init__(
-        self,
-        date_sep: int,
-        ms_sep: int | None,
-        stamp_len: int,
-        shape_of: Callable[[bytes], Any],
-        read_shape: Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]],
-        *,
-        tag_shape: bool = False,
-        max_new_shapes: int = 64,
-    ) -> None:
-        self.shapes: list[Any] = []
-        self._stamp = (date_sep, ms_sep, stamp_len)
-        self._shape_of = shape_of
-        self._read_shape = read_shape
-        self._tag_shape = tag_shape
-        self._max_new = max_new_shapes
-
-    def read_chunk(
-        self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, candidates: np.ndarray
-    ) -> list[ShapeRead]:
-        date_sep, ms_sep, stamp_len = self._stamp
-        colons = colon_positions(buf, int(starts[0]), int(ends[-1]))
-        first = np.searchsorted(colons, starts)
-        count = np.searchsorted(colons, ends) - first
-        stamps, ok = timestamps_ymd_hms_ms(buf, starts, date_sep, ms_sep)
-        todo = np.flatnonzero(candidates & ok & (count > 0) & (ends - starts > stamp_len + 8))
-
-        def read(lines: np.ndarray, shape: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            positions, cols = self._read_shape(buf, starts, ends, colons, first, lines, shape)
-            cols["timestamp"] = stamps[positions]
-            if self._tag_shape:
-                cols["_shape"] = np.full(len(positions), float(self.shapes.index(shape)))
-            return positions, cols
-
-        return read_by_shape(
-            todo,
-            count,
-            self.shapes,
-            lambda line: self._shape_of(bytes(buf[starts[line] : ends[line]])),
-            read,
-            self._max_new,
-        )
-
-
 def key_values(
     buf: np.ndarray,
     spans: KeySpans,

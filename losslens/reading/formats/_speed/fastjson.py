@@ -18,16 +18,18 @@ records only, so that records whose handling needs the whole dict stay on the pe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from losslens.reading.formats._common import MAX_COUNTER
 from losslens.reading.formats._speed import bytelines as bl
-from losslens.reading.formats._speed.fasttext import FastRead, read_fast
-from losslens.reading.text import normalise
+from losslens.reading.formats._speed.shapes import LineShape, LineSpec, read_shape
+from losslens.reading.text import GluePrefix, normalise
 
+#: JSON lines: no timestamp, no counters, JSON numbers.
+_LINE_SPEC = LineSpec(stamp_len=0, counters=False, json=True)
 #: New shapes tried per chunk before the remaining lines go to the per-line path.
 _MAX_NEW_SHAPES_PER_CHUNK = 32
 
@@ -49,7 +51,7 @@ class JsonShape:
 Accept = Callable[[JsonShape], tuple[str, ...] | None]
 
 
-def shape_of(line: bytes) -> JsonShape | None:
+def shape_of(line: bytes, glue: Sequence[GluePrefix] = ()) -> JsonShape | None:
     """The shape of one line (see the module docstring); None if it cannot have one."""
     if not line.startswith(b'{"') or not line.endswith(b"}"):
         return None
@@ -62,7 +64,7 @@ def shape_of(line: bytes) -> JsonShape | None:
         return None
     # a line the text normalisation would change (ANSI codes, a glued record prefix ...) is
     # left to the per-line path, which sees it as normalised
-    log = normalise(text)
+    log = normalise(text, glue=glue)
     if log.lines != [text] or log.notes:
         return None
     strings: list[str | None] = []
@@ -83,11 +85,21 @@ def _literal(value: str) -> bytes:
 class JsonLineReader:
     """Reads JSON record lines of known shapes from a chunk of raw bytes (``_fasttext``)."""
 
-    def __init__(self, accept: Accept, counters: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, accept: Accept, counters: tuple[str, ...] = (), glue: Sequence[GluePrefix] = ()
+    ) -> None:
         self.accept = accept
         self.counters = counters
+        self.glue = glue
         self.shapes: list[JsonShape] = []
         self._rejected: set[JsonShape] = set()
+        self._layouts: dict[JsonShape, LineShape] = {}
+
+    def _layout(self, shape: JsonShape) -> LineShape:
+        """``shape``'s byte layout, made once per shape."""
+        if shape not in self._layouts:
+            self._layouts[shape] = _line_shape(shape)
+        return self._layouts[shape]
 
     def _text_counter(self, shape: JsonShape) -> bool:
         """Does ``shape`` hold a counter as a string (``"iter": "100"``)? The per-line path
@@ -109,7 +121,7 @@ class JsonLineReader:
         todo = np.flatnonzero(candidates & opens & closes & (count > 0))
 
         def new_shape(line: int) -> JsonShape | None:
-            shape = shape_of(bytes(buf[starts[line] : ends[line]]))
+            shape = shape_of(bytes(buf[starts[line] : ends[line]]), self.glue)
             if shape is None or shape in self._rejected:
                 return None
             if shape not in self.shapes and (
@@ -120,7 +132,10 @@ class JsonLineReader:
             return shape
 
         def read(lines: np.ndarray, shape: JsonShape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            positions, cols = _read_shape(buf, starts, ends, colons, first, lines, shape)
+            rows = read_shape(
+                buf, starts, ends, colons, first, lines, self._layout(shape), _LINE_SPEC
+            )
+            positions, cols = rows.positions, rows.values
             required = self.accept(shape) or ()
             keep = np.ones(len(positions), dtype=bool)
             if len(positions) and required:
@@ -148,63 +163,26 @@ def _is_counter(values: np.ndarray) -> np.ndarray:
         return (np.floor(values) == values) & (np.abs(values) <= MAX_COUNTER)
 
 
-def _read_shape(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    colons: np.ndarray,
-    first: np.ndarray,
-    lines: np.ndarray,
-    shape: JsonShape,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Read ``lines`` (chunk positions) as ``shape``: (positions read, numeric columns)."""
-    n_keys = len(shape.keys)
-    at_colon = colons[first[lines][:, None] + np.arange(n_keys)]  # [L, K]
+def _line_shape(shape: JsonShape) -> LineShape:
+    """The byte layout of a JSON shape: keys, and string values, as ``json.dumps`` writes them."""
     keys = [_literal(k) for k in shape.keys]
     keys[0] = b"{" + keys[0]
     # what separates value k - 1 from key k: ", ", after the string itself for string values
-    seps = [b", " if s is None else _literal(s) + b", " for s in shape.strings[: n_keys - 1]]
+    seps = tuple(b", " if s is None else _literal(s) + b", " for s in shape.strings[:-1])
     last = shape.strings[-1]
     tail = b"}" if last is None else _literal(last) + b"}"
-    line_end = ends[lines]
-    ok = bl.literal_before(buf, line_end, tail)
-    spans = bl.key_spans(buf, at_colon, line_end - len(tail), keys, seps, starts[lines])
-    ok &= spans.ok
-    strings = [k for k, s in enumerate(shape.strings) if s is not None]
-    if strings:  # a string value is all of its separator: nothing in between
-        ok &= (spans.value_ends[:, strings] == spans.value_starts[:, strings]).all(axis=1)
-    keep = np.flatnonzero(ok)
-    numeric = shape.numeric
-    values, good = bl.json_floats(
-        buf,
-        spans.value_starts[keep][:, numeric].ravel(),
-        spans.value_ends[keep][:, numeric].ravel(),
+    columns = tuple(
+        k if s is None else None for k, s in zip(shape.keys, shape.strings, strict=True)
     )
-    values = values.reshape(len(keep), len(numeric))
-    row_ok = good.reshape(len(keep), len(numeric)).all(axis=1)
-    values = values[row_ok]
-    cols = {shape.keys[k]: np.ascontiguousarray(values[:, j]) for j, k in enumerate(numeric)}
-    return lines[keep[row_ok]], cols
+    return LineShape(b"", False, b"", tuple(keys), seps, columns, tail)
 
 
-def read_json_fast(
-    raw: bytes,
-    name: str,
-    mtime: float | None,
-    sample: str | None,
-    accept: Accept,
-    counters: tuple[str, ...] = (),
-) -> tuple[FastRead, list[JsonShape]] | None:
-    """The record lines of accepted shapes read from ``raw``, and the rest log (``_fasttext``).
-
-    The columns hold the numeric values (float64), ``_shape`` (index into the shapes returned),
-    ``_line`` (the placeholder's index in the rest log) and ``line_no`` (physical). None when
-    no line could be read this way. A line whose ``counters`` are not integers is left to the
-    per-line path, which skips it saying why.
-    """
-    reader = JsonLineReader(accept, counters)
-    fast = read_fast(raw, name, mtime, reader, sample)
-    if fast is None:
-        return None
-    fast.log.sample = sample
-    return fast, reader.shapes
+def json_reader(
+    accept: Accept, counters: tuple[str, ...] = ()
+) -> Callable[[Sequence[GluePrefix]], JsonLineReader]:
+    """``make_reader`` of :func:`~losslens.reading.formats._speed.fasttext.fast_path` for a JSON
+    format: the record lines of accepted shapes; a line whose ``counters`` are not integers is
+    left to the per-line path, which skips it saying why. The rows read hold the numeric values
+    (float64), ``_shape`` (index into the reader's ``shapes``), ``_line`` (the placeholder's
+    index in the rest log) and ``line_no`` (physical)."""
+    return lambda glue: JsonLineReader(accept, counters, glue)

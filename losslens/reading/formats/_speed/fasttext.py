@@ -15,15 +15,20 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
 from losslens.reading._parallel import threads
 from losslens.reading.formats._speed import bytelines as bl
-from losslens.reading.text import LogText, normalise, to_text
+from losslens.reading.text import GluePrefix, LogText, normalise, to_text
+
+if TYPE_CHECKING:
+    from losslens.reading.formats._common import Parsed
+    from losslens.reading.formats._contract import FastPath
 
 
 class LineReader(Protocol):
@@ -46,12 +51,35 @@ class FastRead:
     n_read: int = 0
 
 
+R = TypeVar("R", bound=LineReader)
+
+
+def fast_path(
+    make_reader: Callable[[Sequence[GluePrefix]], R], finish: Callable[[FastRead, R], Parsed]
+) -> FastPath:
+    """A format's fast path (:attr:`LogFormat.fast <losslens.reading.formats._contract.LogFormat>`):
+    ``make_reader(glue)`` reads its record lines from the raw bytes (:func:`read_fast`) and
+    ``finish(fast, reader)`` parses the rest log with the rows read. The path returns that parse
+    and the rest log, or None when no line could be read this way (the caller parses the text).
+    """
+
+    def parse_bytes(
+        raw: bytes, name: str, mtime: float | None, sample: str | None, glue: Sequence[GluePrefix]
+    ) -> tuple[Parsed, LogText] | None:
+        reader = make_reader(glue)
+        fast = read_fast(raw, name, mtime, reader, sample, glue)
+        return None if fast is None else (finish(fast, reader), fast.log)
+
+    return parse_bytes
+
+
 def read_fast(
     raw: bytes,
     name: str,
     mtime: float | None,
     reader: LineReader,
     glue_sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> FastRead | None:
     """Read what ``reader`` can from ``raw``; None when it reads no line (use the slow path).
 
@@ -106,7 +134,8 @@ def read_fast(
     for shape_id, lines, cols in reads:
         shape_of_line[lines] = shape_id
         parts.append((lines, cols))
-    fast = _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample)
+    fast = _assemble(raw, name, mtime, starts, clean_ends, shape_of_line, parts, glue_sample, glue)
+    fast.log.sample = glue_sample  # the whole file's head, for sniffing and meta guesses
     if len(ranges) > 1:
         _return_freed_memory()
     return fast
@@ -141,6 +170,7 @@ def _assemble(
     shape_of_line: np.ndarray,
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]],
     glue_sample: str | None,
+    glue: Sequence[GluePrefix],
 ) -> FastRead:
     read = shape_of_line >= 0
     previous = np.concatenate([[-1], shape_of_line[:-1]])
@@ -158,7 +188,7 @@ def _assemble(
         raw[s:e] for s, e in zip(starts[pieces].tolist(), text_ends.tolist(), strict=True)
     )
     text, n_bad = to_text(rest + b"\n")
-    log = normalise(text, name, mtime, glue_sample=glue_sample)
+    log = normalise(text, name, mtime, glue=glue, glue_sample=glue_sample)
     log.decode_errors = n_bad
     log.ends_with_newline = raw.endswith(b"\n")
     relative = (

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losslens.reading.formats._common import MAX_COUNTER, SkippedLine, counter_value
+from losslens.reading.formats._common import MAX_COUNTER, SkippedLine, counter_value, skipped_line
 from losslens.reading.formats._speed.fastjson import JsonShape
 from losslens.reading.formats._speed.fasttext import FastRead
 from losslens.reading.text import LogText
@@ -215,7 +215,7 @@ def check_counters(decoded: JsonRecords, log: LogText, counters: tuple[str, ...]
     for record, index in zip(decoded.records, decoded.lines, strict=True):
         reason = fix_counters(record, counters)
         if reason:
-            out.skipped.append(SkippedLine(log.line_no(index), log.lines[index], reason))
+            out.skipped.append(skipped_line(log, index, reason))
             continue
         out.records.append(record)
         out.lines.append(index)

@@ -14,7 +14,7 @@ part by declaring, next to ``parse``:
     :data:`UNION`, :data:`LINES`, :data:`SEEN`, :data:`EVAL_ROWS`,
     :data:`LAST`, :data:`COUNTS`, :data:`APPEND`); counts (``n_*``) add up; any
     other key must come out the same from both parts or the join is refused (:data:`CONFLICT`).
-``finish_resume(join: Join) -> Run | None`` (optional)
+``finish_resume(join: Join) -> Parsed | None`` (optional)
     The run a full parse of the grown file gives, from the plain join: whole-file inferences
     (the epoch length, the log interval, whether training is iteration-based ...) recomputed
     from the joined tables, or None when the tail was read under a different inference than the
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from losslens.run import Run
+    from losslens.reading.formats._common import Parsed
 
 #: How far back from the end :func:`lines_back` looks for a cut: enough for two epochs of a
 #: log written every iteration (2 x 7,330 records of ~250 bytes), bounded so that a log with no
@@ -74,16 +74,17 @@ CONFLICT: Any = _Conflict()
 
 @dataclass
 class Join:
-    """A cached run, the parse of the grown file from a cut, and the plain join of the two.
+    """A cached run, the parse of the grown file from a cut, and the plain join of the two, each
+    as a :class:`Parsed` with its tallies (the meta is the run's, as ``read`` completed it).
 
     ``run`` holds the cached rows before the cut followed by the tail's rows (segments, line
     numbers and evaluation indexes moved on) and the meta joined by the format's
     :data:`RESUME_META` (:data:`CONFLICT` where the parts disagree).
     """
 
-    head: Run
-    tail: Run
-    run: Run
+    head: Parsed
+    tail: Parsed
+    run: Parsed
     lines_before: int  # physical lines before the cut
     n_train: int  # training rows of ``head`` before the cut
     n_evals: int  # evaluation rows of ``head`` before the cut
