@@ -38,8 +38,9 @@ def column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def segment_rows(frame: pd.DataFrame) -> list[np.ndarray]:
-    """Row positions of each resumed segment (a run appended to the same file), in order."""
-    if "segment" not in frame or len(frame) == 0:
+    """Row positions of each resumed segment (a run appended to the same file), in order; all
+    rows as one when the frame holds at most one segment (rows without one included)."""
+    if "segment" not in frame or frame["segment"].nunique(dropna=True) <= 1:
         return [np.arange(len(frame))]
     seg = frame["segment"].to_numpy(dtype="float64", na_value=-1)
     return [np.flatnonzero(seg == s) for s in np.unique(seg)]

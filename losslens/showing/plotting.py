@@ -21,6 +21,7 @@ from losslens.analysis.axes import (  # x axes live in axes.py; re-exported for 
     X_AXES,
     X_LABELS,
     lr_schedule,
+    segment_rows,
     x_values,
 )
 from losslens.analysis.axes import images_per_step as images_per_step
@@ -96,14 +97,6 @@ def decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray,
     keep = np.unique(np.concatenate([lo, hi, [0, n - 1]]))
     keep = keep[keep < n]
     return x[keep], y[keep]
-
-
-def _segments(frame: pd.DataFrame) -> list[np.ndarray]:
-    """Row positions of each resumed segment (a run appended to the same file)."""
-    if "segment" not in frame or frame["segment"].nunique(dropna=True) <= 1:
-        return [np.arange(len(frame))]
-    seg = frame["segment"].to_numpy(dtype="float64", na_value=-1)
-    return [np.flatnonzero(seg == s) for s in np.unique(seg)]
 
 
 def _mark_nonfinite(ax: Axes, x: np.ndarray, y: np.ndarray, color: str) -> int:
@@ -283,7 +276,7 @@ def _draw_run(
 ) -> int:
     """Draw run ``k``'s terms, each resumed segment its own piece; returns the non-finite count."""
     xs = x_values(run, frame, opts.x, opts.batch_size)
-    segments = _segments(frame)
+    segments = segment_rows(frame)
     starts = [_first_step(frame, rows) for rows in segments]
     # a validation loss (ultralytics val/*, DETR test_*) goes beside its term, dashed
     items: list[tuple[int, str, str]] = []
@@ -428,7 +421,7 @@ def _suptitle(
             opts.smooth_method, opts.smooth, f"already {prior}" if prior else None
         ),
     ]
-    if any(len(_segments(r.train)) > 1 for r in runs):
+    if any(len(segment_rows(r.train)) > 1 for r in runs):
         lines.append("resumed segments: lighter shades of the run's colour")
     if n_bad:
         lines.append(f"{_count(n_bad, 'non-finite value')} marked x at the bottom")
@@ -455,7 +448,7 @@ def _plot_metrics(
         color = draw.COLORS[k % len(draw.COLORS)]
         evals = run.evals
         xs = x_values(run, evals, opts.x, opts.batch_size)
-        segments = _segments(evals)
+        segments = segment_rows(evals)
         for j, col in enumerate(cols):
             y = evals[col].to_numpy(dtype="float64", na_value=np.nan)
             ok = np.isfinite(y) & np.isfinite(xs) & (y >= 0)  # -1: undefined (no such objects)
